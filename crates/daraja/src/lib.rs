@@ -1,1 +1,47 @@
-//! placeholder
+//! A typed, async client for Safaricom's Daraja (M-Pesa) API that gets the details right.
+//!
+//! - [`Client`]: OAuth with a shared, single-flight token cache (pluggable via [`TokenStore`]),
+//!   STK push (paybill and buy goods) and STK query, with an [`Error`] that says whether a retry
+//!   is safe.
+//! - Validated inputs: [`Msisdn`], [`Amount`], [`AccountReference`], [`TransactionDesc`].
+//! - `Timestamp` in East Africa Time and `Password` from one clock read ([`StkCredentials`],
+//!   [`Clock`]).
+//! - [`callback`]: defensive parsing of the STK callback.
+//!
+//! ```no_run
+//! use daraja::{AccountReference, Amount, Client, Config, Environment, Msisdn, StkPush, TransactionDesc};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new(Config::new(Environment::Sandbox, "key", "secret", "174379", "passkey"))?;
+//! let accepted = client
+//!     .stk_push(&StkPush {
+//!         phone: Msisdn::parse("0708 374 149")?,
+//!         amount: Amount::new(800)?,
+//!         reference: AccountReference::new("ORDER-42", AccountReference::MAX_LEN)?,
+//!         description: TransactionDesc::new("Order 42"),
+//!         callback_url: "https://example.com/cb/4f9c2e".into(),
+//!     })
+//!     .await?;
+//! println!("store this: {}", accepted.checkout_request_id);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod callback;
+mod client;
+mod clock;
+mod config;
+mod error;
+mod result_code;
+pub mod token;
+mod types;
+
+pub use client::{Client, StkPush, StkPushAccepted, StkQueryStatus};
+pub use clock::{daraja_timestamp, stk_password, Clock, StkCredentials, SystemClock};
+pub use config::{Config, Environment};
+pub use error::{BoxError, Error};
+pub use result_code::{FailureReason, ResultCode, UnknownFailureReason};
+pub use secrecy::{ExposeSecret, SecretString};
+pub use token::{BoxFuture, CachedToken, InMemoryTokenStore, TokenStore};
+pub use types::{AccountReference, Amount, InvalidInput, Msisdn, TransactionDesc};
