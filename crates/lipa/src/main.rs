@@ -1,1 +1,259 @@
-fn main() {}
+//! The `lipa` command.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use lipa::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "lipa",
+    version,
+    about = "Self-hosted M-Pesa payment gateway",
+    long_about = "lipa sends Daraja STK pushes for your website, follows each payment to its end (callbacks, \
+STK Query reconciliation) and tells your website what happened through its API and signed webhooks.\n\n\
+With no M-Pesa credentials configured, `lipa serve` runs in simulator mode: a faithful Daraja simulator with a \
+virtual handset runs in the same process, so the whole loop works on a laptop with no Safaricom account.\n\n\
+Configuration comes from the environment (MPESA_ENV, MPESA_CONSUMER_KEY, MPESA_CONSUMER_SECRET, MPESA_SHORTCODE, \
+MPESA_PASSKEY, MPESA_TILL_NUMBER, MPESA_BASE_URL, LIPA_PUBLIC_URL, LIPA_DATABASE_URL, LIPA_LISTEN, ...) or lipa.toml; \
+the environment wins. See the README."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (simulator mode when no credentials are configured).
+    Serve,
+    /// Run a standalone Daraja simulator that any M-Pesa client can point its base URL at.
+    Sim(daraja_sim::SimArgs),
+    /// Manage merchant API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Ask a running gateway for a payment and follow it live to its end.
+    Pay(PayArgs),
+    /// Payments on a running gateway.
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new API key in the configured database. The key is printed once, as the last line; only its
+    /// hash is stored.
+    Create {
+        /// A name to remember the key by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// The gateway's base URL.
+    #[arg(long, env = "LIPA_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An API key (`lipa keys create`, or the one `lipa serve` prints in simulator mode).
+    #[arg(long, env = "LIPA_API_KEY", hide_env_values = true)]
+    api_key: String,
+}
+
+#[derive(Args)]
+struct PayArgs {
+    /// The customer's phone, any common Kenyan format (0712 345 678, +254712345678, ...).
+    /// In simulator mode 0708374149 pays, 0700001032 cancels, 0700000001 lacks funds.
+    #[arg(long)]
+    phone: String,
+    /// Whole KES, 1 to 250000.
+    #[arg(long)]
+    amount: i64,
+    /// Your order reference (up to 12 characters reach the customer's prompt).
+    #[arg(long)]
+    reference: String,
+    #[arg(long)]
+    description: Option<String>,
+    /// Give up following after this many seconds (the payment itself goes on).
+    #[arg(long, default_value_t = 180)]
+    timeout: u64,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// List payments, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        reference: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+fn init_tracing(json_logs: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LIPA_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json_logs {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => serve().await,
+        Command::Sim(args) => {
+            init_tracing(false);
+            daraja_sim::run(args).await
+        }
+        Command::Keys { command: KeysCommand::Create { name } } => keys_create(&name).await,
+        Command::Pay(args) => pay(args).await,
+        Command::Payments { command: PaymentsCommand::List { status, reference, limit, api } } => {
+            payments_list(status, reference, limit, api).await
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("lipa: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let cfg = Config::from_env()?;
+    init_tracing(cfg.json_logs);
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (LIPA_LISTEN)", cfg.listen))?;
+    let gateway = lipa::startup::start(cfg, listener).await?;
+    println!("{}", gateway.banner());
+    tracing::info!(addr = %gateway.addr, mode = gateway.state.cfg.mode.as_str(), "lipa is serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    gateway.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn keys_create(name: &str) -> anyhow::Result<()> {
+    let cfg = Config::from_env()?;
+    let store = lipa::store::open(&cfg.database_url).await?;
+    let key = lipa::startup::create_api_key(store.as_ref(), name).await?;
+    println!("Created an API key for {} ({} mode).", lipa::config::redact_url(&cfg.database_url), cfg.mode.as_str());
+    println!("It is shown only this once; lipa keeps only its hash. Send it as: Authorization: Bearer <key>");
+    println!("{key}");
+    Ok(())
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client")
+}
+
+async fn call(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    let resp = req.send().await.context("cannot reach the gateway (is `lipa serve` running? see --url)")?;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let msg = body["error"]["message"].as_str().unwrap_or("no details");
+        bail!("the gateway answered {status}: {msg}");
+    }
+    Ok(body)
+}
+
+async fn pay(args: PayArgs) -> anyhow::Result<()> {
+    let http = client();
+    let base = args.api.url.trim_end_matches('/');
+    let mut body = json!({ "amount": args.amount, "phone": args.phone, "reference": args.reference });
+    if let Some(d) = &args.description {
+        body["description"] = d.clone().into();
+    }
+    let p = call(http.post(format!("{base}/v1/payments")).bearer_auth(&args.api.api_key).json(&body)).await?;
+    let id = p["id"].as_str().unwrap_or_default().to_string();
+    println!("payment {id}: KES {} to {} — ask the customer to enter their M-Pesa PIN", p["amount"], p["phone"].as_str().unwrap_or("?"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let mut last = String::new();
+    loop {
+        let p = call(http.get(format!("{base}/v1/payments/{id}")).bearer_auth(&args.api.api_key)).await?;
+        let status = p["status"].as_str().unwrap_or("?").to_string();
+        if status != last {
+            println!("  status: {status}");
+            last = status.clone();
+        }
+        if status != "pending" {
+            match status.as_str() {
+                "succeeded" => println!("paid: receipt {}", p["mpesa_receipt"].as_str().unwrap_or("(not reported)")),
+                "failed" => println!(
+                    "not paid: {} ({})",
+                    p["failure_reason"].as_str().unwrap_or("?"),
+                    p["result_desc"].as_str().unwrap_or("")
+                ),
+                _ => println!("needs review: {}", p["review_reason"].as_str().unwrap_or("")),
+            }
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            return if status == "succeeded" { Ok(()) } else { bail!("payment {id} ended {status}") };
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("payment {id} is still pending after {} s; it goes on — check it with `lipa payments list`", args.timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn payments_list(status: Option<String>, reference: Option<String>, limit: u32, api: ApiArgs) -> anyhow::Result<()> {
+    let base = api.url.trim_end_matches('/');
+    let mut query = vec![("limit", limit.to_string())];
+    if let Some(s) = status {
+        query.push(("status", s));
+    }
+    if let Some(r) = reference {
+        query.push(("reference", r));
+    }
+    let page = call(client().get(format!("{base}/v1/payments")).query(&query).bearer_auth(&api.api_key)).await?;
+    println!("{:<28} {:<13} {:>8}  {:<13} {:<13} {:<11} created", "id", "status", "KES", "phone", "reference", "receipt");
+    for p in page["data"].as_array().into_iter().flatten() {
+        let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+        println!(
+            "{:<28} {:<13} {:>8}  {:<13} {:<13} {:<11} {}",
+            s("id"),
+            s("status"),
+            p["amount"],
+            s("phone"),
+            s("reference"),
+            s("mpesa_receipt"),
+            s("created_at")
+        );
+    }
+    if page["has_more"].as_bool() == Some(true) {
+        println!("(more: use --limit)");
+    }
+    Ok(())
+}

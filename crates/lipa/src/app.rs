@@ -1,0 +1,47 @@
+//! The shared state of a running gateway and its router.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// Everything a request or job needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub daraja: daraja::Client,
+    pub cfg: Arc<Config>,
+    /// The base that Daraja calls back and customers open: `LIPA_PUBLIC_URL` or the listen address.
+    pub public_base: Arc<str>,
+}
+
+impl AppState {
+    pub fn callback_url(&self, secret: &str) -> String {
+        format!("{}/callbacks/stk/{secret}", self.public_base)
+    }
+
+    pub fn checkout_url(&self, payment_id: &str) -> String {
+        format!("{}/pay/{payment_id}", self.public_base)
+    }
+}
+
+/// Request bodies larger than this are refused with 413 before anything is parsed.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::routes::payments::router())
+        .merge(crate::routes::events::router())
+        .merge(crate::routes::callbacks::router())
+        .merge(crate::routes::health::router())
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}

@@ -1,0 +1,376 @@
+//! Configuration from the environment and an optional `lipa.toml`; the environment wins.
+//!
+//! The names are the ones in PRODUCT.md (`MPESA_*` follow the seed guide). `lipa.toml` holds the same
+//! names, in upper or lower case, as a flat table: `mpesa_env = "sandbox"`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+pub const SANDBOX_SHORTCODE: &str = "174379";
+pub const SANDBOX_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+/// Words Daraja refuses in callback URLs.
+pub const FORBIDDEN_CALLBACK_WORDS: &[&str] = &["m-pesa", "mpesa", "safaricom", "exe", "exec", "cmd", "sql", "query"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Simulator,
+    Sandbox,
+    Production,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Simulator => "simulator",
+            Self::Sandbox => "sandbox",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub consumer_key: Option<SecretString>,
+    pub consumer_secret: Option<SecretString>,
+    pub shortcode: String,
+    pub passkey: SecretString,
+    pub till_number: Option<String>,
+    pub base_url: Option<String>,
+    pub public_url: Option<String>,
+    pub database_url: String,
+    pub listen: String,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<SecretString>,
+    pub merchant_name: String,
+    pub reconcile_after: Duration,
+    pub pending_max_age: Duration,
+    pub reference_max_len: usize,
+    pub admin_password: Option<SecretString>,
+    /// One pending payment per reference (PRODUCT.md: on by default). `LIPA_PENDING_GUARD=off` turns it off.
+    pub pending_guard: bool,
+    /// Simulator mode: how long the simulator's test numbers take to answer (`LIPA_SIM_RESULT_DELAY`).
+    pub sim_result_delay: Duration,
+    /// Simulator mode: how long an unanswered handset prompt lives (`LIPA_SIM_PROMPT_TIMEOUT`).
+    pub sim_prompt_timeout: Duration,
+    /// How often the reconciliation worker looks for due work (`LIPA_WORKER_TICK`).
+    pub worker_tick: Duration,
+    /// Client timeout for Daraja calls (`LIPA_DARAJA_TIMEOUT`).
+    pub daraja_timeout: Duration,
+    pub json_logs: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |s: &Option<SecretString>| if s.is_some() { "[redacted]" } else { "none" };
+        f.debug_struct("Config")
+            .field("mode", &self.mode)
+            .field("consumer_key", &redacted(&self.consumer_key))
+            .field("consumer_secret", &redacted(&self.consumer_secret))
+            .field("shortcode", &self.shortcode)
+            .field("passkey", &"[redacted]")
+            .field("till_number", &self.till_number)
+            .field("base_url", &self.base_url)
+            .field("public_url", &self.public_url)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &redacted(&self.webhook_secret))
+            .field("merchant_name", &self.merchant_name)
+            .field("reconcile_after", &self.reconcile_after)
+            .field("pending_max_age", &self.pending_max_age)
+            .field("reference_max_len", &self.reference_max_len)
+            .field("admin_password", &redacted(&self.admin_password))
+            .field("pending_guard", &self.pending_guard)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL with its password hidden.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Where values come from: the environment first, then the file.
+pub struct Source {
+    env: HashMap<String, String>,
+    file: HashMap<String, String>,
+}
+
+impl Source {
+    /// The process environment and `lipa.toml` (or the file named by `LIPA_CONFIG`) when present.
+    pub fn load() -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let path = env.get("LIPA_CONFIG").cloned();
+        let file = match &path {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| ConfigError(format!("cannot read {p}: {e}")))?),
+            None => std::fs::read_to_string("lipa.toml").ok(),
+        };
+        let file = match file {
+            Some(text) => parse_toml(&text)?,
+            None => HashMap::new(),
+        };
+        Ok(Self { env, file })
+    }
+
+    pub fn from_maps(env: HashMap<String, String>, file: HashMap<String, String>) -> Self {
+        Self { env, file }
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.env
+            .get(name)
+            .or_else(|| self.file.get(name))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+fn parse_toml(text: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e| ConfigError(format!("lipa.toml: {e}")))?;
+    let mut out = HashMap::new();
+    for (k, v) in table {
+        let v = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => return Err(ConfigError(format!("lipa.toml: {k} must be a string or a number, not {}", other.type_str()))),
+        };
+        out.insert(k.to_ascii_uppercase(), v);
+    }
+    Ok(out)
+}
+
+/// `45s`, `15m`, `500ms`, `2h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Source::load()?)
+    }
+
+    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let secret = |name: &str| src.get(name).map(SecretString::from);
+        let duration = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            match src.get(name) {
+                None => Ok(default),
+                Some(v) => parse_duration(&v)
+                    .ok_or_else(|| ConfigError(format!("{name}={v:?} is not a duration (try 45s, 15m or 500ms)"))),
+            }
+        };
+        let has_credentials = src.get("MPESA_CONSUMER_KEY").is_some() || src.get("MPESA_CONSUMER_SECRET").is_some();
+        let mode = match src.get("MPESA_ENV").map(|m| m.to_ascii_lowercase()) {
+            None if has_credentials => Mode::Sandbox,
+            None => Mode::Simulator,
+            Some(m) => match m.as_str() {
+                "simulator" | "sim" => Mode::Simulator,
+                "sandbox" => Mode::Sandbox,
+                "production" => Mode::Production,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "MPESA_ENV={m:?}: use simulator, sandbox or production"
+                    )))
+                }
+            },
+        };
+        let reference_max_len = match src.get("LIPA_REFERENCE_MAX_LEN") {
+            None => 12,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| ConfigError(format!("LIPA_REFERENCE_MAX_LEN={v:?} must be a number from 1 to 100")))?,
+        };
+        let flag = |name: &str, default: bool| -> Result<bool, ConfigError> {
+            match src.get(name).map(|v| v.to_ascii_lowercase()) {
+                None => Ok(default),
+                Some(v) if ["1", "true", "on", "yes"].contains(&v.as_str()) => Ok(true),
+                Some(v) if ["0", "false", "off", "no"].contains(&v.as_str()) => Ok(false),
+                Some(v) => Err(ConfigError(format!("{name}={v:?} must be on or off"))),
+            }
+        };
+        let public_url = src.get("LIPA_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
+        let cfg = Config {
+            mode,
+            consumer_key: secret("MPESA_CONSUMER_KEY"),
+            consumer_secret: secret("MPESA_CONSUMER_SECRET"),
+            shortcode: src.get("MPESA_SHORTCODE").unwrap_or_else(|| {
+                if mode == Mode::Production { String::new() } else { SANDBOX_SHORTCODE.into() }
+            }),
+            passkey: SecretString::from(src.get("MPESA_PASSKEY").unwrap_or_else(|| {
+                if mode == Mode::Production { String::new() } else { SANDBOX_PASSKEY.into() }
+            })),
+            till_number: src.get("MPESA_TILL_NUMBER"),
+            base_url: src.get("MPESA_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            public_url,
+            database_url: src.get("LIPA_DATABASE_URL").unwrap_or_else(|| "sqlite://lipa.db".into()),
+            listen: src.get("LIPA_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            webhook_url: src.get("LIPA_WEBHOOK_URL"),
+            webhook_secret: secret("LIPA_WEBHOOK_SECRET"),
+            merchant_name: src.get("LIPA_MERCHANT_NAME").unwrap_or_else(|| "LIPA DEMO SHOP".into()),
+            reconcile_after: duration("LIPA_RECONCILE_AFTER", Duration::from_secs(45))?,
+            pending_max_age: duration("LIPA_PENDING_MAX_AGE", Duration::from_secs(15 * 60))?,
+            reference_max_len,
+            admin_password: secret("LIPA_ADMIN_PASSWORD"),
+            pending_guard: flag("LIPA_PENDING_GUARD", true)?,
+            sim_result_delay: duration("LIPA_SIM_RESULT_DELAY", Duration::from_secs(1))?,
+            sim_prompt_timeout: duration("LIPA_SIM_PROMPT_TIMEOUT", Duration::from_secs(60))?,
+            worker_tick: duration("LIPA_WORKER_TICK", Duration::from_millis(500))?,
+            daraja_timeout: duration("LIPA_DARAJA_TIMEOUT", Duration::from_secs(30))?,
+            json_logs: src.get("LIPA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Refuse what cannot work, and in production everything unsafe — each with its fix.
+    fn check(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.pending_max_age <= self.reconcile_after {
+            problems.push(format!(
+                "LIPA_PENDING_MAX_AGE ({:?}) must be longer than LIPA_RECONCILE_AFTER ({:?})",
+                self.pending_max_age, self.reconcile_after
+            ));
+        }
+        if self.mode != Mode::Simulator && (self.consumer_key.is_none() || self.consumer_secret.is_none()) {
+            problems.push(format!(
+                "MPESA_ENV={} needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET (from your app on the Daraja portal)",
+                self.mode.as_str()
+            ));
+        }
+        if self.mode == Mode::Production {
+            let required = [
+                ("MPESA_SHORTCODE", self.shortcode.is_empty()),
+                ("MPESA_PASSKEY", self.passkey.expose_secret().is_empty()),
+                ("LIPA_PUBLIC_URL", self.public_url.is_none()),
+            ];
+            for (name, missing) in required {
+                if missing {
+                    problems.push(format!("production needs {name}"));
+                }
+            }
+            if self.shortcode == SANDBOX_SHORTCODE {
+                problems.push("MPESA_SHORTCODE is the sandbox shortcode 174379: set your production shortcode".into());
+            }
+            if self.passkey.expose_secret() == SANDBOX_PASSKEY {
+                problems.push("MPESA_PASSKEY is the public sandbox passkey: set the passkey Safaricom sent for your shortcode".into());
+            }
+            if let Some(url) = &self.public_url {
+                if !url.starts_with("https://") {
+                    problems.push(format!(
+                        "LIPA_PUBLIC_URL ({url}) is not HTTPS: Daraja sends production callbacks only to HTTPS URLs"
+                    ));
+                }
+            }
+            if self.base_url.is_some() {
+                problems.push("MPESA_BASE_URL is set: production talks to Safaricom's own URL only; unset it".into());
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if url::Url::parse(url).is_err() {
+                problems.push(format!("LIPA_PUBLIC_URL ({url}) is not a URL"));
+            }
+            let callback = format!("{url}/callbacks/stk/").to_ascii_lowercase();
+            for word in FORBIDDEN_CALLBACK_WORDS {
+                if callback.contains(word) {
+                    problems.push(format!(
+                        "the callback URL {url}/callbacks/stk/… contains \"{word}\", which Daraja forbids in callback URLs: choose a host and path without it"
+                    ));
+                    break;
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(format!(
+                "lipa cannot start in {} mode:\n  - {}",
+                self.mode.as_str(),
+                problems.join("\n  - ")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_source(&Source::from_maps(env, HashMap::new()))
+    }
+
+    #[test]
+    fn no_credentials_means_simulator() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.mode, Mode::Simulator);
+        assert_eq!(c.reconcile_after, Duration::from_secs(45));
+        assert_eq!(c.reference_max_len, 12);
+    }
+
+    #[test]
+    fn production_refuses_unsafe_settings() {
+        let err = cfg(&[
+            ("MPESA_ENV", "production"),
+            ("MPESA_CONSUMER_KEY", "k"),
+            ("MPESA_CONSUMER_SECRET", "s"),
+            ("MPESA_SHORTCODE", "174379"),
+            ("MPESA_PASSKEY", SANDBOX_PASSKEY),
+            ("LIPA_PUBLIC_URL", "http://pay.example.com/mpesa"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(err.contains("sandbox shortcode"), "{err}");
+        assert!(err.contains("sandbox passkey"), "{err}");
+        assert!(err.contains("not HTTPS"), "{err}");
+        assert!(err.contains("\"mpesa\""), "{err}");
+        assert!(!err.contains(SANDBOX_PASSKEY), "the passkey must not be printed: {err}");
+        let ok = cfg(&[
+            ("MPESA_ENV", "production"),
+            ("MPESA_CONSUMER_KEY", "k"),
+            ("MPESA_CONSUMER_SECRET", "s"),
+            ("MPESA_SHORTCODE", "600123"),
+            ("MPESA_PASSKEY", "secretpasskey"),
+            ("LIPA_PUBLIC_URL", "https://pay.example.com"),
+        ]);
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        let dbg = format!("{:?}", ok.unwrap());
+        assert!(!dbg.contains("secretpasskey"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("45s"), Some(Duration::from_secs(45)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! Pure payment rules: statuses, the transition table and identifiers. No I/O here.
+
+pub mod ids;
+pub mod payment;
+
+pub use payment::{
+    decide, Decision, EventType, Outcome, Payment, PaymentStatus, PushState, Source,
+};

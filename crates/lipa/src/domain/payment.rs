@@ -1,0 +1,445 @@
+//! The payment state machine.
+//!
+//! A payment starts `pending` and ends `succeeded`, `failed` or `needs_review`. Every answer about a
+//! payment — a callback, an STK Query result, the push being refused, the push's fate being unknown for too
+//! long — is turned into an [`Outcome`] and handed to [`decide`], which says what changes. Terminal statuses
+//! never change silently: the only move out of a terminal status is to `needs_review`, and it is an event.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    NeedsReview,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::NeedsReview => "needs_review",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "needs_review" => Self::NeedsReview,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != Self::Pending
+    }
+}
+
+/// Where the STK push of a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushState {
+    /// No phone yet: the customer types it on the checkout page.
+    AwaitingPhone,
+    /// Written before the push is sent. Seen after a crash it means the fate of the push is unknown.
+    Sending,
+    /// Daraja accepted the push and gave a CheckoutRequestID.
+    Accepted,
+    /// Daraja refused the push; no prompt was shown.
+    Rejected,
+    /// The request may have reached Daraja but no answer came: never sent again.
+    Unknown,
+}
+
+impl PushState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingPhone => "awaiting_phone",
+            Self::Sending => "sending",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "awaiting_phone" => Self::AwaitingPhone,
+            "sending" => Self::Sending,
+            "accepted" => Self::Accepted,
+            "rejected" => Self::Rejected,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payment {
+    pub id: String,
+    pub status: PaymentStatus,
+    pub amount: i64,
+    pub phone: Option<String>,
+    pub reference: String,
+    pub description: String,
+    pub metadata: serde_json::Value,
+    pub return_url: Option<String>,
+    pub checkout_request_id: Option<String>,
+    pub merchant_request_id: Option<String>,
+    pub mpesa_receipt: Option<String>,
+    pub result_code: Option<String>,
+    pub result_desc: Option<String>,
+    pub failure_reason: Option<String>,
+    pub review_reason: Option<String>,
+    pub push_state: PushState,
+    pub callback_secret: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+    pub check_attempts: i64,
+    pub next_check_at: Option<i64>,
+}
+
+impl Payment {
+    /// The payment object of the merchant API (PRODUCT.md). Times are RFC 3339 in UTC.
+    pub fn to_api_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "object": "payment",
+            "status": self.status.as_str(),
+            "amount": self.amount,
+            "currency": "KES",
+            "phone": self.phone,
+            "reference": self.reference,
+            "description": self.description,
+            "metadata": self.metadata,
+            "return_url": self.return_url,
+            "checkout_request_id": self.checkout_request_id,
+            "merchant_request_id": self.merchant_request_id,
+            "mpesa_receipt": self.mpesa_receipt,
+            "result_code": self.result_code.as_deref().map(result_code_json),
+            "result_desc": self.result_desc,
+            "failure_reason": self.failure_reason,
+            "review_reason": self.review_reason,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+            "completed_at": self.completed_at.map(rfc3339),
+        })
+    }
+}
+
+/// Result codes are numbers in the API when they are numeric (all STK codes are); Daraja's rare
+/// alphanumeric codes stay strings.
+fn result_code_json(code: &str) -> serde_json::Value {
+    code.parse::<i64>().map(serde_json::Value::from).unwrap_or_else(|_| code.into())
+}
+
+/// Unix milliseconds as RFC 3339 UTC, e.g. `2026-11-28T09:15:02.123Z`.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// Who told us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Callback,
+    Query,
+    Push,
+    Timer,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Callback => "callback",
+            Self::Query => "query",
+            Self::Push => "push",
+            Self::Timer => "timer",
+        }
+    }
+}
+
+/// An answer about a payment, already parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The customer paid. Amount and phone as reported (a callback may omit them; a query never has them).
+    Succeeded {
+        checkout_request_id: Option<String>,
+        receipt: Option<String>,
+        amount: Option<i64>,
+        phone: Option<String>,
+        result_desc: String,
+    },
+    /// The customer did not pay.
+    Failed {
+        checkout_request_id: Option<String>,
+        result_code: String,
+        result_desc: String,
+        reason: String,
+    },
+    /// Daraja refused the push itself (no prompt was shown).
+    PushRejected { code: String, message: String },
+    /// The push may or may not have reached the phone and no answer came in time.
+    Unresolved { why: String },
+    /// A customer who was never sent a push (no phone given) ran out of time.
+    Abandoned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Succeeded,
+    Failed,
+    NeedsReview,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "payment.succeeded",
+            Self::Failed => "payment.failed",
+            Self::NeedsReview => "payment.needs_review",
+        }
+    }
+
+    pub fn for_status(status: PaymentStatus) -> Option<Self> {
+        match status {
+            PaymentStatus::Pending => None,
+            PaymentStatus::Succeeded => Some(Self::Succeeded),
+            PaymentStatus::Failed => Some(Self::Failed),
+            PaymentStatus::NeedsReview => Some(Self::NeedsReview),
+        }
+    }
+}
+
+/// What changes. Fields left `None` keep their stored value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub status: PaymentStatus,
+    pub checkout_request_id: Option<String>,
+    pub mpesa_receipt: Option<String>,
+    pub result_code: Option<String>,
+    pub result_desc: Option<String>,
+    pub failure_reason: Option<String>,
+    pub review_reason: Option<String>,
+}
+
+impl Decision {
+    fn to(status: PaymentStatus) -> Self {
+        Self {
+            status,
+            checkout_request_id: None,
+            mpesa_receipt: None,
+            result_code: None,
+            result_desc: None,
+            failure_reason: None,
+            review_reason: None,
+        }
+    }
+
+    fn review(why: impl Into<String>) -> Self {
+        Self {
+            review_reason: Some(why.into()),
+            ..Self::to(PaymentStatus::NeedsReview)
+        }
+    }
+
+    pub fn event(&self) -> Option<EventType> {
+        EventType::for_status(self.status)
+    }
+}
+
+/// Decide what an outcome does to a payment. `None`: nothing changes (a duplicate, a late echo of what we
+/// already know, or news about a payment already under review).
+pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
+    // An answer that names another checkout request than the one this payment got is not about it.
+    let names_other = |id: &Option<String>| match (&p.checkout_request_id, id) {
+        (Some(ours), Some(theirs)) => ours != theirs,
+        _ => false,
+    };
+    match (p.status, outcome) {
+        (PaymentStatus::NeedsReview, _) => None,
+
+        (PaymentStatus::Pending, Outcome::Succeeded { checkout_request_id, receipt, amount, phone, result_desc }) => {
+            if names_other(checkout_request_id) {
+                return Some(Decision::review("callback names another CheckoutRequestID"));
+            }
+            let mut d = if amount.is_some_and(|a| a != p.amount) {
+                Decision::review(format!(
+                    "paid amount {} differs from the payment's {}",
+                    amount.unwrap_or_default(),
+                    p.amount
+                ))
+            } else if phone.as_deref().is_some_and(|ph| Some(ph) != p.phone.as_deref()) {
+                Decision::review("paying phone differs from the payment's")
+            } else {
+                Decision::to(PaymentStatus::Succeeded)
+            };
+            d.checkout_request_id = checkout_request_id.clone();
+            d.mpesa_receipt = receipt.clone();
+            d.result_code = Some("0".into());
+            d.result_desc = Some(result_desc.clone());
+            Some(d)
+        }
+        (PaymentStatus::Pending, Outcome::Failed { checkout_request_id, result_code, result_desc, reason }) => {
+            if names_other(checkout_request_id) {
+                return Some(Decision::review("callback names another CheckoutRequestID"));
+            }
+            Some(Decision {
+                checkout_request_id: checkout_request_id.clone(),
+                result_code: Some(result_code.clone()),
+                result_desc: Some(result_desc.clone()),
+                failure_reason: Some(reason.clone()),
+                ..Decision::to(PaymentStatus::Failed)
+            })
+        }
+        (PaymentStatus::Pending, Outcome::PushRejected { code, message }) => Some(Decision {
+            result_code: Some(code.clone()),
+            result_desc: Some(message.clone()),
+            failure_reason: Some("rejected".into()),
+            ..Decision::to(PaymentStatus::Failed)
+        }),
+        (PaymentStatus::Pending, Outcome::Unresolved { why }) => Some(Decision::review(why.clone())),
+        (PaymentStatus::Pending, Outcome::Abandoned) => Some(Decision {
+            result_desc: Some("The customer did not enter a phone number in time".into()),
+            failure_reason: Some("timeout".into()),
+            ..Decision::to(PaymentStatus::Failed)
+        }),
+
+        // Already paid: the same success again is a duplicate; another receipt is a second charge.
+        (PaymentStatus::Succeeded, Outcome::Succeeded { receipt, .. }) => match (receipt, &p.mpesa_receipt) {
+            (Some(r), Some(ours)) if r != ours => Some(Decision::review(format!(
+                "a second success with another receipt ({r}) after {ours}"
+            ))),
+            _ => None,
+        },
+        // A failure after the money arrived does not take the money back: keep the success.
+        (PaymentStatus::Succeeded, _) => None,
+
+        // Failed, then a success arrives: the customer may have paid after all. A person must look.
+        (PaymentStatus::Failed, Outcome::Succeeded { receipt, .. }) => {
+            let mut d = Decision::review("a success arrived after the payment had failed");
+            d.mpesa_receipt = receipt.clone();
+            Some(d)
+        }
+        (PaymentStatus::Failed, _) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> Payment {
+        Payment {
+            id: "pay_1".into(),
+            status: PaymentStatus::Pending,
+            amount: 800,
+            phone: Some("254712345678".into()),
+            reference: "A1".into(),
+            description: "d".into(),
+            metadata: serde_json::Value::Null,
+            return_url: None,
+            checkout_request_id: Some("ws_CO_1".into()),
+            merchant_request_id: None,
+            mpesa_receipt: None,
+            result_code: None,
+            result_desc: None,
+            failure_reason: None,
+            review_reason: None,
+            push_state: PushState::Accepted,
+            callback_secret: "s".into(),
+            created_at: 0,
+            updated_at: 0,
+            completed_at: None,
+            check_attempts: 0,
+            next_check_at: None,
+        }
+    }
+
+    fn success(amount: i64, receipt: &str) -> Outcome {
+        Outcome::Succeeded {
+            checkout_request_id: Some("ws_CO_1".into()),
+            receipt: Some(receipt.into()),
+            amount: Some(amount),
+            phone: Some("254712345678".into()),
+            result_desc: "ok".into(),
+        }
+    }
+
+    fn failure(code: &str, reason: &str) -> Outcome {
+        Outcome::Failed {
+            checkout_request_id: Some("ws_CO_1".into()),
+            result_code: code.into(),
+            result_desc: "x".into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn apply(p: &mut Payment, d: &Decision) {
+        p.status = d.status;
+        if d.mpesa_receipt.is_some() {
+            p.mpesa_receipt = d.mpesa_receipt.clone();
+        }
+    }
+
+    #[test]
+    fn success_settles_and_duplicate_is_a_no_op() {
+        let mut p = pending();
+        let d = decide(&p, &success(800, "R1")).unwrap();
+        assert_eq!(d.status, PaymentStatus::Succeeded);
+        assert_eq!(d.event(), Some(EventType::Succeeded));
+        apply(&mut p, &d);
+        assert_eq!(decide(&p, &success(800, "R1")), None);
+        assert_eq!(decide(&p, &failure("1032", "cancelled")), None);
+        assert_eq!(decide(&p, &success(800, "R2")).unwrap().status, PaymentStatus::NeedsReview);
+    }
+
+    #[test]
+    fn mismatches_go_to_review() {
+        let p = pending();
+        assert_eq!(decide(&p, &success(1, "R1")).unwrap().status, PaymentStatus::NeedsReview);
+        let other_phone = Outcome::Succeeded {
+            checkout_request_id: Some("ws_CO_1".into()),
+            receipt: Some("R".into()),
+            amount: Some(800),
+            phone: Some("254799999999".into()),
+            result_desc: "ok".into(),
+        };
+        assert_eq!(decide(&p, &other_phone).unwrap().status, PaymentStatus::NeedsReview);
+        let other_id = Outcome::Failed {
+            checkout_request_id: Some("ws_CO_2".into()),
+            result_code: "1032".into(),
+            result_desc: "x".into(),
+            reason: "cancelled".into(),
+        };
+        assert_eq!(decide(&p, &other_id).unwrap().status, PaymentStatus::NeedsReview);
+    }
+
+    #[test]
+    fn late_success_after_failure_needs_review_and_review_is_sticky() {
+        let mut p = pending();
+        let d = decide(&p, &failure("1032", "cancelled")).unwrap();
+        assert_eq!(d.failure_reason.as_deref(), Some("cancelled"));
+        apply(&mut p, &d);
+        assert_eq!(decide(&p, &failure("1032", "cancelled")), None);
+        let d = decide(&p, &success(800, "R1")).unwrap();
+        assert_eq!(d.status, PaymentStatus::NeedsReview);
+        apply(&mut p, &d);
+        assert_eq!(decide(&p, &success(800, "R1")), None);
+        assert_eq!(decide(&p, &failure("1", "insufficient_funds")), None);
+    }
+
+    #[test]
+    fn rejected_and_unresolved() {
+        let p = pending();
+        let d = decide(&p, &Outcome::PushRejected { code: "400.002.02".into(), message: "m".into() }).unwrap();
+        assert_eq!((d.status, d.failure_reason.as_deref()), (PaymentStatus::Failed, Some("rejected")));
+        let d = decide(&p, &Outcome::Unresolved { why: "w".into() }).unwrap();
+        assert_eq!(d.status, PaymentStatus::NeedsReview);
+    }
+}

@@ -1,0 +1,74 @@
+//! One error type for the HTTP API: client mistakes become 4xx JSON naming the field; anything internal is
+//! logged once and answered with an opaque 500.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400/422-class input problems: a machine code, a message and the field at fault.
+    Invalid { code: &'static str, message: String, field: Option<&'static str> },
+    Unauthorized,
+    NotFound(&'static str),
+    Conflict { code: &'static str, message: String },
+    TooLarge,
+    RateLimited(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { code, message: message.into(), field: Some(field) }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::ReferencePending => ApiError::Conflict {
+                code: "payment_pending",
+                message: "a payment for this reference is already pending; wait for it to finish".into(),
+            },
+            StoreError::NotFound => ApiError::NotFound("payment"),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, field) = match self {
+            ApiError::Invalid { code, message, field } => (StatusCode::BAD_REQUEST, code, message, field),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or invalid API key: send Authorization: Bearer <key>".into(),
+                None,
+            ),
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("no such {what}"), None),
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message, None),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is too large".into(),
+                None,
+            ),
+            ApiError::RateLimited(m) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", m, None),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m, None),
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error".into(), None)
+            }
+        };
+        let mut err = json!({ "code": code, "message": message });
+        if let Some(f) = field {
+            err["field"] = f.into();
+        }
+        (status, Json(json!({ "error": err }))).into_response()
+    }
+}

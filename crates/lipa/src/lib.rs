@@ -1,0 +1,13 @@
+//! lipa: a self-hosted M-Pesa payment gateway.
+//!
+//! The binary is in `main.rs`; this library is what it and the integration tests share.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod routes;
+pub mod service;
+pub mod startup;
+pub mod store;

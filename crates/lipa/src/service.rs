@@ -1,0 +1,99 @@
+//! The work between routes and the store that talks to Daraja: sending a push and turning Daraja's
+//! answers into domain outcomes.
+
+use std::time::Duration;
+
+use crate::app::{now_ms, AppState};
+use crate::domain::{Outcome, Payment, Source};
+use crate::error::ApiError;
+
+/// How often a push refused before processing (spike arrest, connection refused) is tried again. Only
+/// those: anything that may have reached the phone is never sent twice.
+const PUSH_TRIES: u32 = 3;
+
+/// Send the STK push of a payment in `sending` and record what became of it.
+pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError> {
+    let phone = p.phone.as_deref().unwrap_or_default();
+    let push = daraja::StkPush {
+        phone: daraja::Msisdn::parse(phone).map_err(|e| ApiError::Internal(format!("stored phone is invalid: {e}")))?,
+        amount: daraja::Amount::try_from(p.amount).map_err(|e| ApiError::Internal(format!("stored amount is invalid: {e}")))?,
+        reference: daraja::AccountReference::new(&p.reference, state.cfg.reference_max_len)
+            .map_err(|e| ApiError::Internal(format!("stored reference is invalid: {e}")))?,
+        description: daraja::TransactionDesc::new(&p.description),
+        callback_url: state.callback_url(&p.callback_secret),
+    };
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        match state.daraja.stk_push(&push).await {
+            Err(e) if e.is_retry_safe() && attempt < PUSH_TRIES => {
+                tracing::warn!(payment_id = %p.id, error = %e, attempt, "push refused before processing; trying again");
+                tokio::time::sleep(Duration::from_millis(300 * 2u64.pow(attempt))).await;
+            }
+            other => break other,
+        }
+    };
+    let now = now_ms();
+    match result {
+        Ok(accepted) => {
+            tracing::info!(payment_id = %p.id, checkout_request_id = %accepted.checkout_request_id, "push accepted");
+            let next = now + state.cfg.reconcile_after.as_millis() as i64;
+            state
+                .store
+                .push_accepted(&p.id, &accepted.checkout_request_id, &accepted.merchant_request_id, next, now)
+                .await?;
+        }
+        Err(e) if matches!(e, daraja::Error::OutcomeUnknown { .. } | daraja::Error::UnexpectedResponse { .. }) => {
+            tracing::warn!(payment_id = %p.id, error = %e, "push outcome unknown; it will not be sent again");
+            let next = now + state.cfg.reconcile_after.as_millis() as i64;
+            state.store.push_unknown(&p.id, &e.to_string(), next, now).await?;
+        }
+        Err(e) => {
+            tracing::warn!(payment_id = %p.id, error = %e, "push refused");
+            let code = e.error_code().unwrap_or("refused").to_string();
+            let outcome = Outcome::PushRejected { code, message: e.to_string() };
+            state.store.apply_outcome(&p.id, Source::Push, &outcome, now).await?;
+        }
+    }
+    state.store.get_payment(&p.id).await?.ok_or(ApiError::NotFound("payment"))
+}
+
+/// Read a callback body; `None` when it is not an STK callback at all (it is still kept).
+pub fn callback_outcome(body: &[u8]) -> Option<Outcome> {
+    let cb = daraja::callback::StkCallback::from_slice(body).ok()?;
+    Some(match cb.outcome {
+        daraja::callback::CallbackOutcome::Success(d) => Outcome::Succeeded {
+            checkout_request_id: Some(cb.checkout_request_id),
+            receipt: d.receipt,
+            amount: d.amount,
+            phone: d.phone,
+            result_desc: cb.result_desc,
+        },
+        daraja::callback::CallbackOutcome::Failure { code, description, reason } => Outcome::Failed {
+            checkout_request_id: Some(cb.checkout_request_id),
+            result_code: code.as_str().to_string(),
+            result_desc: description,
+            reason: reason.as_str().to_string(),
+        },
+    })
+}
+
+/// An STK Query's final answer as an outcome.
+pub fn query_outcome(checkout_request_id: &str, code: &daraja::ResultCode, desc: &str) -> Outcome {
+    if code.is_success() {
+        Outcome::Succeeded {
+            checkout_request_id: Some(checkout_request_id.to_string()),
+            receipt: None,
+            amount: None,
+            phone: None,
+            result_desc: desc.to_string(),
+        }
+    } else {
+        Outcome::Failed {
+            checkout_request_id: Some(checkout_request_id.to_string()),
+            result_code: code.as_str().to_string(),
+            result_desc: desc.to_string(),
+            reason: code.reason().as_str().to_string(),
+        }
+    }
+}

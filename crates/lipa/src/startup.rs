@@ -1,0 +1,160 @@
+//! Putting a gateway together: store, Daraja client, in-process simulator (simulator mode), routes and
+//! workers, on one listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::{now_ms, router, AppState};
+use crate::config::{Config, Mode};
+use crate::domain::ids;
+use crate::store::{self, Store};
+
+/// A running gateway.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub simulator: Option<daraja_sim::Simulator>,
+    /// Simulator mode: a fresh API key made at start, to print once.
+    pub api_key: Option<String>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Make a new API key and store its hash. Returns the key, to be shown once.
+pub async fn create_api_key(store: &dyn Store, name: &str) -> anyhow::Result<String> {
+    let key = ids::api_key();
+    let hash = ids::hash_key(&key);
+    store.create_api_key(&ids::key_id(&hash), &hash, name, now_ms()).await?;
+    Ok(key)
+}
+
+pub async fn start(cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
+    let addr = listener.local_addr()?;
+    let store = store::open(&cfg.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", crate::config::redact_url(&cfg.database_url)))?;
+    let local = format!("http://{addr}");
+    let public_base: Arc<str> = cfg.public_url.clone().unwrap_or_else(|| local.clone()).into();
+
+    let (simulator, environment, key, secret) = match cfg.mode {
+        Mode::Simulator => {
+            let sim = daraja_sim::Simulator::new(daraja_sim::SimConfig {
+                shortcode: cfg.shortcode.clone(),
+                passkey: cfg.passkey.expose_secret().to_string(),
+                till_number: cfg.till_number.clone(),
+                // lipa's own client must pass Daraja's strictest reading.
+                strict: true,
+                result_delay: cfg.sim_result_delay,
+                prompt_timeout: cfg.sim_prompt_timeout,
+                merchant_name: cfg.merchant_name.clone(),
+                ..daraja_sim::SimConfig::default()
+            });
+            let base = cfg.base_url.clone().unwrap_or_else(|| local.clone());
+            let env = daraja::Environment::Custom(url::Url::parse(&base).context("MPESA_BASE_URL")?);
+            let key = cfg.consumer_key.clone().unwrap_or_else(|| SecretString::from("lipa-simulator"));
+            let secret = cfg.consumer_secret.clone().unwrap_or_else(|| SecretString::from("lipa-simulator"));
+            (Some(sim), env, key, secret)
+        }
+        mode => {
+            let env = match (&cfg.base_url, mode) {
+                (Some(url), _) => daraja::Environment::Custom(url::Url::parse(url).context("MPESA_BASE_URL")?),
+                (None, Mode::Production) => daraja::Environment::Production,
+                (None, _) => daraja::Environment::Sandbox,
+            };
+            let key = cfg.consumer_key.clone().context("MPESA_CONSUMER_KEY is missing")?;
+            let secret = cfg.consumer_secret.clone().context("MPESA_CONSUMER_SECRET is missing")?;
+            (None, env, key, secret)
+        }
+    };
+    let mut dcfg = daraja::Config::new(environment, key, secret, cfg.shortcode.clone(), cfg.passkey.clone())
+        .with_timeouts(std::time::Duration::from_secs(5), cfg.daraja_timeout);
+    if let Some(till) = &cfg.till_number {
+        dcfg = dcfg.with_till_number(till.clone());
+    }
+    let daraja = daraja::Client::new(dcfg).context("the Daraja client configuration is invalid")?;
+
+    let api_key = match cfg.mode {
+        Mode::Simulator => Some(create_api_key(store.as_ref(), "simulator mode").await?),
+        _ => None,
+    };
+
+    let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base };
+    let mut app = router(state.clone());
+    if let Some(sim) = &simulator {
+        app = app.merge(sim.router());
+    }
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut rx = stop_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = rx.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "the HTTP server stopped");
+        }
+    }));
+    tasks.push(tokio::spawn(crate::jobs::reconcile::run(state.clone(), stop_rx.clone())));
+    Ok(Gateway { addr, state, simulator, api_key, stop, tasks })
+}
+
+impl Gateway {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop taking requests, let those in flight finish, stop the workers.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+        }
+    }
+
+    /// The banner `lipa serve` prints.
+    pub fn banner(&self) -> String {
+        let base = self.state.public_base.to_string();
+        let local = self.url();
+        let cfg = &self.state.cfg;
+        let mut out = String::new();
+        let rule = "=".repeat(72);
+        match cfg.mode {
+            Mode::Simulator => {
+                out.push_str(&format!("{rule}\n  lipa is running in SIMULATOR MODE: no Safaricom account, no real money.\n"));
+                out.push_str("  The built-in Daraja simulator answers on this same port; callbacks come back here.\n");
+            }
+            mode => out.push_str(&format!("{rule}\n  lipa is running in {} mode.\n", mode.as_str().to_uppercase())),
+        }
+        out.push_str(&format!("  API:             {local}/v1/payments\n"));
+        out.push_str(&format!("  Callbacks:       {base}/callbacks/stk/<secret>\n"));
+        if self.simulator.is_some() {
+            out.push_str(&format!("  Virtual handset: {local}/sim/handset\n"));
+            out.push_str(&format!("  Simulator API:   {local}/sim/api/transactions\n"));
+        }
+        out.push_str(&format!("  Health:          {local}/healthz\n"));
+        out.push_str(&format!("  Database:        {}\n", crate::config::redact_url(&cfg.database_url)));
+        if self.simulator.is_some() {
+            out.push_str("  Test numbers: 0708374149 pays; 0700001032 cancels; 0700000001 lacks funds; 0700002001 wrong PIN;\n");
+            out.push_str("  0700001037 unreachable; other numbers wait for you on the virtual handset.\n");
+        }
+        if let Some(key) = &self.api_key {
+            out.push_str("  Try it:\n");
+            out.push_str(&format!(
+                "    curl -s {local}/v1/payments -H \"Authorization: Bearer $LIPA_API_KEY\" \\\n      -H 'Content-Type: application/json' -d '{{\"amount\":800,\"phone\":\"0708374149\",\"reference\":\"ORDER-1\"}}'\n"
+            ));
+            out.push_str(&format!("{rule}\nAPI key: {key}\n"));
+        } else {
+            out.push_str(&format!("  Make an API key with: lipa keys create\n{rule}\n"));
+        }
+        out
+    }
+}

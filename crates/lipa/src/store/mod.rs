@@ -1,0 +1,152 @@
+//! Durable state behind one trait of whole units of work. Each method is one transaction; routes and jobs
+//! never see SQL, and the store applies the domain's decisions without making business rules of its own.
+
+mod rows;
+mod sql;
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::{Decision, Outcome, Payment, Source};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another payment for this reference is still pending (the double-prompt guard).
+    #[error("a payment for this reference is already pending")]
+    ReferencePending,
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A payment about to be created, validated.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub payment: Payment,
+    /// Set when the double-prompt guard is on: the reference that may have only one pending payment.
+    pub pending_guard: Option<String>,
+    pub api_key_id: Option<String>,
+    pub idempotency: Option<Idempotency>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub request_hash: String,
+}
+
+#[derive(Debug)]
+pub enum Created {
+    New(Payment),
+    /// The idempotency key was used before: the payment it made, and whether the request was the same.
+    Replay { payment: Payment, same_request: bool },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PaymentFilter {
+    pub status: Option<String>,
+    pub reference: Option<String>,
+    pub phone: Option<String>,
+    pub starting_after: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub payment_id: Option<String>,
+    pub starting_after: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Debug)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub event_type: String,
+    pub payment_id: String,
+    pub created_at: i64,
+    pub data: serde_json::Value,
+    pub delivered_at: Option<i64>,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub at: i64,
+    pub kind: String,
+    pub detail: String,
+}
+
+/// What one applied answer did.
+#[derive(Debug)]
+pub struct Applied {
+    /// The payment after the change (None when the callback's secret matched no payment).
+    pub payment: Option<Payment>,
+    pub decision: Option<Decision>,
+    pub event_id: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Create a payment (and claim its idempotency key) in one transaction.
+    async fn create_payment(&self, new: NewPayment) -> Result<Created>;
+    async fn get_payment(&self, id: &str) -> Result<Option<Payment>>;
+    async fn list_payments(&self, filter: &PaymentFilter) -> Result<Page<Payment>>;
+    /// Daraja accepted the push.
+    async fn push_accepted(
+        &self,
+        id: &str,
+        checkout_request_id: &str,
+        merchant_request_id: &str,
+        next_check_at: i64,
+        now: i64,
+    ) -> Result<()>;
+    /// The push may have reached Daraja; it is never sent again.
+    async fn push_unknown(&self, id: &str, why: &str, next_check_at: i64, now: i64) -> Result<()>;
+    /// The customer typed a phone on the checkout page: set it and move to `sending`, once.
+    /// Returns the payment when this call set it (false when a phone was already there).
+    async fn set_phone_for_push(&self, id: &str, phone: &str, now: i64) -> Result<Option<Payment>>;
+    /// Apply an answer about a payment (query result, refused push, timer) through the domain's rules.
+    async fn apply_outcome(&self, id: &str, source: Source, outcome: &Outcome, now: i64) -> Result<Applied>;
+    /// Record a callback body durably and, when it belongs to a payment, apply it — one transaction.
+    async fn record_callback(&self, secret: &str, raw_body: &[u8], outcome: Option<&Outcome>, now: i64) -> Result<Applied>;
+    /// Claim pending payments whose check is due, leasing them until `lease_until`.
+    async fn claim_due_checks(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Payment>>;
+    /// Put a claimed payment back with its next check time.
+    async fn reschedule_check(&self, id: &str, next_check_at: i64, note: &str, now: i64) -> Result<()>;
+    async fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>>;
+    async fn get_event(&self, id: &str) -> Result<Option<Event>>;
+    /// Queue an event for (re)delivery at `at`.
+    async fn schedule_delivery(&self, event_id: &str, at: i64) -> Result<()>;
+    async fn payment_log(&self, payment_id: &str) -> Result<Vec<LogEntry>>;
+    async fn append_log(&self, payment_id: &str, kind: &str, detail: &str, now: i64) -> Result<()>;
+    async fn create_api_key(&self, id: &str, key_hash: &str, name: &str, now: i64) -> Result<()>;
+    /// The key's id when the hash belongs to a key that is not revoked.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<String>>;
+    async fn ping(&self) -> Result<()>;
+    /// Count payments by status (metrics, dashboard).
+    async fn count_by_status(&self) -> Result<Vec<(String, i64)>>;
+}
+
+/// Open the store named by a database URL: `sqlite://path` (or a bare path) or `postgres://…`.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    }
+}

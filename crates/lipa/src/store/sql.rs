@@ -1,0 +1,445 @@
+//! The one SQL implementation of [`Store`](super::Store), written once and instantiated for SQLite and
+//! PostgreSQL. The SQL is the common dialect of both; what differs is passed in: how a write transaction
+//! begins (`BEGIN IMMEDIATE` takes SQLite's write lock up front) and the row-locking suffixes that only
+//! PostgreSQL has (SQLite has one writer at a time, so it needs none).
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, begin: $begin:expr, for_update: $for_update:expr, skip_locked: $skip_locked:expr) => {
+        impl $store {
+            async fn write_tx(&self) -> Result<sqlx::Transaction<'static, $db>> {
+                Ok(self.writer.begin_with($begin).await?)
+            }
+
+            async fn lock_payment(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                column: &str,
+                value: &str,
+            ) -> Result<Option<Payment>> {
+                let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {column} = $1{}", $for_update);
+                let row: Option<PaymentRow> = sqlx::query_as(&q).bind(value).fetch_optional(&mut **tx).await?;
+                row.map(Payment::try_from).transpose()
+            }
+
+            async fn log_tx(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                payment_id: &str,
+                kind: &str,
+                detail: &str,
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query("INSERT INTO payment_log (payment_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
+                    .bind(payment_id)
+                    .bind(now)
+                    .bind(kind)
+                    .bind(detail)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// Apply a decision to a locked payment and write its event, inside the caller's transaction.
+            async fn apply_tx(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                p: &Payment,
+                source: Source,
+                outcome: &Outcome,
+                now: i64,
+            ) -> Result<Applied> {
+                let Some(d) = decide(p, outcome) else {
+                    Self::log_tx(tx, &p.id, source.as_str(), "no change (duplicate or late answer)", now).await?;
+                    return Ok(Applied { payment: Some(p.clone()), decision: None, event_id: None });
+                };
+                let completed_at = if d.status.is_terminal() { p.completed_at.or(Some(now)) } else { p.completed_at };
+                let row: PaymentRow = sqlx::query_as(&format!(
+                    "UPDATE payments SET status = $1, \
+                     checkout_request_id = COALESCE(checkout_request_id, $2), \
+                     mpesa_receipt = COALESCE($3, mpesa_receipt), \
+                     result_code = COALESCE($4, result_code), \
+                     result_desc = COALESCE($5, result_desc), \
+                     failure_reason = COALESCE($6, failure_reason), \
+                     review_reason = COALESCE($7, review_reason), \
+                     updated_at = $8, completed_at = $9, lease_until = NULL \
+                     WHERE id = $10 RETURNING {PAYMENT_COLUMNS}"
+                ))
+                .bind(d.status.as_str())
+                .bind(&d.checkout_request_id)
+                .bind(&d.mpesa_receipt)
+                .bind(&d.result_code)
+                .bind(&d.result_desc)
+                .bind(&d.failure_reason)
+                .bind(&d.review_reason)
+                .bind(now)
+                .bind(completed_at)
+                .bind(&p.id)
+                .fetch_one(&mut **tx)
+                .await?;
+                let after = Payment::try_from(row)?;
+                let mut event_id = None;
+                if let Some(ev) = d.event() {
+                    let id = crate::domain::ids::event_id();
+                    let data = after.to_api_json();
+                    sqlx::query(
+                        "INSERT INTO events (id, type, payment_id, created_at, data, next_attempt_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&id)
+                    .bind(ev.as_str())
+                    .bind(&p.id)
+                    .bind(now)
+                    .bind(data.to_string())
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                    let detail = format!("{} {} → {} ({})", ev.as_str(), p.status.as_str(), d.status.as_str(), id);
+                    Self::log_tx(tx, &p.id, "event", &detail, now).await?;
+                    event_id = Some(id);
+                }
+                Ok(Applied { payment: Some(after), decision: Some(d), event_id })
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn create_payment(&self, new: NewPayment) -> Result<Created> {
+                let mut tx = self.write_tx().await?;
+                let key_id = new.api_key_id.clone().unwrap_or_default();
+                if let Some(idem) = &new.idempotency {
+                    let found: Option<(String, String)> = sqlx::query_as(
+                        "SELECT request_hash, payment_id FROM idempotency_keys WHERE key_id = $1 AND idem_key = $2",
+                    )
+                    .bind(&key_id)
+                    .bind(&idem.key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((hash, payment_id)) = found {
+                        drop(tx);
+                        return self.replay(&payment_id, hash == idem.request_hash).await;
+                    }
+                    // Claimed first, so that a racing twin waits on this key, not on the reference guard.
+                    let claimed = sqlx::query(
+                        "INSERT INTO idempotency_keys (key_id, idem_key, request_hash, payment_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&key_id)
+                    .bind(&idem.key)
+                    .bind(&idem.request_hash)
+                    .bind(&new.payment.id)
+                    .bind(new.payment.created_at)
+                    .execute(&mut *tx)
+                    .await;
+                    if let Err(e) = claimed {
+                        if violates(&e, "idempotency_keys") {
+                            drop(tx);
+                            let (hash, payment_id): (String, String) = sqlx::query_as(
+                                "SELECT request_hash, payment_id FROM idempotency_keys WHERE key_id = $1 AND idem_key = $2",
+                            )
+                            .bind(&key_id)
+                            .bind(&idem.key)
+                            .fetch_one(&self.writer)
+                            .await?;
+                            return self.replay(&payment_id, hash == idem.request_hash).await;
+                        }
+                        return Err(e.into());
+                    }
+                }
+                let p = &new.payment;
+                let inserted = sqlx::query(
+                    "INSERT INTO payments (id, status, amount, phone, reference, description, metadata, return_url, \
+                     push_state, callback_secret, pending_guard, api_key_id, created_at, updated_at, next_check_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(&p.id)
+                .bind(p.status.as_str())
+                .bind(p.amount)
+                .bind(&p.phone)
+                .bind(&p.reference)
+                .bind(&p.description)
+                .bind(p.metadata.to_string())
+                .bind(&p.return_url)
+                .bind(p.push_state.as_str())
+                .bind(&p.callback_secret)
+                .bind(&new.pending_guard)
+                .bind(&new.api_key_id)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .bind(p.next_check_at)
+                .execute(&mut *tx)
+                .await;
+                if let Err(e) = inserted {
+                    return Err(if violates(&e, "pending_guard") { StoreError::ReferencePending } else { e.into() });
+                }
+                let detail = format!("created: KES {} ref {}", p.amount, p.reference);
+                Self::log_tx(&mut tx, &p.id, "created", &detail, p.created_at).await?;
+                tx.commit().await?;
+                Ok(Created::New(new.payment))
+            }
+
+            async fn get_payment(&self, id: &str) -> Result<Option<Payment>> {
+                let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
+                let row: Option<PaymentRow> = sqlx::query_as(&q).bind(id).fetch_optional(&self.reader).await?;
+                row.map(Payment::try_from).transpose()
+            }
+
+            async fn list_payments(&self, f: &PaymentFilter) -> Result<Page<Payment>> {
+                let q = format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments \
+                     WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
+                     AND (CAST($2 AS TEXT) IS NULL OR reference = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR phone = $3) \
+                     AND (CAST($4 AS TEXT) IS NULL OR seq < (SELECT seq FROM payments WHERE id = $4)) \
+                     ORDER BY seq DESC LIMIT $5"
+                );
+                let rows: Vec<PaymentRow> = sqlx::query_as(&q)
+                    .bind(&f.status)
+                    .bind(&f.reference)
+                    .bind(&f.phone)
+                    .bind(&f.starting_after)
+                    .bind(f.limit + 1)
+                    .fetch_all(&self.reader)
+                    .await?;
+                let has_more = rows.len() as i64 > f.limit;
+                let data = rows
+                    .into_iter()
+                    .take(f.limit as usize)
+                    .map(Payment::try_from)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Page { data, has_more })
+            }
+
+            async fn push_accepted(
+                &self,
+                id: &str,
+                checkout_request_id: &str,
+                merchant_request_id: &str,
+                next_check_at: i64,
+                now: i64,
+            ) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "UPDATE payments SET push_state = 'accepted', checkout_request_id = $1, merchant_request_id = $2, \
+                     next_check_at = CASE WHEN status = 'pending' THEN $3 ELSE next_check_at END, updated_at = $4 \
+                     WHERE id = $5",
+                )
+                .bind(checkout_request_id)
+                .bind(merchant_request_id)
+                .bind(next_check_at)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                Self::log_tx(&mut tx, id, "push", &format!("accepted: CheckoutRequestID {checkout_request_id}"), now)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn push_unknown(&self, id: &str, why: &str, next_check_at: i64, now: i64) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "UPDATE payments SET push_state = 'unknown', next_check_at = $1, updated_at = $2 \
+                     WHERE id = $3 AND push_state = 'sending'",
+                )
+                .bind(next_check_at)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                Self::log_tx(&mut tx, id, "push", &format!("outcome unknown, never resent: {why}"), now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_phone_for_push(&self, id: &str, phone: &str, now: i64) -> Result<Option<Payment>> {
+                let mut tx = self.write_tx().await?;
+                let row: Option<PaymentRow> = sqlx::query_as(&format!(
+                    "UPDATE payments SET phone = $1, push_state = 'sending', updated_at = $2 \
+                     WHERE id = $3 AND status = 'pending' AND push_state = 'awaiting_phone' \
+                     RETURNING {PAYMENT_COLUMNS}"
+                ))
+                .bind(phone)
+                .bind(now)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if row.is_some() {
+                    Self::log_tx(&mut tx, id, "checkout", "the customer entered a phone number", now).await?;
+                }
+                tx.commit().await?;
+                row.map(Payment::try_from).transpose()
+            }
+
+            async fn apply_outcome(&self, id: &str, source: Source, outcome: &Outcome, now: i64) -> Result<Applied> {
+                let mut tx = self.write_tx().await?;
+                let p = Self::lock_payment(&mut tx, "id", id).await?.ok_or(StoreError::NotFound)?;
+                let applied = Self::apply_tx(&mut tx, &p, source, outcome, now).await?;
+                tx.commit().await?;
+                Ok(applied)
+            }
+
+            async fn record_callback(
+                &self,
+                secret: &str,
+                raw_body: &[u8],
+                outcome: Option<&Outcome>,
+                now: i64,
+            ) -> Result<Applied> {
+                let mut tx = self.write_tx().await?;
+                let payment = Self::lock_payment(&mut tx, "callback_secret", secret).await?;
+                let note = match (&payment, outcome) {
+                    (None, _) => "unknown secret",
+                    (Some(_), None) => "unparseable body",
+                    (Some(_), Some(_)) => "parsed",
+                };
+                sqlx::query("INSERT INTO callbacks (payment_id, raw_body, received_at, note) VALUES ($1, $2, $3, $4)")
+                    .bind(payment.as_ref().map(|p| p.id.as_str()))
+                    .bind(raw_body)
+                    .bind(now)
+                    .bind(note)
+                    .execute(&mut *tx)
+                    .await?;
+                let applied = match (payment, outcome) {
+                    (Some(p), Some(o)) => {
+                        let excerpt = String::from_utf8_lossy(&raw_body[..raw_body.len().min(300)]).into_owned();
+                        Self::log_tx(&mut tx, &p.id, "callback", &excerpt, now).await?;
+                        Self::apply_tx(&mut tx, &p, Source::Callback, o, now).await?
+                    }
+                    (Some(p), None) => {
+                        Self::log_tx(&mut tx, &p.id, "callback", "a body that could not be parsed (kept)", now).await?;
+                        Applied { payment: Some(p), decision: None, event_id: None }
+                    }
+                    (None, _) => Applied { payment: None, decision: None, event_id: None },
+                };
+                tx.commit().await?;
+                Ok(applied)
+            }
+
+            async fn claim_due_checks(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Payment>> {
+                let mut tx = self.write_tx().await?;
+                let q = format!(
+                    "UPDATE payments SET lease_until = $1 WHERE id IN (\
+                     SELECT id FROM payments WHERE status = 'pending' AND next_check_at <= $2 \
+                     AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_check_at LIMIT $3{}) \
+                     RETURNING {PAYMENT_COLUMNS}",
+                    $skip_locked
+                );
+                let rows: Vec<PaymentRow> =
+                    sqlx::query_as(&q).bind(lease_until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.into_iter().map(Payment::try_from).collect()
+            }
+
+            async fn reschedule_check(&self, id: &str, next_check_at: i64, note: &str, now: i64) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "UPDATE payments SET next_check_at = $1, check_attempts = check_attempts + 1, lease_until = NULL \
+                     WHERE id = $2 AND status = 'pending'",
+                )
+                .bind(next_check_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                Self::log_tx(&mut tx, id, "query", note, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_events(&self, f: &EventFilter) -> Result<Page<Event>> {
+                let q = format!(
+                    "SELECT {EVENT_COLUMNS} FROM events \
+                     WHERE (CAST($1 AS TEXT) IS NULL OR type = $1) \
+                     AND (CAST($2 AS TEXT) IS NULL OR payment_id = $2) \
+                     AND (CAST($3 AS TEXT) IS NULL OR seq < (SELECT seq FROM events WHERE id = $3)) \
+                     ORDER BY seq DESC LIMIT $4"
+                );
+                let rows: Vec<EventRow> = sqlx::query_as(&q)
+                    .bind(&f.event_type)
+                    .bind(&f.payment_id)
+                    .bind(&f.starting_after)
+                    .bind(f.limit + 1)
+                    .fetch_all(&self.reader)
+                    .await?;
+                let has_more = rows.len() as i64 > f.limit;
+                Ok(Page { data: rows.into_iter().take(f.limit as usize).map(Event::from).collect(), has_more })
+            }
+
+            async fn get_event(&self, id: &str) -> Result<Option<Event>> {
+                let q = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
+                let row: Option<EventRow> = sqlx::query_as(&q).bind(id).fetch_optional(&self.reader).await?;
+                Ok(row.map(Event::from))
+            }
+
+            async fn schedule_delivery(&self, event_id: &str, at: i64) -> Result<()> {
+                sqlx::query("UPDATE events SET delivered_at = NULL, next_attempt_at = $1, lease_until = NULL WHERE id = $2")
+                    .bind(at)
+                    .bind(event_id)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn payment_log(&self, payment_id: &str) -> Result<Vec<LogEntry>> {
+                let rows: Vec<LogRow> =
+                    sqlx::query_as("SELECT at, kind, detail FROM payment_log WHERE payment_id = $1 ORDER BY seq")
+                        .bind(payment_id)
+                        .fetch_all(&self.reader)
+                        .await?;
+                Ok(rows.into_iter().map(LogEntry::from).collect())
+            }
+
+            async fn append_log(&self, payment_id: &str, kind: &str, detail: &str, now: i64) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                Self::log_tx(&mut tx, payment_id, kind, detail, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_api_key(&self, id: &str, key_hash: &str, name: &str, now: i64) -> Result<()> {
+                sqlx::query("INSERT INTO api_keys (id, key_hash, name, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(key_hash)
+                    .bind(name)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<String>> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                        .bind(key_hash)
+                        .fetch_optional(&self.reader)
+                        .await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.reader).await?;
+                Ok(())
+            }
+
+            async fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
+                Ok(sqlx::query_as("SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status")
+                    .fetch_all(&self.reader)
+                    .await?)
+            }
+        }
+
+        impl $store {
+            /// The answer for a reused idempotency key: the payment it made, once its push has left `sending`
+            /// (a racing twin waits for the first request's answer rather than inventing its own).
+            async fn replay(&self, payment_id: &str, same_request: bool) -> Result<Created> {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                loop {
+                    let p = self.get_payment(payment_id).await?.ok_or(StoreError::NotFound)?;
+                    if p.push_state != PushState::Sending || std::time::Instant::now() > deadline {
+                        return Ok(Created::Replay { payment: p, same_request });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;
