@@ -463,7 +463,11 @@ fn details(meta: Option<&Value>) -> PaymentDetails {
     let amount_value = find("Amount");
     PaymentDetails {
         amount: amount_value.and_then(whole_kes),
-        amount_raw: text(amount_value).or_else(|| amount_value.map(Value::to_string)),
+        // As reported: `1.0` stays "1.0", `"1"` stays "1".
+        amount_raw: amount_value.map(|v| match v {
+            Value::String(s) => s.trim().to_owned(),
+            other => other.to_string(),
+        }),
         receipt: text(find("MpesaReceiptNumber")).filter(|s| !s.is_empty()),
         transaction_date: text(find("TransactionDate")).filter(|s| !s.is_empty()),
         phone: text(find("PhoneNumber")).filter(|s| !s.is_empty()),
