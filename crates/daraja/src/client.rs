@@ -599,7 +599,7 @@ fn parse_expires_in(v: &Value) -> Option<u64> {
             let f = n.as_f64()?;
             // Whole, non-negative and small: the cast is exact.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            (f >= 0.0 && f.fract() == 0.0 && f < 1e12).then(|| f as u64)
+            (f >= 0.0 && f.fract() == 0.0 && f < 1e12).then_some(f as u64)
         }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,

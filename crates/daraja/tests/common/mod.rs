@@ -188,7 +188,7 @@ impl ManualClock {
     }
     pub fn advance(&self, secs: i64) {
         let mut t = self.0.lock().unwrap();
-        *t = *t + jiff::SignedDuration::from_secs(secs);
+        *t += jiff::SignedDuration::from_secs(secs);
     }
 }
 
