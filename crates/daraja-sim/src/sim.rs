@@ -392,7 +392,9 @@ impl Simulator {
         let id = view.checkout_request_id.clone();
         let url = view.callback_url.clone();
         let payload = view.callback_payload.clone().unwrap_or(Value::Null);
-        tokio::spawn(async move { sim.deliver(id, url, payload).await });
+        // Faults are drawn now, so a later change of faults does not affect this callback.
+        let plan = self.callback_faults();
+        tokio::spawn(async move { sim.deliver(id, url, payload, plan).await });
         Ok(view)
     }
 
@@ -553,8 +555,13 @@ impl Simulator {
         (dropped, duplicate, late)
     }
 
-    async fn deliver(self, id: String, url: String, payload: Value) {
-        let (dropped, duplicate, late) = self.callback_faults();
+    async fn deliver(
+        self,
+        id: String,
+        url: String,
+        payload: Value,
+        (dropped, duplicate, late): (bool, bool, Option<Duration>),
+    ) {
         if dropped {
             self.log(
                 LogKind::Fault,
