@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -370,6 +370,18 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// A valid OAuth access token: the cached one while it is fresh, else one fetched by exactly one
+    /// task at a time. Readiness checks and configuration doctors use it to prove the credentials work.
+    ///
+    /// ```no_run
+    /// # async fn run(client: daraja::Client) -> Result<(), daraja::Error> {
+    /// let _token = client.access_token().await?; // the credentials are good
+    /// # Ok(()) }
+    /// ```
+    pub async fn access_token(&self) -> Result<SecretString, Error> {
+        Ok(self.token().await?.access_token)
     }
 
     /// Returns a fresh token: from the store, or fetched by exactly one task at a time.

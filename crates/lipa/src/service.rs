@@ -61,6 +61,10 @@ pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError
 /// Read a callback body; `None` when it is not an STK callback at all (it is still kept).
 pub fn callback_outcome(body: &[u8]) -> Option<Outcome> {
     let cb = daraja::callback::StkCallback::from_slice(body).ok()?;
+    // 4999 and the like: "still processing" is news, not an answer; STK Query settles it later.
+    if !cb.is_final() {
+        return None;
+    }
     Some(match cb.outcome {
         daraja::callback::CallbackOutcome::Success(d) => Outcome::Succeeded {
             checkout_request_id: Some(cb.checkout_request_id),

@@ -18,7 +18,7 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let db = state.store.ping().await.map_err(|e| e.to_string());
-    let token: Result<(), String> = Ok(()); // READYZ: wait for daraja::Client::access_token
+    let token = state.daraja.access_token().await.map(|_| ()).map_err(|e| e.to_string());
     let ok = db.is_ok() && token.is_ok();
     let show = |r: &Result<(), String>| match r {
         Ok(()) => json!("ok"),
