@@ -11,7 +11,8 @@
 //! let sim = Simulator::new(SimConfig::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let base_url = format!("http://{}", listener.local_addr()?);
-//! tokio::spawn(axum::serve(listener, sim.router()).into_future());
+//! let app = sim.router();
+//! tokio::spawn(async move { axum::serve(listener, app).await });
 //! // point a Daraja client at `base_url` …
 //! # let _ = base_url; Ok(()) }
 //! ```

@@ -303,18 +303,14 @@ async fn subscriber_is_locked_while_a_push_is_pending() {
     assert_eq!(third.status, 200);
 }
 
+type Mutation = Box<dyn Fn(&mut Value)>;
+
 /// (mutation, HTTP status, errorCode, errorMessage)
-fn validation_cases() -> Vec<(
-    &'static str,
-    Box<dyn Fn(&mut Value)>,
-    u16,
-    &'static str,
-    &'static str,
-)> {
-    fn set(field: &'static str, v: Value) -> Box<dyn Fn(&mut Value)> {
+fn validation_cases() -> Vec<(&'static str, Mutation, u16, &'static str, &'static str)> {
+    fn set(field: &'static str, v: Value) -> Mutation {
         Box::new(move |b: &mut Value| b[field] = v.clone())
     }
-    fn remove(field: &'static str) -> Box<dyn Fn(&mut Value)> {
+    fn remove(field: &'static str) -> Mutation {
         Box::new(move |b: &mut Value| {
             b.as_object_mut().unwrap().remove(field);
         })
@@ -690,7 +686,7 @@ async fn strict_mode_refuses_what_lenient_mode_warns_about() {
     .await;
     let token = h.token().await;
     let utc = eat_timestamp(-3 * 3600);
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<(Mutation, &str)> = vec![
         (
             Box::new(move |b: &mut Value| {
                 b["Timestamp"] = json!(utc);
