@@ -478,10 +478,14 @@ impl Simulator {
         };
         let view = {
             let mut txs = lock(&self.inner.txs);
-            if txs
-                .by_id
-                .values()
-                .any(|t| t.state == TxState::Pending && t.phone == push.phone)
+            // A real phone shows one prompt at a time, so a handset number is locked while its prompt is
+            // open (Daraja's "Unable to lock subscriber"). Test numbers and automatic outcomes are like
+            // test cards: many payments may use one at once.
+            if decided_by == Decider::Handset
+                && txs
+                    .by_id
+                    .values()
+                    .any(|t| t.state == TxState::Pending && t.phone == push.phone)
             {
                 return Err(());
             }

@@ -301,6 +301,11 @@ async fn subscriber_is_locked_while_a_push_is_pending() {
     h.sim.complete(&first.checkout_id(), 1032).unwrap();
     let third = h.push(&token, &h.push_body("254712345678", 900)).await;
     assert_eq!(third.status, 200);
+    // Test numbers are like test cards: several pushes may be open at once.
+    for amount in [10, 11, 12] {
+        let r = h.push(&token, &h.push_body("254700001032", amount)).await;
+        assert_eq!(r.status, 200, "test numbers are never locked");
+    }
 }
 
 type Mutation = Box<dyn Fn(&mut Value)>;
