@@ -45,6 +45,10 @@ pub struct Config {
     pub listen: String,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<SecretString>,
+    /// The first retry delay after a failed webhook attempt; later ones double (`LIPA_WEBHOOK_RETRY_BASE`).
+    pub webhook_retry_base: Duration,
+    /// How long lipa keeps retrying an event before it gives up (`LIPA_WEBHOOK_GIVE_UP_AFTER`).
+    pub webhook_give_up_after: Duration,
     pub merchant_name: String,
     pub reconcile_after: Duration,
     pub pending_max_age: Duration,
@@ -77,7 +81,7 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("database_url", &redact_url(&self.database_url))
             .field("listen", &self.listen)
-            .field("webhook_url", &self.webhook_url)
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
             .field("webhook_secret", &redacted(&self.webhook_secret))
             .field("merchant_name", &self.merchant_name)
             .field("reconcile_after", &self.reconcile_after)
@@ -233,6 +237,8 @@ impl Config {
             listen: src.get("LIPA_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
             webhook_url: src.get("LIPA_WEBHOOK_URL"),
             webhook_secret: secret("LIPA_WEBHOOK_SECRET"),
+            webhook_retry_base: duration("LIPA_WEBHOOK_RETRY_BASE", Duration::from_secs(10))?,
+            webhook_give_up_after: duration("LIPA_WEBHOOK_GIVE_UP_AFTER", Duration::from_secs(3 * 24 * 3600))?,
             merchant_name: src.get("LIPA_MERCHANT_NAME").unwrap_or_else(|| "LIPA DEMO SHOP".into()),
             reconcile_after: duration("LIPA_RECONCILE_AFTER", Duration::from_secs(45))?,
             pending_max_age: duration("LIPA_PENDING_MAX_AGE", Duration::from_secs(15 * 60))?,
@@ -305,6 +311,21 @@ impl Config {
                     break;
                 }
             }
+        }
+        if let Some(url) = &self.webhook_url {
+            if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+                problems.push(format!("LIPA_WEBHOOK_URL ({}) is not an http(s) URL", redact_url(url)));
+            }
+            if self.webhook_secret.is_none() {
+                problems.push(
+                    "LIPA_WEBHOOK_URL is set but LIPA_WEBHOOK_SECRET is not: set a long random secret (e.g. `openssl rand -hex 32`) \
+                     that your site uses to verify the Lipa-Signature header"
+                        .into(),
+                );
+            }
+        }
+        if self.webhook_retry_base.is_zero() {
+            problems.push("LIPA_WEBHOOK_RETRY_BASE must be longer than 0".into());
         }
         if problems.is_empty() {
             Ok(())

@@ -106,6 +106,9 @@ pub async fn start(cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway
     tasks.push(tokio::spawn(crate::jobs::reconcile::run(state.clone(), stop_rx.clone())));
     Ok(Gateway { addr, state, simulator, api_key, stop, tasks })
 }
+    if state.cfg.webhook_url.is_some() {
+        tasks.push(tokio::spawn(crate::jobs::webhooks::run(state.clone(), stop_rx.clone())));
+    }
 
 impl Gateway {
     pub fn url(&self) -> String {

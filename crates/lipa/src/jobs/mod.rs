@@ -2,3 +2,4 @@
 //! it), does it, and writes the result back.
 
 pub mod reconcile;
+pub mod webhooks;

@@ -32,6 +32,25 @@ pub fn event_json(e: &Event) -> Value {
     })
 }
 
+/// The event as the API shows it: the webhook body plus its delivery state.
+pub fn event_api_json(e: &Event) -> Value {
+    let mut v = event_json(e);
+    let status = match (e.delivered_at, e.failed_at) {
+        (Some(_), _) => "delivered",
+        (None, Some(_)) => "failed",
+        (None, None) => "pending",
+    };
+    let time = |ms: Option<i64>| ms.map(crate::domain::payment::rfc3339);
+    v["delivery"] = json!({
+        "status": status,
+        "attempts": e.attempts,
+        "delivered_at": time(e.delivered_at),
+        "failed_at": time(e.failed_at),
+        "next_attempt_at": if status == "pending" { time(e.next_attempt_at) } else { None },
+    });
+    v
+}
+
 #[derive(serde::Deserialize)]
 struct ListQuery {
     #[serde(rename = "type")]
@@ -61,13 +80,13 @@ async fn list(State(state): State<AppState>, _key: ApiKey, Query(q): Query<ListQ
         limit: page_limit(q.limit.as_deref())?,
     };
     let page = state.store.list_events(&filter).await?;
-    let data: Vec<Value> = page.data.iter().map(event_json).collect();
+    let data: Vec<Value> = page.data.iter().map(event_api_json).collect();
     Ok(Json(json!({ "object": "list", "data": data, "has_more": page.has_more })))
 }
 
 async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
-    Ok(Json(event_json(&e)))
+    Ok(Json(event_api_json(&e)))
 }
 
 async fn redeliver(
@@ -77,5 +96,6 @@ async fn redeliver(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
     state.store.schedule_delivery(&e.id, crate::app::now_ms()).await?;
-    Ok((StatusCode::ACCEPTED, Json(event_json(&e))))
+    let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
+    Ok((StatusCode::ACCEPTED, Json(event_api_json(&e))))
 }

@@ -82,6 +82,49 @@ pub struct Event {
     pub data: serde_json::Value,
     pub delivered_at: Option<i64>,
     pub attempts: i64,
+    /// When the webhook worker should next try (None once delivered or given up).
+    pub next_attempt_at: Option<i64>,
+    /// When lipa gave up delivering it (its retry window ran out).
+    pub failed_at: Option<i64>,
+    /// Failed attempts in a row since it was (re)scheduled: the backoff exponent.
+    pub failures: i64,
+    /// When the current retry window began: its creation, or the last redeliver.
+    pub retry_from: i64,
+}
+
+/// One webhook attempt, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookAttempt {
+    pub event_id: String,
+    pub payment_id: String,
+    pub at: i64,
+    /// The receiver's URL without credentials or query string.
+    pub url: String,
+    pub http_status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// `delivered`, `retry` or `gave_up`.
+    pub outcome: String,
+}
+
+/// What an attempt decided for its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Try again at this time (Unix ms).
+    RetryAt(i64),
+    /// The retry window ran out.
+    GaveUp,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::RetryAt(_) => "retry",
+            Self::GaveUp => "gave_up",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +188,15 @@ pub trait Store: Send + Sync + 'static {
 /// Open the store named by a database URL: `sqlite://path` (or a bare path) or `postgres://…`.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    /// Claim undelivered events whose attempt is due, leasing them to `owner` until `lease_until`
+    /// (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so instances never claim the same event at once).
+    async fn claim_due_events(&self, now: i64, lease_until: i64, owner: &str, limit: i64) -> Result<Vec<Event>>;
+    /// Record an attempt (webhook_attempts and the payment's log) and, while `owner` still holds the
+    /// event's lease, apply its outcome — one transaction. False when the lease was lost (e.g. a redeliver
+    /// came meanwhile): the attempt is recorded, the event's new schedule stands.
+    async fn record_webhook_attempt(&self, owner: &str, attempt: &WebhookAttempt, outcome: DeliveryOutcome) -> Result<bool>;
+    /// Every attempt for an event, oldest first.
+    async fn webhook_attempts(&self, event_id: &str) -> Result<Vec<WebhookAttempt>>;
         Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
     } else {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))

@@ -1,6 +1,6 @@
 //! Rows as both databases return them, and their conversion to domain values.
 
-use super::{Event, LogEntry, StoreError};
+use super::{Event, LogEntry, StoreError, WebhookAttempt};
 use crate::domain::{Payment, PaymentStatus, PushState};
 
 /// The payment columns, in the order every query selects them.
@@ -8,7 +8,8 @@ pub const PAYMENT_COLUMNS: &str = "id, status, amount, phone, reference, descrip
      checkout_request_id, merchant_request_id, mpesa_receipt, result_code, result_desc, failure_reason, \
      review_reason, push_state, callback_secret, created_at, updated_at, completed_at, check_attempts, next_check_at";
 
-pub const EVENT_COLUMNS: &str = "id, type, payment_id, created_at, data, delivered_at, attempts";
+pub const EVENT_COLUMNS: &str = "id, type, payment_id, created_at, data, delivered_at, attempts, \
+     next_attempt_at, failed_at, failures, COALESCE(retry_from, created_at) AS retry_from";
 
 #[derive(sqlx::FromRow)]
 pub struct PaymentRow {
@@ -78,6 +79,10 @@ pub struct EventRow {
     data: String,
     delivered_at: Option<i64>,
     attempts: i64,
+    next_attempt_at: Option<i64>,
+    failed_at: Option<i64>,
+    failures: i64,
+    retry_from: i64,
 }
 
 impl From<EventRow> for Event {
@@ -90,6 +95,10 @@ impl From<EventRow> for Event {
             data: serde_json::from_str(&r.data).unwrap_or(serde_json::Value::Null),
             delivered_at: r.delivered_at,
             attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            failed_at: r.failed_at,
+            failures: r.failures,
+            retry_from: r.retry_from,
         }
     }
 }
@@ -114,5 +123,32 @@ pub fn violates(e: &sqlx::Error, name: &str) -> bool {
             db.constraint().is_some_and(|c| c.contains(name)) || db.message().contains(name)
         }
         _ => false,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct WebhookAttemptRow {
+    event_id: String,
+    payment_id: String,
+    at: i64,
+    url: String,
+    http_status: Option<i64>,
+    error: Option<String>,
+    duration_ms: i64,
+    outcome: String,
+}
+
+impl From<WebhookAttemptRow> for WebhookAttempt {
+    fn from(r: WebhookAttemptRow) -> Self {
+        WebhookAttempt {
+            event_id: r.event_id,
+            payment_id: r.payment_id,
+            at: r.at,
+            url: r.url,
+            http_status: r.http_status,
+            error: r.error,
+            duration_ms: r.duration_ms,
+            outcome: r.outcome,
+        }
     }
 }

@@ -369,12 +369,98 @@ macro_rules! sql_store {
             }
 
             async fn schedule_delivery(&self, event_id: &str, at: i64) -> Result<()> {
-                sqlx::query("UPDATE events SET delivered_at = NULL, next_attempt_at = $1, lease_until = NULL WHERE id = $2")
-                    .bind(at)
-                    .bind(event_id)
-                    .execute(&self.writer)
-                    .await?;
+                // A fresh retry window; the lease is dropped so that an attempt in flight cannot undo this.
+                sqlx::query(
+                    "UPDATE events SET delivered_at = NULL, failed_at = NULL, failures = 0, retry_from = $1, \
+                     next_attempt_at = $1, lease_until = NULL, lease_owner = NULL WHERE id = $2",
+                )
+                .bind(at)
+                .bind(event_id)
+                .execute(&self.writer)
+                .await?;
                 Ok(())
+            }
+
+            async fn claim_due_events(&self, now: i64, lease_until: i64, owner: &str, limit: i64) -> Result<Vec<Event>> {
+                let mut tx = self.write_tx().await?;
+                let q = format!(
+                    "UPDATE events SET lease_until = $1, lease_owner = $2 WHERE id IN (\
+                     SELECT id FROM events WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $3 \
+                     AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4{}) \
+                     RETURNING {EVENT_COLUMNS}",
+                    $skip_locked
+                );
+                let rows: Vec<EventRow> =
+                    sqlx::query_as(&q).bind(lease_until).bind(owner).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(rows.into_iter().map(Event::from).collect())
+            }
+
+            async fn record_webhook_attempt(
+                &self,
+                owner: &str,
+                a: &WebhookAttempt,
+                outcome: DeliveryOutcome,
+            ) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO webhook_attempts (event_id, payment_id, at, url, http_status, error, duration_ms, outcome) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&a.event_id)
+                .bind(&a.payment_id)
+                .bind(a.at)
+                .bind(&a.url)
+                .bind(a.http_status)
+                .bind(&a.error)
+                .bind(a.duration_ms)
+                .bind(outcome.as_str())
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE events SET attempts = attempts + 1 WHERE id = $1")
+                    .bind(&a.event_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let (set, at) = match outcome {
+                    DeliveryOutcome::Delivered => ("delivered_at = $1, next_attempt_at = NULL, failures = 0", a.at),
+                    DeliveryOutcome::RetryAt(next) => ("next_attempt_at = $1, failures = failures + 1", next),
+                    DeliveryOutcome::GaveUp => ("failed_at = $1, next_attempt_at = NULL, failures = failures + 1", a.at),
+                };
+                let held = sqlx::query(&format!(
+                    "UPDATE events SET {set}, lease_until = NULL, lease_owner = NULL WHERE id = $2 AND lease_owner = $3"
+                ))
+                .bind(at)
+                .bind(&a.event_id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                let answer = match (a.http_status, &a.error) {
+                    (Some(code), _) => format!("HTTP {code}"),
+                    (None, Some(e)) => e.clone(),
+                    (None, None) => "no answer".into(),
+                };
+                let then = match outcome {
+                    DeliveryOutcome::Delivered => "delivered".to_string(),
+                    DeliveryOutcome::RetryAt(next) => format!("retry in {} ms", (next - a.at).max(0)),
+                    DeliveryOutcome::GaveUp => "gave up: the retry window ran out".to_string(),
+                };
+                let detail = format!("{} to {}: {answer} in {} ms; {then}", a.event_id, a.url, a.duration_ms);
+                Self::log_tx(&mut tx, &a.payment_id, "webhook", &detail, a.at).await?;
+                tx.commit().await?;
+                Ok(held)
+            }
+
+            async fn webhook_attempts(&self, event_id: &str) -> Result<Vec<WebhookAttempt>> {
+                let rows: Vec<super::rows::WebhookAttemptRow> = sqlx::query_as(
+                    "SELECT event_id, payment_id, at, url, http_status, error, duration_ms, outcome \
+                     FROM webhook_attempts WHERE event_id = $1 ORDER BY seq",
+                )
+                .bind(event_id)
+                .fetch_all(&self.reader)
+                .await?;
+                Ok(rows.into_iter().map(WebhookAttempt::from).collect())
             }
 
             async fn payment_log(&self, payment_id: &str) -> Result<Vec<LogEntry>> {
