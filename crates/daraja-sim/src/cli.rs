@@ -138,6 +138,10 @@ pub struct SimArgs {
     /// Seed of the fault random generator (reproducible runs).
     #[arg(long)]
     pub seed: Option<u64>,
+
+    /// A new OAuth token invalidates every earlier one (as Safaricom's portal says Daraja does).
+    #[arg(long)]
+    pub single_token: bool,
 }
 
 impl SimArgs {
@@ -165,6 +169,7 @@ impl SimArgs {
                 late_callback_ms: self.fault_late_delay.as_millis() as u64,
                 seed: self.seed,
             },
+            single_token: self.single_token,
         }
     }
 }

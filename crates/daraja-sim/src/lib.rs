@@ -68,6 +68,9 @@ pub struct SimConfig {
     pub auto_outcome: Option<i64>,
     /// Injected faults.
     pub faults: Faults,
+    /// A new token invalidates every earlier one, as Safaricom's portal says Daraja does (unverified, so off
+    /// by default). Several gateway instances that each fetch their own token then knock each other out.
+    pub single_token: bool,
 }
 
 impl Default for SimConfig {
@@ -85,6 +88,7 @@ impl Default for SimConfig {
             merchant_name: "LIPA DEMO".to_owned(),
             auto_outcome: None,
             faults: Faults::default(),
+            single_token: false,
         }
     }
 }
@@ -106,6 +110,7 @@ impl fmt::Debug for SimConfig {
             .field("merchant_name", &self.merchant_name)
             .field("auto_outcome", &self.auto_outcome)
             .field("faults", &self.faults)
+            .field("single_token", &self.single_token)
             .finish()
     }
 }

@@ -427,7 +427,11 @@ impl Simulator {
         let token = util::access_token(&mut *lock(&self.inner.rng));
         let now = Instant::now();
         let mut tokens = lock(&self.inner.tokens);
-        tokens.retain(|_, exp| *exp > now);
+        if self.inner.config.single_token {
+            tokens.clear();
+        } else {
+            tokens.retain(|_, exp| *exp > now);
+        }
         tokens.insert(token.clone(), now + self.inner.config.token_ttl);
         token
     }

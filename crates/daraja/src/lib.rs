@@ -43,5 +43,5 @@ pub use config::{Config, Environment};
 pub use error::{BoxError, Error};
 pub use result_code::{FailureReason, ResultCode, UnknownFailureReason};
 pub use secrecy::{ExposeSecret, SecretString};
-pub use token::{BoxFuture, CachedToken, InMemoryTokenStore, TokenStore};
+pub use token::{BoxFuture, CachedToken, InMemoryTokenStore, TokenStore, TokenStoreResult};
 pub use types::{AccountReference, Amount, InvalidInput, Msisdn, TransactionDesc};

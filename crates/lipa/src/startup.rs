@@ -73,7 +73,9 @@ pub async fn start(cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway
         }
     };
     let mut dcfg = daraja::Config::new(environment, key, secret, cfg.shortcode.clone(), cfg.passkey.clone())
-        .with_timeouts(std::time::Duration::from_secs(5), cfg.daraja_timeout);
+        .with_timeouts(std::time::Duration::from_secs(5), cfg.daraja_timeout)
+        // One token for every instance on this database (a new token may invalidate the previous one).
+        .with_token_store(Arc::new(crate::token::DbTokenStore::new(store.clone())));
     if let Some(till) = &cfg.till_number {
         dcfg = dcfg.with_till_number(till.clone());
     }
@@ -104,11 +106,11 @@ pub async fn start(cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway
         }
     }));
     tasks.push(tokio::spawn(crate::jobs::reconcile::run(state.clone(), stop_rx.clone())));
-    Ok(Gateway { addr, state, simulator, api_key, stop, tasks })
-}
     if state.cfg.webhook_url.is_some() {
         tasks.push(tokio::spawn(crate::jobs::webhooks::run(state.clone(), stop_rx.clone())));
     }
+    Ok(Gateway { addr, state, simulator, api_key, stop, tasks })
+}
 
 impl Gateway {
     pub fn url(&self) -> String {

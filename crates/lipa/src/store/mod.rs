@@ -134,6 +134,19 @@ pub struct LogEntry {
     pub detail: String,
 }
 
+/// Payments created in one time bucket, by status, and the KES they collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsBucket {
+    /// Unix ms at which the bucket starts.
+    pub start: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub needs_review: i64,
+    pub pending: i64,
+    /// Whole KES of the succeeded payments.
+    pub collected: i64,
+}
+
 /// What one applied answer did.
 #[derive(Debug)]
 pub struct Applied {
@@ -175,19 +188,6 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event(&self, id: &str) -> Result<Option<Event>>;
     /// Queue an event for (re)delivery at `at`.
     async fn schedule_delivery(&self, event_id: &str, at: i64) -> Result<()>;
-    async fn payment_log(&self, payment_id: &str) -> Result<Vec<LogEntry>>;
-    async fn append_log(&self, payment_id: &str, kind: &str, detail: &str, now: i64) -> Result<()>;
-    async fn create_api_key(&self, id: &str, key_hash: &str, name: &str, now: i64) -> Result<()>;
-    /// The key's id when the hash belongs to a key that is not revoked.
-    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<String>>;
-    async fn ping(&self) -> Result<()>;
-    /// Count payments by status (metrics, dashboard).
-    async fn count_by_status(&self) -> Result<Vec<(String, i64)>>;
-}
-
-/// Open the store named by a database URL: `sqlite://path` (or a bare path) or `postgres://…`.
-pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
     /// Claim undelivered events whose attempt is due, leasing them to `owner` until `lease_until`
     /// (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so instances never claim the same event at once).
     async fn claim_due_events(&self, now: i64, lease_until: i64, owner: &str, limit: i64) -> Result<Vec<Event>>;
@@ -197,6 +197,36 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     async fn record_webhook_attempt(&self, owner: &str, attempt: &WebhookAttempt, outcome: DeliveryOutcome) -> Result<bool>;
     /// Every attempt for an event, oldest first.
     async fn webhook_attempts(&self, event_id: &str) -> Result<Vec<WebhookAttempt>>;
+    async fn payment_log(&self, payment_id: &str) -> Result<Vec<LogEntry>>;
+    async fn append_log(&self, payment_id: &str, kind: &str, detail: &str, now: i64) -> Result<()>;
+    async fn create_api_key(&self, id: &str, key_hash: &str, name: &str, now: i64) -> Result<()>;
+    /// The key's id when the hash belongs to a key that is not revoked.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<String>>;
+    async fn ping(&self) -> Result<()>;
+    /// Count payments by status (metrics, dashboard).
+    async fn count_by_status(&self) -> Result<Vec<(String, i64)>>;
+    /// Payments created since `since`, counted per time bucket of `bucket_ms` (buckets start at multiples
+    /// of `bucket_ms` after shifting times by `offset_ms`, e.g. +3 h for days in Nairobi). Empty buckets
+    /// are left out.
+    async fn payment_stats(&self, since: i64, bucket_ms: i64, offset_ms: i64) -> Result<Vec<StatsBucket>>;
+    /// An operator settles a `needs_review` payment (`Outcome::Resolved`): the note is logged, the status
+    /// changes and its event is written — one transaction. `decision` is None when the payment was not
+    /// under review (nothing changed).
+    async fn resolve_review(&self, id: &str, outcome: &Outcome, now: i64) -> Result<Applied>;
+    /// A small shared value (the Daraja token, …): its text and expiry.
+    async fn kv_get(&self, key: &str) -> Result<Option<(String, Option<i64>)>>;
+    async fn kv_put(&self, key: &str, value: &str, expires_at: Option<i64>) -> Result<()>;
+    /// Delete the value only while it still is `value` (compare-and-delete).
+    async fn kv_delete_if(&self, key: &str, value: &str) -> Result<()>;
+    /// Take or renew the lease named `key` for `owner` until `until`: true when it is now ours. A lease whose
+    /// time has passed may be taken by anyone, so work held by an instance that died is taken over.
+    async fn try_lease(&self, key: &str, owner: &str, until: i64, now: i64) -> Result<bool>;
+    async fn release_lease(&self, key: &str, owner: &str) -> Result<()>;
+}
+
+/// Open the store named by a database URL: `sqlite://path` (or a bare path) or `postgres://…`.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
     } else {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))

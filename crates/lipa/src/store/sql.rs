@@ -504,18 +504,117 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn kv_get(&self, key: &str) -> Result<Option<(String, Option<i64>)>> {
+                Ok(sqlx::query_as("SELECT v, expires_at FROM kv WHERE k = $1")
+                    .bind(key)
+                    .fetch_optional(&self.writer)
+                    .await?)
+            }
+
+            async fn kv_put(&self, key: &str, value: &str, expires_at: Option<i64>) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO kv (k, v, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (k) DO UPDATE SET v = excluded.v, expires_at = excluded.expires_at",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(expires_at)
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn kv_delete_if(&self, key: &str, value: &str) -> Result<()> {
+                sqlx::query("DELETE FROM kv WHERE k = $1 AND v = $2").bind(key).bind(value).execute(&self.writer).await?;
+                Ok(())
+            }
+
+            async fn try_lease(&self, key: &str, owner: &str, until: i64, now: i64) -> Result<bool> {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "INSERT INTO kv (k, v, lease_owner, lease_until) VALUES ($1, '', $2, $3) \
+                     ON CONFLICT (k) DO UPDATE SET lease_owner = excluded.lease_owner, lease_until = excluded.lease_until \
+                     WHERE kv.lease_until IS NULL OR kv.lease_until < $4 OR kv.lease_owner = excluded.lease_owner \
+                     RETURNING lease_owner",
+                )
+                .bind(key)
+                .bind(owner)
+                .bind(until)
+                .bind(now)
+                .fetch_optional(&self.writer)
+                .await?;
+                Ok(row.is_some_and(|r| r.0 == owner))
+            }
+
+            async fn release_lease(&self, key: &str, owner: &str) -> Result<()> {
+                sqlx::query("UPDATE kv SET lease_owner = NULL, lease_until = NULL WHERE k = $1 AND lease_owner = $2")
+                    .bind(key)
+                    .bind(owner)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
             async fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
                 Ok(sqlx::query_as("SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status")
                     .fetch_all(&self.reader)
                     .await?)
             }
+
+            async fn payment_stats(&self, since: i64, bucket_ms: i64, offset_ms: i64) -> Result<Vec<StatsBucket>> {
+                let rows: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT CAST((created_at + $1) / $2 AS BIGINT), \
+                     CAST(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT), \
+                     CAST(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS BIGINT), \
+                     CAST(SUM(CASE WHEN status = 'needs_review' THEN 1 ELSE 0 END) AS BIGINT), \
+                     CAST(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) AS BIGINT), \
+                     CAST(SUM(CASE WHEN status = 'succeeded' THEN amount ELSE 0 END) AS BIGINT) \
+                     FROM payments WHERE created_at >= $3 GROUP BY 1 ORDER BY 1",
+                )
+                .bind(offset_ms)
+                .bind(bucket_ms.max(1))
+                .bind(since)
+                .fetch_all(&self.reader)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(b, succeeded, failed, needs_review, pending, collected)| StatsBucket {
+                        start: b * bucket_ms.max(1) - offset_ms,
+                        succeeded,
+                        failed,
+                        needs_review,
+                        pending,
+                        collected,
+                    })
+                    .collect())
+            }
+
+            async fn resolve_review(&self, id: &str, outcome: &Outcome, now: i64) -> Result<Applied> {
+                let mut tx = self.write_tx().await?;
+                let p = Self::lock_payment(&mut tx, "id", id).await?.ok_or(StoreError::NotFound)?;
+                if decide(&p, outcome).is_none() {
+                    return Ok(Applied { payment: Some(p), decision: None, event_id: None });
+                }
+                let detail = match outcome {
+                    Outcome::Resolved { succeeded, note } => format!(
+                        "resolved by an operator as {}: {note}",
+                        if *succeeded { "succeeded" } else { "failed" }
+                    ),
+                    other => format!("resolved by an operator: {other:?}"),
+                };
+                Self::log_tx(&mut tx, &p.id, "review", &detail, now).await?;
+                let applied = Self::apply_tx(&mut tx, &p, Source::Operator, outcome, now).await?;
+                tx.commit().await?;
+                Ok(applied)
+            }
         }
 
         impl $store {
             /// The answer for a reused idempotency key: the payment it made, once its push has left `sending`
-            /// (a racing twin waits for the first request's answer rather than inventing its own).
+            /// (a racing twin waits for the first request's answer rather than inventing its own). The wait is
+            /// short: the first request may have died with its instance, and then the payment stays as it is
+            /// (its push is never sent again; reconciliation settles it).
             async fn replay(&self, payment_id: &str, same_request: bool) -> Result<Created> {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
                 loop {
                     let p = self.get_payment(payment_id).await?.ok_or(StoreError::NotFound)?;
                     if p.push_state != PushState::Sending || std::time::Instant::now() > deadline {

@@ -1,0 +1,110 @@
+//! One Daraja token for every instance that shares a database.
+//!
+//! Safaricom's portal says a new token invalidates the previous one, so instances that each fetched their
+//! own would knock each other out. The token lives in the store; an instance that finds it missing or due
+//! for refresh takes a short lease and fetches it, while the others wait for it to appear and use it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daraja::{BoxFuture, CachedToken, TokenStore, TokenStoreResult};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Store;
+
+const TOKEN_KEY: &str = "daraja.token";
+const LEASE_KEY: &str = "daraja.token.refresh";
+/// How long one instance may take to fetch a token before another may try.
+const LEASE: Duration = Duration::from_secs(15);
+/// How long an instance waits for another's fetch before it fetches itself.
+const WAIT: Duration = Duration::from_secs(20);
+
+pub struct DbTokenStore {
+    store: Arc<dyn Store>,
+    /// This process, as a lease owner.
+    owner: String,
+}
+
+impl DbTokenStore {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, owner: crate::domain::ids::event_id().replace("evt_", "inst_") }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    access_token: String,
+    obtained_at: i64,
+    refresh_at: i64,
+    expires_at: i64,
+}
+
+fn ts(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+fn decode(v: &str) -> Option<CachedToken> {
+    let s: Stored = serde_json::from_str(v).ok()?;
+    Some(CachedToken {
+        access_token: SecretString::from(s.access_token),
+        obtained_at: ts(s.obtained_at),
+        refresh_at: ts(s.refresh_at),
+        expires_at: ts(s.expires_at),
+    })
+}
+
+fn encode(t: &CachedToken) -> String {
+    serde_json::to_string(&Stored {
+        access_token: t.access_token.expose_secret().to_string(),
+        obtained_at: t.obtained_at.as_millisecond(),
+        refresh_at: t.refresh_at.as_millisecond(),
+        expires_at: t.expires_at.as_millisecond(),
+    })
+    .unwrap_or_default()
+}
+
+impl DbTokenStore {
+    async fn read(&self) -> TokenStoreResult<Option<CachedToken>> {
+        Ok(self.store.kv_get(TOKEN_KEY).await?.and_then(|(v, _)| decode(&v)))
+    }
+}
+
+impl TokenStore for DbTokenStore {
+    fn get(&self) -> BoxFuture<'_, TokenStoreResult<Option<CachedToken>>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            loop {
+                let current = self.read().await?;
+                let now = jiff::Timestamp::now();
+                if let Some(t) = &current {
+                    if t.is_fresh(now) {
+                        return Ok(current);
+                    }
+                }
+                // Missing or due: the instance holding the lease fetches; the others wait for its token.
+                let now_ms = now.as_millisecond();
+                let until = now_ms + LEASE.as_millis() as i64;
+                if self.store.try_lease(LEASE_KEY, &self.owner, until, now_ms).await? || started.elapsed() > WAIT {
+                    return Ok(current);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    }
+
+    fn put(&self, token: CachedToken) -> BoxFuture<'_, TokenStoreResult<()>> {
+        Box::pin(async move {
+            self.store.kv_put(TOKEN_KEY, &encode(&token), Some(token.expires_at.as_millisecond())).await?;
+            self.store.release_lease(LEASE_KEY, &self.owner).await?;
+            Ok(())
+        })
+    }
+
+    fn invalidate<'a>(&'a self, refused: &'a CachedToken) -> BoxFuture<'a, TokenStoreResult<()>> {
+        Box::pin(async move {
+            self.store.kv_delete_if(TOKEN_KEY, &encode(refused)).await?;
+            Ok(())
+        })
+    }
+}
