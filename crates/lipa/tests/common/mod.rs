@@ -220,3 +220,29 @@ pub fn failure_callback(checkout: &str, code: i64, desc: &str) -> Value {
         "ResultDesc": desc
     }}})
 }
+
+/// A gateway on a database that already exists (a restart, or a second instance sharing it). `dir` keeps
+/// a SQLite file's directory alive; pass the one from [`TestApp::stop_keep_database`] or a fresh one.
+pub async fn spawn_on(backend: &Backend, db: &str, dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
+    let cfg = test_config(db, extra);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = lipa::startup::start(cfg, listener).await.expect("gateway starts");
+    TestApp {
+        url: gw.url(),
+        key: gw.api_key.clone().expect("simulator mode makes a key"),
+        gw,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        backend: backend.clone(),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Stop the gateway but keep its database, for [`spawn_on`]: the URL and what keeps it alive.
+    pub async fn stop_keep_database(self) -> (String, tempfile::TempDir) {
+        let TestApp { gw, _dir, .. } = self;
+        let db = gw.state.cfg.database_url.clone();
+        gw.shutdown().await;
+        (db, _dir)
+    }
+}
