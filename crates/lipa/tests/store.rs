@@ -1,0 +1,195 @@
+//! Store conformance: the same scenarios and assertions against SQLite and PostgreSQL.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use common::*;
+use lipa::domain::{ids, Outcome, Payment, PaymentStatus, PushState, Source};
+use lipa::store::{Created, Idempotency, NewPayment, Store, StoreError};
+
+async fn open(backend: &Backend) -> (Arc<dyn Store>, String, tempfile::TempDir) {
+    let (db, dir) = fresh_database(backend).await;
+    (lipa::store::open(&db).await.expect("open store"), db, dir)
+}
+
+fn payment(reference: &str, now: i64) -> Payment {
+    Payment {
+        id: ids::payment_id(),
+        status: PaymentStatus::Pending,
+        amount: 100,
+        phone: Some("254712345678".into()),
+        reference: reference.into(),
+        description: "d".into(),
+        metadata: serde_json::json!({"k": "v"}),
+        return_url: None,
+        checkout_request_id: None,
+        merchant_request_id: None,
+        mpesa_receipt: None,
+        result_code: None,
+        result_desc: None,
+        failure_reason: None,
+        review_reason: None,
+        push_state: PushState::Sending,
+        callback_secret: ids::callback_secret(),
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+        check_attempts: 0,
+        next_check_at: Some(now),
+    }
+}
+
+fn new(p: Payment, idem: Option<(&str, &str)>) -> NewPayment {
+    NewPayment {
+        pending_guard: Some(p.reference.clone()),
+        payment: p,
+        api_key_id: Some("key_1".into()),
+        idempotency: idem.map(|(k, h)| Idempotency { key: k.into(), request_hash: h.into() }),
+    }
+}
+
+fn success(checkout: &str) -> Outcome {
+    Outcome::Succeeded {
+        checkout_request_id: Some(checkout.into()),
+        receipt: Some("ABC123DEF4".into()),
+        amount: Some(100),
+        phone: Some("254712345678".into()),
+        result_desc: "ok".into(),
+    }
+}
+
+#[tokio::test]
+async fn create_idempotency_and_guard() {
+    for backend in backends() {
+        let (store, db, _dir) = open(&backend).await;
+        let p = payment("R1", 1_000);
+        let id = p.id.clone();
+        assert!(matches!(store.create_payment(new(p, Some(("k", "h1")))).await.unwrap(), Created::New(_)));
+        // The same key: the same payment, same or different request.
+        match store.create_payment(new(payment("R1", 2_000), Some(("k", "h1")))).await.unwrap() {
+            Created::Replay { payment, same_request } => assert!(same_request && payment.id == id),
+            other => panic!("{other:?}"),
+        }
+        match store.create_payment(new(payment("R1", 2_000), Some(("k", "h2")))).await.unwrap() {
+            Created::Replay { same_request, .. } => assert!(!same_request),
+            other => panic!("{other:?}"),
+        }
+        // Another key, same reference, while pending: the guard.
+        let err = store.create_payment(new(payment("R1", 3_000), Some(("k2", "h1")))).await.unwrap_err();
+        assert!(matches!(err, StoreError::ReferencePending), "{err}");
+        // Nothing half-written: the refused request's key is not claimed.
+        store.apply_outcome(&id, Source::Push, &Outcome::PushRejected { code: "x".into(), message: "m".into() }, 4_000).await.unwrap();
+        assert!(matches!(store.create_payment(new(payment("R1", 5_000), Some(("k2", "h1")))).await.unwrap(), Created::New(_)));
+        let got = store.get_payment(&id).await.unwrap().unwrap();
+        assert_eq!(got.metadata, serde_json::json!({"k": "v"}));
+        assert_eq!(got.status, PaymentStatus::Failed);
+        assert_eq!(got.completed_at, Some(4_000));
+        drop(store);
+        drop_database(&backend, &db).await;
+    }
+}
+
+#[tokio::test]
+async fn racing_creates_with_one_key_make_one_payment() {
+    for backend in backends() {
+        let (store, db, _dir) = open(&backend).await;
+        let tries = (0..8).map(|_| {
+            let store = store.clone();
+            async move { store.create_payment(new(payment("RACE", 1), Some(("same", "h")))).await.unwrap() }
+        });
+        let results = futures::future::join_all(tries).await;
+        let news = results.iter().filter(|r| matches!(r, Created::New(_))).count();
+        assert_eq!(news, 1, "{results:?}");
+        let page = store.list_payments(&lipa::store::PaymentFilter { limit: 100, ..Default::default() }).await.unwrap();
+        assert_eq!(page.data.len(), 1);
+        drop(store);
+        drop_database(&backend, &db).await;
+    }
+}
+
+#[tokio::test]
+async fn callbacks_transition_once_and_record_everything() {
+    for backend in backends() {
+        let (store, db, _dir) = open(&backend).await;
+        let p = payment("CB", 1_000);
+        let (id, secret) = (p.id.clone(), p.callback_secret.clone());
+        store.create_payment(new(p, None)).await.unwrap();
+        store.push_accepted(&id, "ws_CO_1", "m-1", 50_000, 1_100).await.unwrap();
+        let first = store.record_callback(&secret, b"{raw}", Some(&success("ws_CO_1")), 2_000).await.unwrap();
+        assert!(first.event_id.is_some());
+        for _ in 0..2 {
+            let again = store.record_callback(&secret, b"{raw}", Some(&success("ws_CO_1")), 3_000).await.unwrap();
+            assert!(again.decision.is_none() && again.event_id.is_none());
+        }
+        let unknown = store.record_callback("nope", b"{x}", None, 3_000).await.unwrap();
+        assert!(unknown.payment.is_none());
+        let p = store.get_payment(&id).await.unwrap().unwrap();
+        assert_eq!((p.status, p.mpesa_receipt.as_deref()), (PaymentStatus::Succeeded, Some("ABC123DEF4")));
+        let events = store
+            .list_events(&lipa::store::EventFilter { payment_id: Some(id.clone()), limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(events.data.len(), 1);
+        assert_eq!(events.data[0].event_type, "payment.succeeded");
+        assert_eq!(events.data[0].data["status"], "succeeded");
+        let log = store.payment_log(&id).await.unwrap();
+        assert_eq!(log.iter().filter(|e| e.kind == "callback" && e.detail == "{raw}").count(), 3);
+        drop(store);
+        drop_database(&backend, &db).await;
+    }
+}
+
+#[tokio::test]
+async fn due_checks_are_claimed_once_and_taken_over_after_the_lease() {
+    for backend in backends() {
+        let (store, db, _dir) = open(&backend).await;
+        let mut ids = HashSet::new();
+        for i in 0..20 {
+            let p = payment(&format!("D{i}"), 1_000);
+            ids.insert(p.id.clone());
+            store.create_payment(new(p, None)).await.unwrap();
+        }
+        // Two workers at once: disjoint claims covering everything.
+        let (a, b) = tokio::join!(store.claim_due_checks(5_000, 65_000, 15), store.claim_due_checks(5_000, 65_000, 15));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let a_ids: HashSet<_> = a.iter().map(|p| p.id.clone()).collect();
+        let b_ids: HashSet<_> = b.iter().map(|p| p.id.clone()).collect();
+        assert!(a_ids.is_disjoint(&b_ids));
+        assert_eq!(a_ids.len() + b_ids.len(), 20);
+        // Leased: nobody else gets them before the lease ends.
+        assert!(store.claim_due_checks(6_000, 66_000, 50).await.unwrap().is_empty());
+        // The holder died: after the lease, another worker takes them over.
+        assert_eq!(store.claim_due_checks(70_000, 130_000, 50).await.unwrap().len(), 20);
+        // Rescheduled work is not due until its time.
+        let one = ids.iter().next().unwrap();
+        store.reschedule_check(one, 200_000, "later", 71_000).await.unwrap();
+        assert!(store.claim_due_checks(150_000, 210_000, 50).await.unwrap().iter().all(|p| &p.id != one));
+        assert_eq!(store.claim_due_checks(200_000, 260_000, 50).await.unwrap().len(), 1);
+        drop(store);
+        drop_database(&backend, &db).await;
+    }
+}
+
+#[tokio::test]
+async fn leases_and_shared_values() {
+    for backend in backends() {
+        let (store, db, _dir) = open(&backend).await;
+        assert!(store.try_lease("l", "a", 100, 0).await.unwrap());
+        assert!(!store.try_lease("l", "b", 100, 50).await.unwrap(), "held by a");
+        assert!(store.try_lease("l", "a", 200, 60).await.unwrap(), "a renews");
+        assert!(store.try_lease("l", "b", 400, 250).await.unwrap(), "expired: b takes over");
+        store.release_lease("l", "b").await.unwrap();
+        assert!(store.try_lease("l", "c", 500, 260).await.unwrap());
+        store.kv_put("t", "one", Some(9)).await.unwrap();
+        store.kv_put("t", "two", Some(10)).await.unwrap();
+        assert_eq!(store.kv_get("t").await.unwrap(), Some(("two".into(), Some(10))));
+        store.kv_delete_if("t", "one").await.unwrap();
+        assert!(store.kv_get("t").await.unwrap().is_some(), "only the refused value is deleted");
+        store.kv_delete_if("t", "two").await.unwrap();
+        assert!(store.kv_get("t").await.unwrap().is_none());
+        drop(store);
+        drop_database(&backend, &db).await;
+    }
+}
