@@ -16,6 +16,8 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     /// The base that Daraja calls back and customers open: `LIPA_PUBLIC_URL` or the listen address.
     pub public_base: Arc<str>,
+    /// The admin login (a hash of `LIPA_ADMIN_PASSWORD`); None: no admin login in this mode.
+    pub admin: Option<Arc<crate::routes::admin::AdminAuth>>,
 }
 
 impl AppState {
@@ -37,6 +39,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::events::router())
         .merge(crate::routes::callbacks::router())
         .merge(crate::routes::health::router())
+        .merge(crate::routes::pages::router())
+        .merge(crate::routes::checkout::router())
+        .merge(crate::routes::shop::router())
+        .merge(crate::routes::admin::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

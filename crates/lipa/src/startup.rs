@@ -22,6 +22,8 @@ pub struct Gateway {
     pub simulator: Option<daraja_sim::Simulator>,
     /// Simulator mode: a fresh API key made at start, to print once.
     pub api_key: Option<String>,
+    /// Simulator mode without `LIPA_ADMIN_PASSWORD`: the admin password made at start, to print once.
+    pub admin_password: Option<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -34,7 +36,9 @@ pub async fn create_api_key(store: &dyn Store, name: &str) -> anyhow::Result<Str
     Ok(key)
 }
 
-pub async fn start(cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
+pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
+    // The plain admin password leaves the configuration here; only its hash is kept.
+    let (admin, admin_password) = crate::routes::admin::setup(&mut cfg);
     let addr = listener.local_addr()?;
     let store = store::open(&cfg.database_url)
         .await
@@ -86,7 +90,7 @@ pub async fn start(cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway
         _ => None,
     };
 
-    let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base };
+    let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin };
     let mut app = router(state.clone());
     if let Some(sim) = &simulator {
         app = app.merge(sim.router());
@@ -109,7 +113,7 @@ pub async fn start(cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway
     if state.cfg.webhook_url.is_some() {
         tasks.push(tokio::spawn(crate::jobs::webhooks::run(state.clone(), stop_rx.clone())));
     }
-    Ok(Gateway { addr, state, simulator, api_key, stop, tasks })
+    Ok(Gateway { addr, state, simulator, api_key, admin_password, stop, tasks })
 }
 
 impl Gateway {
@@ -142,8 +146,14 @@ impl Gateway {
         out.push_str(&format!("  API:             {local}/v1/payments\n"));
         out.push_str(&format!("  Callbacks:       {base}/callbacks/stk/<secret>\n"));
         if self.simulator.is_some() {
+            out.push_str(&format!("  Demo shop:       {local}/shop\n"));
             out.push_str(&format!("  Virtual handset: {local}/sim/handset\n"));
             out.push_str(&format!("  Simulator API:   {local}/sim/api/transactions\n"));
+        }
+        match (&self.state.admin, &self.admin_password) {
+            (Some(_), Some(pw)) => out.push_str(&format!("  Admin:           {local}/admin  (password: {pw})\n")),
+            (Some(_), None) => out.push_str(&format!("  Admin:           {local}/admin  (password: LIPA_ADMIN_PASSWORD)\n")),
+            (None, _) => out.push_str("  Admin:           off (set LIPA_ADMIN_PASSWORD)\n"),
         }
         out.push_str(&format!("  Health:          {local}/healthz\n"));
         out.push_str(&format!("  Database:        {}\n", crate::config::redact_url(&cfg.database_url)));

@@ -151,6 +151,8 @@ pub enum Source {
     Query,
     Push,
     Timer,
+    /// A person on the admin dashboard.
+    Operator,
 }
 
 impl Source {
@@ -160,6 +162,7 @@ impl Source {
             Self::Query => "query",
             Self::Push => "push",
             Self::Timer => "timer",
+            Self::Operator => "operator",
         }
     }
 }
@@ -188,6 +191,8 @@ pub enum Outcome {
     Unresolved { why: String },
     /// A customer who was never sent a push (no phone given) ran out of time.
     Abandoned,
+    /// An operator looked at a payment under review and settled it (only a `needs_review` payment moves).
+    Resolved { succeeded: bool, note: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,6 +267,14 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         _ => false,
     };
     match (p.status, outcome) {
+        // The one way out of review: a person decided. The note goes to the payment's log, not its fields.
+        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: true, .. }) => Some(Decision::to(PaymentStatus::Succeeded)),
+        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: false, .. }) => Some(Decision {
+            // Keep Daraja's reason when there was one; otherwise say it was not a known M-Pesa failure.
+            failure_reason: p.failure_reason.is_none().then(|| "error".to_string()),
+            ..Decision::to(PaymentStatus::Failed)
+        }),
+        (_, Outcome::Resolved { .. }) => None,
         (PaymentStatus::NeedsReview, _) => None,
 
         (PaymentStatus::Pending, Outcome::Succeeded { checkout_request_id, receipt, amount, phone, result_desc }) => {
@@ -441,5 +454,23 @@ mod tests {
         assert_eq!((d.status, d.failure_reason.as_deref()), (PaymentStatus::Failed, Some("rejected")));
         let d = decide(&p, &Outcome::Unresolved { why: "w".into() }).unwrap();
         assert_eq!(d.status, PaymentStatus::NeedsReview);
+    }
+
+    #[test]
+    fn only_a_review_can_be_resolved() {
+        let mut p = pending();
+        let ok = Outcome::Resolved { succeeded: true, note: "paid, receipt seen in the portal".into() };
+        let no = Outcome::Resolved { succeeded: false, note: "not paid".into() };
+        assert_eq!(decide(&p, &ok), None, "a pending payment is not resolved by hand");
+        p.status = PaymentStatus::NeedsReview;
+        let d = decide(&p, &ok).unwrap();
+        assert_eq!((d.status, d.event()), (PaymentStatus::Succeeded, Some(EventType::Succeeded)));
+        let d = decide(&p, &no).unwrap();
+        assert_eq!((d.status, d.event()), (PaymentStatus::Failed, Some(EventType::Failed)));
+        assert_eq!(d.failure_reason.as_deref(), Some("error"));
+        p.status = PaymentStatus::Succeeded;
+        assert_eq!(decide(&p, &no), None, "a settled payment is not changed by hand");
+        p.status = PaymentStatus::Failed;
+        assert_eq!(decide(&p, &ok), None);
     }
 }

@@ -1,10 +1,14 @@
 //! HTTP routes, one file per resource.
 
+pub mod admin;
 pub mod auth;
 pub mod callbacks;
+pub mod checkout;
 pub mod events;
 pub mod health;
+pub mod pages;
 pub mod payments;
+pub mod shop;
 
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;

@@ -1,0 +1,57 @@
+// The checkout page's live status: server-sent events from /pay/{id}/events, falling back to polling
+// /pay/{id}/status once a second. The server renders the status panel (escaped) and this script swaps it
+// in, so the page changes without a reload and there is one template, on the server.
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (!live) { return; }
+  var id = live.getAttribute("data-payment");
+  var state = live.getAttribute("data-state");
+  var finals = { succeeded: true, failed: true, needs_review: true, retried: true };
+  var source = null;
+  var timer = null;
+
+  function stop() {
+    if (source) { source.close(); source = null; }
+    if (timer) { clearInterval(timer); timer = null; }
+  }
+
+  function apply(update) {
+    if (!update || !update.state) { return; }
+    if (update.state !== state) {
+      state = update.state;
+      live.setAttribute("data-state", state);
+      live.className = "live state-" + state;
+      live.innerHTML = update.html;
+      var heading = live.querySelector("h2");
+      if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+    }
+    if (finals[state]) { stop(); }
+  }
+
+  function poll() {
+    fetch("/pay/" + encodeURIComponent(id) + "/status", { headers: { Accept: "application/json" }, cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(apply)
+      .catch(function () { /* the next tick tries again */ });
+  }
+
+  function startPolling() {
+    if (!timer) { timer = setInterval(poll, 1000); poll(); }
+  }
+
+  if (finals[state]) { return; }
+  if (window.EventSource) {
+    source = new EventSource("/pay/" + encodeURIComponent(id) + "/events");
+    source.addEventListener("status", function (e) {
+      try { apply(JSON.parse(e.data)); } catch (err) { /* ignore a broken frame */ }
+    });
+    source.onerror = function () {
+      // A proxy that buffers or cuts event streams: poll instead.
+      if (source) { source.close(); source = null; }
+      if (!finals[state]) { startPolling(); }
+    };
+  } else {
+    startPolling();
+  }
+})();

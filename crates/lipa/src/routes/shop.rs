@@ -1,0 +1,118 @@
+//! The demo shop (simulator mode only): one product and "Pay with M-Pesa", which makes a payment with
+//! the store directly (no API key; the shop is lipa itself) without a phone, so the checkout page asks for
+//! it. With the virtual handset this is the whole loop in a browser: shop → checkout → phone → paid.
+//!
+//! - `GET  /`          → `/shop` (simulator mode)
+//! - `GET  /shop`      the product; `?order=REF` shows what became of that order
+//! - `POST /shop/buy`  make the payment and go to its checkout page
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+
+use super::checkout::{failure_words, new_checkout_payment};
+use super::pages::{esc, kes, page, same_origin, see_other, url_component, PageError};
+use crate::app::AppState;
+use crate::config::Mode;
+use crate::domain::PaymentStatus;
+use crate::store::{Created, NewPayment, PaymentFilter};
+
+const PRODUCT: &str = "Kenyan AA coffee, 500 g";
+const PRODUCT_BLURB: &str = "Single-origin beans from Nyeri, roasted this week. (A demo: no real money moves.)";
+const PRICE: i64 = 800;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/shop", get(shop))
+        .route("/shop/buy", post(buy))
+}
+
+fn simulator_only(state: &AppState) -> Result<(), PageError> {
+    if state.cfg.mode == Mode::Simulator {
+        Ok(())
+    } else {
+        Err(PageError::NotFound)
+    }
+}
+
+async fn home(State(state): State<AppState>) -> Result<Response, PageError> {
+    simulator_only(&state)?;
+    Ok(see_other("/shop"))
+}
+
+#[derive(serde::Deserialize)]
+struct ShopQuery {
+    order: Option<String>,
+}
+
+async fn shop(State(state): State<AppState>, Query(q): Query<ShopQuery>) -> Result<Response, PageError> {
+    simulator_only(&state)?;
+    let mut order_html = String::new();
+    if let Some(reference) = q.order.filter(|o| !o.is_empty() && o.len() <= 100) {
+        let filter = PaymentFilter { reference: Some(reference.clone()), limit: 1, ..PaymentFilter::default() };
+        let latest = state.store.list_payments(&filter).await?.data.into_iter().next();
+        let text = match latest {
+            None => format!("There is no order {}.", reference),
+            Some(p) => match p.status {
+                PaymentStatus::Succeeded => format!(
+                    "Order {} is paid{}. Your coffee is on its way!",
+                    p.reference,
+                    p.mpesa_receipt.map(|r| format!(" (M-Pesa receipt {r})")).unwrap_or_default()
+                ),
+                PaymentStatus::Failed => format!("Order {} is not paid: {}", p.reference, failure_words(p.failure_reason.as_deref())),
+                PaymentStatus::NeedsReview => format!("Order {}: we are confirming the payment with M-Pesa.", p.reference),
+                PaymentStatus::Pending => format!("Order {} is waiting for payment.", p.reference),
+            },
+        };
+        order_html = format!("<p class=\"notice\" role=\"status\">{}</p>", esc(&text));
+    }
+    let body = format!(
+        "<main id=\"main\" class=\"card wide\">\
+         <p class=\"merchant\">{merchant} · demo shop</p>{order_html}\
+         <div class=\"product\"><div class=\"product-art\" aria-hidden=\"true\">☕ AA</div>\
+         <div><h1>{product}</h1><p>{blurb}</p><p class=\"price\">{price}</p>\
+         <form method=\"post\" action=\"/shop/buy\"><button type=\"submit\" class=\"full\">Pay with M-Pesa</button></form>\
+         <p class=\"muted small\">You will type your phone number on the next page and confirm on the \
+         <a href=\"/sim/handset\" target=\"_blank\" rel=\"noopener\">virtual handset</a> (opens in a new tab) — \
+         the simulator's stand-in for your phone. Test numbers like 0708374149 pay by themselves.</p>\
+         <p class=\"small\"><a href=\"/admin\">Admin dashboard</a></p></div></div></main>",
+        merchant = esc(&state.cfg.merchant_name),
+        product = esc(PRODUCT),
+        blurb = esc(PRODUCT_BLURB),
+        price = kes(PRICE),
+    );
+    Ok(page(StatusCode::OK, &format!("{} · demo shop", state.cfg.merchant_name), "shop", &body, None))
+}
+
+async fn buy(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    simulator_only(&state)?;
+    if !same_origin(&headers) {
+        return Err(PageError::Forbidden("This form must be sent from the shop page itself."));
+    }
+    let order = format!("SHOP-{}", hex::encode_upper(rand::random::<[u8; 3]>()));
+    let reference = daraja::AccountReference::new(&order, state.cfg.reference_max_len)
+        .map(|r| r.as_str().to_string())
+        .map_err(|e| PageError::Internal(format!("shop reference: {e}")))?;
+    let return_url = format!("{}/shop?order={}", state.public_base, url_component(&reference));
+    let payment = new_checkout_payment(
+        &state,
+        PRICE,
+        reference.clone(),
+        PRODUCT.to_string(),
+        json!({ "source": "demo shop" }),
+        Some(return_url),
+    );
+    let new = NewPayment {
+        payment,
+        pending_guard: state.cfg.pending_guard.then_some(reference),
+        api_key_id: None,
+        idempotency: None,
+    };
+    match state.store.create_payment(new).await? {
+        Created::New(p) | Created::Replay { payment: p, .. } => Ok(see_other(&format!("/pay/{}", p.id)).into_response()),
+    }
+}
