@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::routes::payments::router())
         .merge(crate::routes::events::router())
+        .merge(crate::routes::docs::router())
         .merge(crate::routes::callbacks::router())
         .merge(crate::routes::health::router())
         .merge(crate::routes::pages::router())

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod callbacks;
 pub mod checkout;
+pub mod docs;
 pub mod events;
 pub mod health;
 pub mod pages;
