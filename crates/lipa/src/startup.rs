@@ -158,6 +158,10 @@ impl Gateway {
         out.push_str(&format!("  Health:          {local}/healthz\n"));
         out.push_str(&format!("  Database:        {}\n", crate::config::redact_url(&cfg.database_url)));
         if self.simulator.is_some() {
+        out.push_str(&format!("  API reference:   {local}/docs (OpenAPI: {local}/openapi.json)\n"));
+        if let Some(url) = &cfg.webhook_url {
+            out.push_str(&format!("  Webhooks to:     {}\n", crate::jobs::webhooks::shown_url(url)));
+        }
             out.push_str("  Test numbers: 0708374149 pays; 0700001032 cancels; 0700000001 lacks funds; 0700002001 wrong PIN;\n");
             out.push_str("  0700001037 unreachable; other numbers wait for you on the virtual handset.\n");
         }
