@@ -279,6 +279,8 @@ impl Simulator {
     pub fn router(&self) -> axum::Router {
         crate::api::routes()
             .merge(crate::control::routes())
+            // Daraja's bodies are small; a flood of large ones must not cost memory.
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
             .with_state(self.clone())
     }
 

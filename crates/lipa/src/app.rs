@@ -18,6 +18,10 @@ pub struct AppState {
     pub public_base: Arc<str>,
     /// The admin login (a hash of `LIPA_ADMIN_PASSWORD`); None: no admin login in this mode.
     pub admin: Option<Arc<crate::routes::admin::AdminAuth>>,
+    /// Abuse limits (in-memory token buckets of this instance).
+    pub limits: Arc<crate::limits::Limits>,
+    /// This instance's counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -40,11 +44,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::docs::router())
         .merge(crate::routes::callbacks::router())
         .merge(crate::routes::health::router())
+        .merge(crate::routes::metrics::router())
         .merge(crate::routes::pages::router())
         .merge(crate::routes::checkout::router())
         .merge(crate::routes::shop::router())
         .merge(crate::routes::admin::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .with_state(state)
 }
 

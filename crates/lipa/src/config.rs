@@ -65,6 +65,8 @@ pub struct Config {
     /// Client timeout for Daraja calls (`LIPA_DARAJA_TIMEOUT`).
     pub daraja_timeout: Duration,
     pub json_logs: bool,
+    /// Abuse limits, callback protection, the metrics token (`crate::security`).
+    pub security: crate::security::Settings,
 }
 
 impl fmt::Debug for Config {
@@ -179,7 +181,7 @@ impl Config {
         Self::from_source(&Source::load()?)
     }
 
-    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
+    fn read(src: &Source) -> Result<Self, ConfigError> {
         let secret = |name: &str| src.get(name).map(SecretString::from);
         let duration = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
             match src.get(name) {
@@ -250,13 +252,39 @@ impl Config {
             worker_tick: duration("LIPA_WORKER_TICK", Duration::from_millis(500))?,
             daraja_timeout: duration("LIPA_DARAJA_TIMEOUT", Duration::from_secs(30))?,
             json_logs: src.get("LIPA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
+            security: crate::security::Settings::from_source(src)?,
         };
+        Ok(cfg)
+    }
+
+    /// The configuration as written, without refusing what [`Config::problems`] finds (`lipa doctor`
+    /// reports those one by one). Values that cannot be read at all are still errors.
+    pub fn from_source_unchecked(src: &Source) -> Result<Self, ConfigError> {
+        Self::read(src)
+    }
+
+    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let cfg = Self::read(src)?;
         cfg.check()?;
         Ok(cfg)
     }
 
     /// Refuse what cannot work, and in production everything unsafe — each with its fix.
     fn check(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(format!(
+                "lipa cannot start in {} mode:\n  - {}",
+                self.mode.as_str(),
+                problems.join("\n  - ")
+            )))
+        }
+    }
+
+    /// Everything that cannot work, and in production everything unsafe — each with its fix.
+    pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.pending_max_age <= self.reconcile_after {
             problems.push(format!(
@@ -327,15 +355,7 @@ impl Config {
         if self.webhook_retry_base.is_zero() {
             problems.push("LIPA_WEBHOOK_RETRY_BASE must be longer than 0".into());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError(format!(
-                "lipa cannot start in {} mode:\n  - {}",
-                self.mode.as_str(),
-                problems.join("\n  - ")
-            )))
-        }
+        problems
     }
 }
 

@@ -16,7 +16,8 @@ pub enum ApiError {
     NotFound(&'static str),
     Conflict { code: &'static str, message: String },
     TooLarge,
-    RateLimited(String),
+    /// 429 with `Retry-After` (whole seconds).
+    RateLimited { message: String, retry_after: u64 },
     Unavailable(String),
     Internal(String),
 }
@@ -42,6 +43,10 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let (status, code, message, field) = match self {
             ApiError::Invalid { code, message, field } => (StatusCode::BAD_REQUEST, code, message, field),
             ApiError::Unauthorized => (
@@ -58,7 +63,7 @@ impl IntoResponse for ApiError {
                 "the request body is too large".into(),
                 None,
             ),
-            ApiError::RateLimited(m) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", m, None),
+            ApiError::RateLimited { message, .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", message, None),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m, None),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
@@ -69,6 +74,10 @@ impl IntoResponse for ApiError {
         if let Some(f) = field {
             err["field"] = f.into();
         }
-        (status, Json(json!({ "error": err }))).into_response()
+        let mut resp = (status, Json(json!({ "error": err }))).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        resp
     }
 }

@@ -4,10 +4,14 @@
 
 pub mod app;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod limits;
+pub mod metrics;
 pub mod routes;
+pub mod security;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -34,6 +34,9 @@ pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError
         }
     };
     let now = now_ms();
+    if let Err(e) = &result {
+        state.metrics.daraja_error("push", e);
+    }
     match result {
         Ok(accepted) => {
             tracing::info!(payment_id = %p.id, checkout_request_id = %accepted.checkout_request_id, "push accepted");
@@ -53,6 +56,7 @@ pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError
             let code = e.error_code().unwrap_or("refused").to_string();
             let outcome = Outcome::PushRejected { code, message: e.to_string() };
             state.store.apply_outcome(&p.id, Source::Push, &outcome, now).await?;
+            state.metrics.settled("push", p.created_at);
         }
     }
     state.store.get_payment(&p.id).await?.ok_or(ApiError::NotFound("payment"))

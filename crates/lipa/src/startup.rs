@@ -90,7 +90,9 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
         _ => None,
     };
 
-    let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin };
+    let limits = Arc::new(crate::limits::Limits::new(&cfg.security));
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics };
     let mut app = router(state.clone());
     if let Some(sim) = &simulator {
         app = app.merge(sim.router());

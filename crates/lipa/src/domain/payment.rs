@@ -193,6 +193,15 @@ pub enum Outcome {
     Abandoned,
     /// An operator looked at a payment under review and settled it (only a `needs_review` payment moves).
     Resolved { succeeded: bool, note: String },
+    /// A success callback while `LIPA_CONFIRM_SUCCESS_BY_QUERY` is on: its receipt is kept and the payment
+    /// stays pending until an STK Query answers 0 (then [`Outcome::Succeeded`]). Mismatches still go to review.
+    SuccessToConfirm {
+        checkout_request_id: Option<String>,
+        receipt: Option<String>,
+        amount: Option<i64>,
+        phone: Option<String>,
+        result_desc: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +240,8 @@ pub struct Decision {
     pub result_desc: Option<String>,
     pub failure_reason: Option<String>,
     pub review_reason: Option<String>,
+    /// Ask Daraja about the payment now (STK Query), rather than at its scheduled time.
+    pub check_now: bool,
 }
 
 impl Decision {
@@ -243,6 +254,7 @@ impl Decision {
             result_desc: None,
             failure_reason: None,
             review_reason: None,
+            check_now: false,
         }
     }
 
@@ -276,6 +288,44 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         }),
         (_, Outcome::Resolved { .. }) => None,
         (PaymentStatus::NeedsReview, _) => None,
+
+        (status, Outcome::SuccessToConfirm { checkout_request_id, receipt, amount, phone, result_desc }) => {
+            let success = Outcome::Succeeded {
+                checkout_request_id: checkout_request_id.clone(),
+                receipt: receipt.clone(),
+                amount: *amount,
+                phone: phone.clone(),
+                result_desc: result_desc.clone(),
+            };
+            if status != PaymentStatus::Pending {
+                // After the fact it means what any success means (a duplicate, or a reason for review).
+                return decide(p, &success);
+            }
+            match (receipt, &p.mpesa_receipt) {
+                (Some(r), Some(ours)) if r != ours => {
+                    return Some(Decision::review(format!("a second success with another receipt ({r}) after {ours}")))
+                }
+                (Some(_), Some(_)) => return None,
+                _ => {}
+            }
+            let mut d = decide(p, &success)?;
+            if d.status == PaymentStatus::Succeeded {
+                // Recorded, not believed yet: STK Query decides.
+                d.status = PaymentStatus::Pending;
+                d.result_code = None;
+                d.result_desc = None;
+                d.check_now = true;
+            }
+            Some(d)
+        }
+
+        // A success was reported but STK Query says otherwise: a person must look.
+        (PaymentStatus::Pending, Outcome::Failed { result_code, .. }) if p.mpesa_receipt.is_some() => Some(Decision::review(
+            format!(
+                "a success was reported (receipt {}) but then result {result_code}: not confirmed",
+                p.mpesa_receipt.as_deref().unwrap_or_default()
+            ),
+        )),
 
         (PaymentStatus::Pending, Outcome::Succeeded { checkout_request_id, receipt, amount, phone, result_desc }) => {
             if names_other(checkout_request_id) {
@@ -474,3 +524,34 @@ mod tests {
         assert_eq!(decide(&p, &ok), None);
     }
 }
+    #[test]
+    fn a_success_to_confirm_waits_for_the_query() {
+        let mut p = pending();
+        let reported = Outcome::SuccessToConfirm {
+            checkout_request_id: Some("ws_CO_1".into()),
+            receipt: Some("R1".into()),
+            amount: Some(800),
+            phone: Some("254712345678".into()),
+            result_desc: "ok".into(),
+        };
+        let d = decide(&p, &reported).unwrap();
+        assert_eq!((d.status, d.event(), d.check_now), (PaymentStatus::Pending, None, true));
+        assert_eq!(d.mpesa_receipt.as_deref(), Some("R1"));
+        p.mpesa_receipt = Some("R1".into());
+        assert_eq!(decide(&p, &reported), None, "the same report again changes nothing");
+        let confirmed = Outcome::Succeeded {
+            checkout_request_id: Some("ws_CO_1".into()),
+            receipt: None,
+            amount: None,
+            phone: None,
+            result_desc: "ok".into(),
+        };
+        assert_eq!(decide(&p, &confirmed).unwrap().status, PaymentStatus::Succeeded);
+        let d = decide(&p, &failure("1032", "cancelled")).unwrap();
+        assert_eq!(d.status, PaymentStatus::NeedsReview, "a contradicted success is not a plain failure");
+        let mut wrong_amount = reported.clone();
+        if let Outcome::SuccessToConfirm { amount, .. } = &mut wrong_amount {
+            *amount = Some(1);
+        }
+        assert_eq!(decide(&pending(), &wrong_amount).unwrap().status, PaymentStatus::NeedsReview);
+    }

@@ -65,6 +65,7 @@ async fn check(state: &AppState, p: Payment) -> anyhow::Result<()> {
         let applied = state.store.apply_outcome(&p.id, Source::Timer, &outcome, now).await?;
         if let Some(d) = applied.decision {
             tracing::info!(payment_id = %p.id, status = d.status.as_str(), "reconciliation settled the payment");
+            state.metrics.settled("timer", p.created_at);
         }
         anyhow::Ok(())
     };
@@ -82,7 +83,11 @@ async fn check(state: &AppState, p: Payment) -> anyhow::Result<()> {
             }
         }
         (PushState::Accepted, Some(checkout)) | (PushState::Unknown | PushState::Sending, Some(checkout)) => {
-            match state.daraja.stk_query(checkout).await {
+            let answer = state.daraja.stk_query(checkout).await;
+            if let Err(e) = &answer {
+                state.metrics.daraja_error("query", e);
+            }
+            match answer {
                 Ok(daraja::StkQueryStatus::Final { result_code, result_desc, .. }) => {
                     state
                         .store
@@ -92,6 +97,7 @@ async fn check(state: &AppState, p: Payment) -> anyhow::Result<()> {
                     let applied = state.store.apply_outcome(&p.id, Source::Query, &outcome, now).await?;
                     if let Some(d) = applied.decision {
                         tracing::info!(payment_id = %p.id, status = d.status.as_str(), "STK Query settled the payment");
+                        state.metrics.settled("query", p.created_at);
                     }
                     Ok(())
                 }

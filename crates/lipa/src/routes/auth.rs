@@ -26,7 +26,19 @@ impl FromRequestParts<AppState> for ApiKey {
             .filter(|k| !k.is_empty() && k.len() <= 200)
             .ok_or(ApiError::Unauthorized)?;
         match state.store.api_key_by_hash(&hash_key(key)).await? {
-            Some(id) => Ok(ApiKey(id)),
+            Some(id) => {
+                if let Err(refused) = state.limits.api(&id) {
+                    state.metrics.rate_limited(refused.limit);
+                    let secs = refused.retry_after_secs();
+                    return Err(ApiError::RateLimited {
+                        message: format!(
+                            "too many requests for this API key (LIPA_RATE_LIMIT_API per minute): try again in {secs} s"
+                        ),
+                        retry_after: secs,
+                    });
+                }
+                Ok(ApiKey(id))
+            }
             None => Err(ApiError::Unauthorized),
         }
     }

@@ -7,7 +7,11 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use std::net::SocketAddr;
+
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Path, State};
+use axum::http::{Extensions, HeaderMap};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -15,6 +19,7 @@ use serde_json::{json, Value};
 use super::body_error;
 use crate::app::{now_ms, AppState};
 use crate::error::ApiError;
+use crate::domain::{Outcome, PaymentStatus};
 use crate::service;
 
 pub fn router() -> Router<AppState> {
@@ -28,18 +33,53 @@ pub fn accepted() -> Json<Value> {
 async fn stk_callback(
     State(state): State<AppState>,
     Path(secret): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let started = std::time::Instant::now();
     let body = body.map_err(body_error)?;
-    let outcome = service::callback_outcome(&body);
+    let sec = &state.cfg.security;
+    if !sec.callback_allowlist.is_empty() {
+        let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let client = crate::security::client_ip(peer, &headers, &sec.trusted_proxies);
+        if !sec.callback_source_allowed(client) {
+            // Kept and answered like any other callback (the sender learns nothing), never applied.
+            let who = client.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into());
+            let why = format!("source {who} is not in LIPA_CALLBACK_ALLOWLIST");
+            state.store.record_rejected_callback(&secret, &body, &why, now_ms()).await?;
+            tracing::warn!(source = %who, "callback from an address outside LIPA_CALLBACK_ALLOWLIST recorded and not applied");
+            state.metrics.callback("rejected", started.elapsed());
+            return Ok(accepted());
+        }
+    }
+    let mut outcome = service::callback_outcome(&body);
+    if sec.confirm_success_by_query {
+        if let Some(Outcome::Succeeded { checkout_request_id, receipt, amount, phone, result_desc }) = outcome {
+            outcome = Some(Outcome::SuccessToConfirm { checkout_request_id, receipt, amount, phone, result_desc });
+        }
+    }
     let applied = state
         .store
         .record_callback(&secret, &body, outcome.as_ref(), now_ms())
         .await?;
-    match (&applied.payment, &applied.decision) {
-        (Some(p), Some(d)) => tracing::info!(payment_id = %p.id, status = d.status.as_str(), "callback settled the payment"),
-        (Some(p), None) => tracing::info!(payment_id = %p.id, "callback recorded (no change)"),
-        (None, _) => tracing::warn!("callback for an unknown secret recorded"),
-    }
+    let result = match (&applied.payment, &applied.decision) {
+        (Some(p), Some(d)) => {
+            tracing::info!(payment_id = %p.id, status = d.status.as_str(), "callback settled the payment");
+            if d.status != PaymentStatus::Pending {
+                state.metrics.settled("callback", p.created_at);
+            }
+            "applied"
+        }
+        (Some(p), None) => {
+            tracing::info!(payment_id = %p.id, "callback recorded (no change)");
+            if outcome.is_some() { "no_change" } else { "unparseable" }
+        }
+        (None, _) => {
+            tracing::warn!("callback for an unknown secret recorded");
+            "unknown_secret"
+        }
+    };
+    state.metrics.callback(result, started.elapsed());
     Ok(accepted())
 }

@@ -250,11 +250,13 @@ struct PhoneForm {
     phone: String,
 }
 
-/// The hook for a per-client / per-phone cooldown on prompts (planned in a later issue): `Some(wait)`
-/// refuses this push. Today the limits are per payment (the store lets a payment leave `awaiting_phone`
-/// once, so it sends at most one prompt) and per reference (one pending payment at a time).
-fn prompt_cooldown(_state: &AppState, _client: Option<IpAddr>, _phone: &daraja::Msisdn) -> Option<Duration> {
-    None
+/// Per-client and per-phone limits on prompts (`crate::limits`): `Some(wait)` refuses this push. Besides
+/// these, a payment leaves `awaiting_phone` once (one prompt per payment) and a reference has one pending
+/// payment at a time.
+fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msisdn) -> Option<Duration> {
+    let refused = state.limits.checkout_prompt(client, phone.as_str()).err()?;
+    state.metrics.rate_limited(refused.limit);
+    Some(Duration::from_secs(refused.retry_after_secs()))
 }
 
 async fn submit_phone(
@@ -286,10 +288,13 @@ async fn submit_phone(
             return Ok(render(&state, &p, StatusCode::BAD_REQUEST, Some((msg, &typed)), None));
         }
     };
-    let client = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let client = crate::security::client_ip(peer, &headers, &state.cfg.security.trusted_proxies);
     if let Some(wait) = prompt_cooldown(&state, client, &msisdn) {
         let msg = format!("Too many payment requests. Please try again in {} seconds.", wait.as_secs().max(1));
-        return Ok(render(&state, &p, StatusCode::TOO_MANY_REQUESTS, Some((&msg, &typed)), None));
+        let mut r = render(&state, &p, StatusCode::TOO_MANY_REQUESTS, Some((&msg, &typed)), None);
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+        return Ok(r);
     }
     if let Some(p) = state.store.set_phone_for_push(&p.id, msisdn.as_str(), now_ms()).await? {
         // Its own task: a customer who closes the page mid-request must not cut the push in half.

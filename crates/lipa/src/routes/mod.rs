@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod payments;
 pub mod shop;

@@ -147,6 +147,19 @@ pub struct StatsBucket {
     pub collected: i64,
 }
 
+/// Queue depths and failure counts for `/metrics`, read from the database (the same on every instance).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpsCounts {
+    /// Pending payments whose check (STK Query or timer) is due.
+    pub checks_due: i64,
+    /// Events neither delivered nor given up.
+    pub webhooks_queued: i64,
+    /// Events lipa gave up delivering.
+    pub webhooks_gave_up: i64,
+    /// Webhook attempts that did not deliver.
+    pub webhook_failed_attempts: i64,
+}
+
 /// What one applied answer did.
 #[derive(Debug)]
 pub struct Applied {
@@ -180,6 +193,11 @@ pub trait Store: Send + Sync + 'static {
     async fn apply_outcome(&self, id: &str, source: Source, outcome: &Outcome, now: i64) -> Result<Applied>;
     /// Record a callback body durably and, when it belongs to a payment, apply it — one transaction.
     async fn record_callback(&self, secret: &str, raw_body: &[u8], outcome: Option<&Outcome>, now: i64) -> Result<Applied>;
+    /// Keep a callback that will not be applied (its source is not allowed): the raw body and why, in the
+    /// callbacks table and the payment's log — one transaction. The payment does not change.
+    async fn record_rejected_callback(&self, secret: &str, raw_body: &[u8], why: &str, now: i64) -> Result<()>;
+    /// Queue depths and failure counts for `/metrics`.
+    async fn ops_counts(&self, now: i64) -> Result<OpsCounts>;
     /// Claim pending payments whose check is due, leasing them until `lease_until`.
     async fn claim_due_checks(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Payment>>;
     /// Put a claimed payment back with its next check time.

@@ -58,7 +58,8 @@ macro_rules! sql_store {
                      result_desc = COALESCE($5, result_desc), \
                      failure_reason = COALESCE($6, failure_reason), \
                      review_reason = COALESCE($7, review_reason), \
-                     updated_at = $8, completed_at = $9, lease_until = NULL \
+                     updated_at = $8, completed_at = $9, lease_until = NULL, \
+                     next_check_at = COALESCE($11, next_check_at) \
                      WHERE id = $10 RETURNING {PAYMENT_COLUMNS}"
                 ))
                 .bind(d.status.as_str())
@@ -71,9 +72,13 @@ macro_rules! sql_store {
                 .bind(now)
                 .bind(completed_at)
                 .bind(&p.id)
+                .bind(d.check_now.then_some(now))
                 .fetch_one(&mut **tx)
                 .await?;
                 let after = Payment::try_from(row)?;
+                if d.check_now && d.status == crate::domain::PaymentStatus::Pending {
+                    Self::log_tx(tx, &p.id, source.as_str(), "success reported; STK Query is asked to confirm it", now).await?;
+                }
                 let mut event_id = None;
                 if let Some(ev) = d.event() {
                     let id = crate::domain::ids::event_id();
@@ -311,6 +316,38 @@ macro_rules! sql_store {
                 };
                 tx.commit().await?;
                 Ok(applied)
+            }
+
+            async fn record_rejected_callback(&self, secret: &str, raw_body: &[u8], why: &str, now: i64) -> Result<()> {
+                let mut tx = self.write_tx().await?;
+                let payment = Self::lock_payment(&mut tx, "callback_secret", secret).await?;
+                sqlx::query("INSERT INTO callbacks (payment_id, raw_body, received_at, note) VALUES ($1, $2, $3, $4)")
+                    .bind(payment.as_ref().map(|p| p.id.as_str()))
+                    .bind(raw_body)
+                    .bind(now)
+                    .bind(format!("rejected: {why}"))
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(p) = &payment {
+                    Self::log_tx(&mut tx, &p.id, "callback", &format!("rejected, not applied: {why}"), now).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn ops_counts(&self, now: i64) -> Result<OpsCounts> {
+                let (checks_due, webhooks_queued, webhooks_gave_up, webhook_failed_attempts): (i64, i64, i64, i64) =
+                    sqlx::query_as(
+                        "SELECT \
+                         (SELECT COUNT(*) FROM payments WHERE status = 'pending' AND next_check_at <= $1), \
+                         (SELECT COUNT(*) FROM events WHERE delivered_at IS NULL AND failed_at IS NULL), \
+                         (SELECT COUNT(*) FROM events WHERE failed_at IS NOT NULL), \
+                         (SELECT COUNT(*) FROM webhook_attempts WHERE outcome <> 'delivered')",
+                    )
+                    .bind(now)
+                    .fetch_one(&self.reader)
+                    .await?;
+                Ok(OpsCounts { checks_due, webhooks_queued, webhooks_gave_up, webhook_failed_attempts })
             }
 
             async fn claim_due_checks(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Payment>> {

@@ -1,0 +1,1 @@
+//! `lipa doctor`: checks a configuration end to end.

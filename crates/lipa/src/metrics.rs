@@ -1,0 +1,253 @@
+//! Prometheus metrics, hand-rolled: a few mutex-guarded maps and a text renderer (no dependency).
+//!
+//! Counters made by this process (HTTP requests, Daraja errors, callbacks, refusals, latencies) live here,
+//! one set per gateway. Values that are about the whole system (payments by status, the reconciliation and
+//! webhook queues, webhook failures) are read from the database at scrape time, so every instance on one
+//! database reports the same — sum the per-instance counters, not those.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::app::{now_ms, AppState};
+
+/// Seconds from a callback's arrival to its committed change.
+const CALLBACK_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+/// Seconds from a payment's creation to its final status.
+const SETTLE_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0];
+
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
+    }
+
+    fn observe(&mut self, v: f64) {
+        for (i, b) in self.bounds.iter().enumerate() {
+            if v <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    http: BTreeMap<(String, String, u16), u64>,
+    daraja_errors: BTreeMap<(&'static str, String), u64>,
+    callbacks: BTreeMap<&'static str, u64>,
+    rate_limited: BTreeMap<&'static str, u64>,
+    callback_latency: Option<Histogram>,
+    settle: BTreeMap<&'static str, Histogram>,
+}
+
+/// The counters of one gateway.
+pub struct Metrics {
+    inner: Mutex<Inner>,
+    started: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { inner: Mutex::new(Inner::default()), started: Instant::now() }
+    }
+}
+
+impl Metrics {
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn http(&self, route: &str, method: &str, status: u16) {
+        self.with(|m| *m.http.entry((route.to_string(), method.to_string(), status)).or_default() += 1);
+    }
+
+    /// A Daraja call (`push`, `query`, `token`) failed; the label is Daraja's error code or the kind.
+    pub fn daraja_error(&self, operation: &'static str, e: &daraja::Error) {
+        let code = match e {
+            daraja::Error::InvalidToken => "invalid_token".to_string(),
+            daraja::Error::TransportBeforeSend { .. } => "transport_before_send".to_string(),
+            daraja::Error::OutcomeUnknown { .. } => "outcome_unknown".to_string(),
+            daraja::Error::UnexpectedResponse { .. } => "unexpected_response".to_string(),
+            daraja::Error::InvalidInput { .. } => "invalid_input".to_string(),
+            daraja::Error::TokenStore(_) => "token_store".to_string(),
+            other => other.error_code().map(str::to_string).unwrap_or_else(|| "auth".to_string()),
+        };
+        // Codes come from Daraja's answer: keep the label small and printable whatever it sent.
+        let code: String = code.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').take(40).collect();
+        self.with(|m| *m.daraja_errors.entry((operation, code)).or_default() += 1);
+    }
+
+    /// What became of a callback: `applied`, `no_change`, `unparseable`, `unknown_secret`, `rejected`.
+    pub fn callback(&self, result: &'static str, took: Duration) {
+        self.with(|m| {
+            *m.callbacks.entry(result).or_default() += 1;
+            m.callback_latency.get_or_insert_with(|| Histogram::new(CALLBACK_BUCKETS)).observe(took.as_secs_f64());
+        });
+    }
+
+    /// A payment reached a final status; `source` is what told us (`callback`, `query`, `push`, `timer`).
+    pub fn settled(&self, source: &'static str, created_at_ms: i64) {
+        let secs = (now_ms() - created_at_ms).max(0) as f64 / 1000.0;
+        self.with(|m| m.settle.entry(source).or_insert_with(|| Histogram::new(SETTLE_BUCKETS)).observe(secs));
+    }
+
+    pub fn rate_limited(&self, limit: &'static str) {
+        self.with(|m| *m.rate_limited.entry(limit).or_default() += 1);
+    }
+
+    fn render_local(&self, out: &mut String) {
+        self.with(|m| {
+            out.push_str("# HELP lipa_http_requests_total HTTP requests answered, by route pattern, method and status.\n");
+            out.push_str("# TYPE lipa_http_requests_total counter\n");
+            for ((route, method, status), n) in &m.http {
+                let _ = writeln!(
+                    out,
+                    "lipa_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
+                    label(route)
+                );
+            }
+            out.push_str("# HELP lipa_daraja_errors_total Failed Daraja calls, by operation and error code.\n");
+            out.push_str("# TYPE lipa_daraja_errors_total counter\n");
+            for ((op, code), n) in &m.daraja_errors {
+                let _ = writeln!(out, "lipa_daraja_errors_total{{operation=\"{op}\",code=\"{code}\"}} {n}");
+            }
+            out.push_str("# HELP lipa_callbacks_total STK callbacks received, by what became of them.\n");
+            out.push_str("# TYPE lipa_callbacks_total counter\n");
+            for (result, n) in &m.callbacks {
+                let _ = writeln!(out, "lipa_callbacks_total{{result=\"{result}\"}} {n}");
+            }
+            out.push_str("# HELP lipa_rate_limited_total Requests refused by an abuse limit, by limit.\n");
+            out.push_str("# TYPE lipa_rate_limited_total counter\n");
+            for (limit, n) in &m.rate_limited {
+                let _ = writeln!(out, "lipa_rate_limited_total{{limit=\"{limit}\"}} {n}");
+            }
+            out.push_str("# HELP lipa_callback_settle_seconds From a callback's arrival to its committed change.\n");
+            out.push_str("# TYPE lipa_callback_settle_seconds histogram\n");
+            m.callback_latency
+                .get_or_insert_with(|| Histogram::new(CALLBACK_BUCKETS))
+                .render(out, "lipa_callback_settle_seconds", "");
+            out.push_str("# HELP lipa_payment_settle_seconds From a payment's creation to its final status, by source.\n");
+            out.push_str("# TYPE lipa_payment_settle_seconds histogram\n");
+            for (source, h) in &m.settle {
+                h.render(out, "lipa_payment_settle_seconds", &format!("source=\"{source}\""));
+            }
+        });
+    }
+}
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Counts every answer by route pattern (`/v1/payments/{id}`, never the id itself) and status.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    let route = route.unwrap_or_else(|| "unmatched".into());
+    state.metrics.http(&route, &method, resp.status().as_u16());
+    resp
+}
+
+/// The whole exposition: this process's counters and the database's gauges.
+pub async fn render(state: &AppState) -> String {
+    let mut out = String::with_capacity(4096);
+    out.push_str("# HELP lipa_up 1 while this gateway answers.\n# TYPE lipa_up gauge\nlipa_up 1\n");
+    let _ = writeln!(
+        out,
+        "# HELP lipa_uptime_seconds Seconds since this gateway started.\n# TYPE lipa_uptime_seconds gauge\nlipa_uptime_seconds {}",
+        state.metrics.started.elapsed().as_secs()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP lipa_daraja_token_requests_total OAuth token requests this process made to Daraja.\n\
+         # TYPE lipa_daraja_token_requests_total counter\nlipa_daraja_token_requests_total {}",
+        state.daraja.oauth_requests()
+    );
+    state.metrics.render_local(&mut out);
+    let mut db_ok = 1;
+    match state.store.count_by_status().await {
+        Ok(rows) => {
+            out.push_str("# HELP lipa_payments Payments in the database, by status.\n# TYPE lipa_payments gauge\n");
+            let mut seen: BTreeMap<String, i64> =
+                ["pending", "succeeded", "failed", "needs_review"].iter().map(|s| (s.to_string(), 0)).collect();
+            seen.extend(rows);
+            for (status, n) in seen {
+                let _ = writeln!(out, "lipa_payments{{status=\"{}\"}} {n}", label(&status));
+            }
+        }
+        Err(e) => {
+            db_ok = 0;
+            tracing::warn!(error = %e, "metrics: cannot count payments");
+        }
+    }
+    match state.store.ops_counts(now_ms()).await {
+        Ok(c) => {
+            let _ = write!(
+                out,
+                "# HELP lipa_reconcile_due Pending payments whose STK Query check is due now.\n\
+                 # TYPE lipa_reconcile_due gauge\nlipa_reconcile_due {}\n\
+                 # HELP lipa_webhook_queue Events not yet delivered (and not given up).\n\
+                 # TYPE lipa_webhook_queue gauge\nlipa_webhook_queue {}\n\
+                 # HELP lipa_webhook_failed_attempts Webhook attempts that did not deliver.\n\
+                 # TYPE lipa_webhook_failed_attempts gauge\nlipa_webhook_failed_attempts {}\n\
+                 # HELP lipa_webhook_gave_up Events lipa gave up delivering.\n\
+                 # TYPE lipa_webhook_gave_up gauge\nlipa_webhook_gave_up {}\n",
+                c.checks_due, c.webhooks_queued, c.webhook_failed_attempts, c.webhooks_gave_up
+            );
+        }
+        Err(e) => {
+            db_ok = 0;
+            tracing::warn!(error = %e, "metrics: cannot read the queues");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP lipa_database_up 1 when the database answered this scrape.\n# TYPE lipa_database_up gauge\nlipa_database_up {db_ok}"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let mut h = Histogram::new(&[1.0, 2.0]);
+        h.observe(0.5);
+        h.observe(1.5);
+        h.observe(9.0);
+        let mut out = String::new();
+        h.render(&mut out, "x", "");
+        assert!(out.contains("x_bucket{le=\"1\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"2\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_count 3\n"), "{out}");
+    }
+}
