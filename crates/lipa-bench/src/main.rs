@@ -1,0 +1,78 @@
+//! `lipa-bench`: benchmarks and chaos runs for the lipa gateway. See BENCHMARKS.md.
+
+mod bench;
+mod chaos;
+mod chart;
+mod db;
+mod floor;
+mod load;
+mod procs;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "lipa-bench",
+    about = "Benchmarks and chaos runs for the lipa gateway (see BENCHMARKS.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure the gateway beside its floor: callbacks ingested and payments created per second, p50/p99,
+    /// OAuth requests and peak RSS, on SQLite and PostgreSQL. Prints a table, writes JSON and an SVG chart.
+    Bench(bench::BenchArgs),
+    /// Payments under load with callback faults, spike arrests and SIGKILLs; checks every payment against
+    /// the simulator. Exits non-zero on FAIL.
+    Chaos(chaos::ChaosArgs),
+    /// Redraw the chart from a JSON report.
+    Chart {
+        json: std::path::PathBuf,
+        #[arg(long, default_value = "target/bench/bench.svg")]
+        svg: std::path::PathBuf,
+    },
+    /// The floor server (started by `bench`).
+    #[command(hide = true)]
+    Floor {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        listen: String,
+        #[arg(long)]
+        sim_url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(args).await.map(|_| true),
+        Command::Chaos(args) => chaos::run(args).await,
+        Command::Chart { json, svg } => (|| {
+            let report: bench::Report = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+            bench::print_table(&report);
+            std::fs::write(&svg, chart::svg(&report))?;
+            println!("wrote {}", svg.display());
+            anyhow::Ok(true)
+        })(),
+        Command::Floor {
+            database_url,
+            listen,
+            sim_url,
+        } => floor::serve(&database_url, &listen, &sim_url)
+            .await
+            .map(|_| true),
+    };
+    match result {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("lipa-bench: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
