@@ -390,7 +390,7 @@ async fn dashboard(State(state): State<AppState>, session: Session, Query(q): Qu
         body.push_str("<p class=\"muted\">No payments match.</p>");
     } else {
         body.push_str(
-            "<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Created (EAT)</th><th scope=\"col\">Payment</th>\
+            "<div class=\"table-wrap\"><table id=\"payments\"><thead><tr><th scope=\"col\">Created (EAT)</th><th scope=\"col\">Payment</th>\
              <th scope=\"col\">Reference</th><th scope=\"col\">Phone</th><th scope=\"col\" class=\"num\">Amount</th>\
              <th scope=\"col\">Status</th><th scope=\"col\">Receipt / reason</th></tr></thead><tbody>",
         );

@@ -80,7 +80,7 @@ pub fn page(status: StatusCode, title: &str, body_class: &str, body: &str, scrip
     let html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{}</title>\n\
+         <meta name=\"referrer\" content=\"same-origin\">\n<title>{}</title>\n\
          <link rel=\"stylesheet\" href=\"/assets/lipa.css\">\n{script}\n</head>\n\
          <body class=\"{}\">\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n{body}\n</body>\n</html>\n",
         esc(title),
@@ -97,11 +97,12 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
 }
 
 /// Headers on every page answer: the CSP, no sniffing, no caching (pages show live payment data), no
-/// referrer (the payment id is in the URL).
+/// referrer to other sites (the payment id is in the URL; `no-referrer` would make browsers send
+/// `Origin: null` on our own form posts).
 pub fn secure_headers(h: &mut HeaderMap) {
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
