@@ -44,6 +44,9 @@ enum Command {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+    /// Check the configuration end to end (database, Daraja credentials, shortcode + passkey, clock,
+    /// callback URL, webhooks) and explain each problem with its fix. Exits non-zero on any error.
+    Doctor,
 }
 
 #[derive(Subcommand)]
@@ -125,6 +128,7 @@ async fn main() {
         }
         Command::Keys { command: KeysCommand::Create { name } } => keys_create(&name).await,
         Command::Pay(args) => pay(args).await,
+        Command::Doctor => doctor().await,
         Command::Payments { command: PaymentsCommand::List { status, reference, limit, api } } => {
             payments_list(status, reference, limit, api).await
         }
@@ -162,6 +166,16 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+async fn doctor() -> anyhow::Result<()> {
+    let src = lipa::config::Source::load()?;
+    let report = lipa::doctor::run(&src).await;
+    print!("{report}");
+    if report.has_errors() {
+        bail!("the configuration has errors (see above)");
+    }
+    Ok(())
 }
 
 async fn keys_create(name: &str) -> anyhow::Result<()> {
