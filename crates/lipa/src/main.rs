@@ -109,7 +109,8 @@ enum PaymentsCommand {
 fn init_tracing(json_logs: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("LIPA_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json_logs {
         builder.json().init();
     } else {
