@@ -22,6 +22,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::Limits>,
     /// This instance's counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Group commit of callbacks (see `ingest`).
+    pub ingest: crate::ingest::Ingest,
 }
 
 impl AppState {

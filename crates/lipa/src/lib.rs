@@ -7,6 +7,7 @@ pub mod config;
 pub mod doctor;
 pub mod domain;
 pub mod error;
+pub mod ingest;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;

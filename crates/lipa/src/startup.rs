@@ -92,7 +92,10 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
 
     let limits = Arc::new(crate::limits::Limits::new(&cfg.security));
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics };
+    // SQLite has one writer; PostgreSQL commits several batches at once.
+    let writers = if cfg.database_url.starts_with("postgres") { 4 } else { 1 };
+    let ingest = crate::ingest::Ingest::start(store.clone(), writers);
+    let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics, ingest };
     let mut app = router(state.clone());
     if let Some(sim) = &simulator {
         app = app.merge(sim.router());

@@ -21,6 +21,7 @@ use crate::app::{now_ms, AppState};
 use crate::error::ApiError;
 use crate::domain::{Outcome, PaymentStatus};
 use crate::service;
+use crate::store::CallbackIn;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/callbacks/stk/{secret}", post(stk_callback))
@@ -59,9 +60,10 @@ async fn stk_callback(
             outcome = Some(Outcome::SuccessToConfirm { checkout_request_id, receipt, amount, phone, result_desc });
         }
     }
+    // Group commit: answered only once the transaction holding this callback has committed.
     let applied = state
-        .store
-        .record_callback(&secret, &body, outcome.as_ref(), now_ms())
+        .ingest
+        .record(CallbackIn { secret, raw_body: body.to_vec(), outcome: outcome.clone(), now: now_ms() })
         .await?;
     let result = match (&applied.payment, &applied.decision) {
         (Some(p), Some(d)) => {

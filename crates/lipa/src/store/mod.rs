@@ -160,6 +160,15 @@ pub struct OpsCounts {
     pub webhook_failed_attempts: i64,
 }
 
+/// One callback to record (see [`Store::record_callbacks`]).
+#[derive(Debug, Clone)]
+pub struct CallbackIn {
+    pub secret: String,
+    pub raw_body: Vec<u8>,
+    pub outcome: Option<Outcome>,
+    pub now: i64,
+}
+
 /// What one applied answer did.
 #[derive(Debug)]
 pub struct Applied {
@@ -193,6 +202,9 @@ pub trait Store: Send + Sync + 'static {
     async fn apply_outcome(&self, id: &str, source: Source, outcome: &Outcome, now: i64) -> Result<Applied>;
     /// Record a callback body durably and, when it belongs to a payment, apply it — one transaction.
     async fn record_callback(&self, secret: &str, raw_body: &[u8], outcome: Option<&Outcome>, now: i64) -> Result<Applied>;
+    /// Group commit of callbacks: each is recorded and decided exactly as by `record_callback`, in order, and
+    /// all of them are committed in ONE transaction (all or none). One `Applied` per callback.
+    async fn record_callbacks(&self, batch: &[CallbackIn]) -> Result<Vec<Applied>>;
     /// Keep a callback that will not be applied (its source is not allowed): the raw body and why, in the
     /// callbacks table and the payment's log — one transaction. The payment does not change.
     async fn record_rejected_callback(&self, secret: &str, raw_body: &[u8], why: &str, now: i64) -> Result<()>;

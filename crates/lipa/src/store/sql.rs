@@ -37,6 +37,42 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Record one callback body and apply it, inside the caller's transaction.
+            async fn record_callback_tx(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                secret: &str,
+                raw_body: &[u8],
+                outcome: Option<&Outcome>,
+                now: i64,
+            ) -> Result<Applied> {
+                let payment = Self::lock_payment(tx, "callback_secret", secret).await?;
+                let note = match (&payment, outcome) {
+                    (None, _) => "unknown secret",
+                    (Some(_), None) => "unparseable body",
+                    (Some(_), Some(_)) => "parsed",
+                };
+                sqlx::query("INSERT INTO callbacks (payment_id, raw_body, received_at, note) VALUES ($1, $2, $3, $4)")
+                    .bind(payment.as_ref().map(|p| p.id.as_str()))
+                    .bind(raw_body)
+                    .bind(now)
+                    .bind(note)
+                    .execute(&mut **tx)
+                    .await?;
+                let applied = match (payment, outcome) {
+                    (Some(p), Some(o)) => {
+                        let excerpt = String::from_utf8_lossy(&raw_body[..raw_body.len().min(300)]).into_owned();
+                        Self::log_tx(tx, &p.id, "callback", &excerpt, now).await?;
+                        Self::apply_tx(tx, &p, Source::Callback, o, now).await?
+                    }
+                    (Some(p), None) => {
+                        Self::log_tx(tx, &p.id, "callback", "a body that could not be parsed (kept)", now).await?;
+                        Applied { payment: Some(p), decision: None, event_id: None }
+                    }
+                    (None, _) => Applied { payment: None, decision: None, event_id: None },
+                };
+                Ok(applied)
+            }
+
             /// Apply a decision to a locked payment and write its event, inside the caller's transaction.
             async fn apply_tx(
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -289,33 +325,20 @@ macro_rules! sql_store {
                 now: i64,
             ) -> Result<Applied> {
                 let mut tx = self.write_tx().await?;
-                let payment = Self::lock_payment(&mut tx, "callback_secret", secret).await?;
-                let note = match (&payment, outcome) {
-                    (None, _) => "unknown secret",
-                    (Some(_), None) => "unparseable body",
-                    (Some(_), Some(_)) => "parsed",
-                };
-                sqlx::query("INSERT INTO callbacks (payment_id, raw_body, received_at, note) VALUES ($1, $2, $3, $4)")
-                    .bind(payment.as_ref().map(|p| p.id.as_str()))
-                    .bind(raw_body)
-                    .bind(now)
-                    .bind(note)
-                    .execute(&mut *tx)
-                    .await?;
-                let applied = match (payment, outcome) {
-                    (Some(p), Some(o)) => {
-                        let excerpt = String::from_utf8_lossy(&raw_body[..raw_body.len().min(300)]).into_owned();
-                        Self::log_tx(&mut tx, &p.id, "callback", &excerpt, now).await?;
-                        Self::apply_tx(&mut tx, &p, Source::Callback, o, now).await?
-                    }
-                    (Some(p), None) => {
-                        Self::log_tx(&mut tx, &p.id, "callback", "a body that could not be parsed (kept)", now).await?;
-                        Applied { payment: Some(p), decision: None, event_id: None }
-                    }
-                    (None, _) => Applied { payment: None, decision: None, event_id: None },
-                };
+                let applied = Self::record_callback_tx(&mut tx, secret, raw_body, outcome, now).await?;
                 tx.commit().await?;
                 Ok(applied)
+            }
+
+            async fn record_callbacks(&self, batch: &[CallbackIn]) -> Result<Vec<Applied>> {
+                // Group commit: each callback decided as alone, all committed together.
+                let mut tx = self.write_tx().await?;
+                let mut out = Vec::with_capacity(batch.len());
+                for c in batch {
+                    out.push(Self::record_callback_tx(&mut tx, &c.secret, &c.raw_body, c.outcome.as_ref(), c.now).await?);
+                }
+                tx.commit().await?;
+                Ok(out)
             }
 
             async fn record_rejected_callback(&self, secret: &str, raw_body: &[u8], why: &str, now: i64) -> Result<()> {
