@@ -4,5 +4,5 @@ pub mod ids;
 pub mod payment;
 
 pub use payment::{
-    decide, Decision, EventType, Outcome, Payment, PaymentStatus, PushState, Source,
+    decide, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source,
 };

@@ -105,6 +105,53 @@ pub struct Payment {
     pub next_check_at: Option<i64>,
 }
 
+/// What a new payment is made of, validated; everything else starts empty.
+#[derive(Debug, Clone)]
+pub struct PaymentDraft {
+    pub amount: i64,
+    /// `None`: the customer types it on the checkout page.
+    pub phone: Option<String>,
+    pub reference: String,
+    pub description: String,
+    pub metadata: serde_json::Value,
+    pub return_url: Option<String>,
+}
+
+impl Payment {
+    /// A new pending payment. With a phone its push is about to be sent (first check after
+    /// `reconcile_after_ms`); without one it waits for the customer, who has `max_age_ms` to type it.
+    pub fn new_pending(draft: PaymentDraft, now: i64, reconcile_after_ms: i64, max_age_ms: i64) -> Payment {
+        let (push_state, first_check) = match draft.phone {
+            Some(_) => (PushState::Sending, now + reconcile_after_ms),
+            None => (PushState::AwaitingPhone, now + max_age_ms),
+        };
+        Payment {
+            id: super::ids::payment_id(),
+            status: PaymentStatus::Pending,
+            amount: draft.amount,
+            phone: draft.phone,
+            reference: draft.reference,
+            description: draft.description,
+            metadata: draft.metadata,
+            return_url: draft.return_url,
+            checkout_request_id: None,
+            merchant_request_id: None,
+            mpesa_receipt: None,
+            result_code: None,
+            result_desc: None,
+            failure_reason: None,
+            review_reason: None,
+            push_state,
+            callback_secret: super::ids::callback_secret(),
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+            check_attempts: 0,
+            next_check_at: Some(first_check),
+        }
+    }
+}
+
 impl Payment {
     /// The payment object of the merchant API (PRODUCT.md). Times are RFC 3339 in UTC.
     pub fn to_api_json(&self) -> serde_json::Value {

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use super::pages::{esc, kes, page, same_origin, secure_headers, see_other, PageError};
 use crate::app::{now_ms, AppState};
 use crate::config::Mode;
-use crate::domain::{ids, Payment, PaymentStatus, PushState};
+use crate::domain::{Payment, PaymentDraft, PaymentStatus, PushState};
 use crate::service;
 use crate::store::{Created, Idempotency, NewPayment, StoreError};
 
@@ -53,32 +53,13 @@ pub fn new_checkout_payment(
     metadata: Value,
     return_url: Option<String>,
 ) -> Payment {
-    let now = now_ms();
-    Payment {
-        id: ids::payment_id(),
-        status: PaymentStatus::Pending,
-        amount,
-        phone: None,
-        reference,
-        description,
-        metadata,
-        return_url,
-        checkout_request_id: None,
-        merchant_request_id: None,
-        mpesa_receipt: None,
-        result_code: None,
-        result_desc: None,
-        failure_reason: None,
-        review_reason: None,
-        push_state: PushState::AwaitingPhone,
-        callback_secret: ids::callback_secret(),
-        created_at: now,
-        updated_at: now,
-        completed_at: None,
-        check_attempts: 0,
-        // As for API payments without a phone: the first look is when the customer ran out of time.
-        next_check_at: Some(now + state.cfg.pending_max_age.as_millis() as i64),
-    }
+    let draft = PaymentDraft { amount, phone: None, reference, description, metadata, return_url };
+    Payment::new_pending(
+        draft,
+        now_ms(),
+        state.cfg.reconcile_after.as_millis() as i64,
+        state.cfg.pending_max_age.as_millis() as i64,
+    )
 }
 
 /// Payment ids are `pay_` + hex; anything else is not looked up at all.

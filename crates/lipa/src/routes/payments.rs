@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::auth::ApiKey;
 use super::{body_error, page_limit};
 use crate::app::{now_ms, AppState};
-use crate::domain::{ids, Payment, PaymentStatus, PushState};
+use crate::domain::{Payment, PaymentDraft, PaymentStatus, PushState};
 use crate::error::ApiError;
 use crate::service;
 use crate::store::{Created, Idempotency, NewPayment, PaymentFilter};
@@ -34,21 +34,10 @@ pub fn payment_json(state: &AppState, p: &Payment) -> Value {
     v
 }
 
-/// A validated create request.
-#[derive(Debug)]
-pub struct CreateRequest {
-    pub amount: i64,
-    pub phone: Option<String>,
-    pub reference: String,
-    pub description: String,
-    pub metadata: Value,
-    pub return_url: Option<String>,
-}
-
 const MAX_METADATA: usize = 4096;
 
 /// Check every field before anything is stored or sent to Daraja; the first problem names its field.
-pub fn validate(body: &[u8], reference_max_len: usize) -> Result<CreateRequest, ApiError> {
+pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::Invalid {
         code: "invalid_json",
         message: format!("the body is not valid JSON: {e}"),
@@ -116,7 +105,7 @@ pub fn validate(body: &[u8], reference_max_len: usize) -> Result<CreateRequest, 
         },
         Some(_) => return Err(ApiError::invalid("invalid_return_url", "return_url", "return_url must be a string")),
     };
-    Ok(CreateRequest { amount, phone, reference, description, metadata, return_url })
+    Ok(PaymentDraft { amount, phone, reference, description, metadata, return_url })
 }
 
 fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
@@ -145,41 +134,16 @@ async fn create(
     let body = body.map_err(body_error)?;
     let req = validate(&body, state.cfg.reference_max_len)?;
     let idem = idempotency(&headers, &body)?;
-    let now = now_ms();
-    let push_state = if req.phone.is_some() { PushState::Sending } else { PushState::AwaitingPhone };
-    let first_check = now + state.cfg.reconcile_after.as_millis() as i64;
-    let payment = Payment {
-        id: ids::payment_id(),
-        status: PaymentStatus::Pending,
-        amount: req.amount,
-        phone: req.phone,
-        reference: req.reference.clone(),
-        description: req.description,
-        metadata: req.metadata,
-        return_url: req.return_url,
-        checkout_request_id: None,
-        merchant_request_id: None,
-        mpesa_receipt: None,
-        result_code: None,
-        result_desc: None,
-        failure_reason: None,
-        review_reason: None,
-        push_state,
-        callback_secret: ids::callback_secret(),
-        created_at: now,
-        updated_at: now,
-        completed_at: None,
-        check_attempts: 0,
-        // Without a phone, the first look is when the customer has run out of time to type it.
-        next_check_at: Some(if push_state == PushState::AwaitingPhone {
-            now + state.cfg.pending_max_age.as_millis() as i64
-        } else {
-            first_check
-        }),
-    };
+    let guard = state.cfg.pending_guard.then(|| req.reference.clone());
+    let payment = Payment::new_pending(
+        req,
+        now_ms(),
+        state.cfg.reconcile_after.as_millis() as i64,
+        state.cfg.pending_max_age.as_millis() as i64,
+    );
     let new = NewPayment {
         payment,
-        pending_guard: state.cfg.pending_guard.then_some(req.reference),
+        pending_guard: guard,
         api_key_id: Some(key_id),
         idempotency: idem,
     };
