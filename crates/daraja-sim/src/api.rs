@@ -22,31 +22,13 @@ const TIMESTAMP_SKEW_SECS: i64 = 5 * 60;
 /// A hung request answers after this long, far beyond any sane client timeout.
 const HANG: Duration = Duration::from_secs(600);
 /// Words Safaricom forbids in production callback URLs.
-const FORBIDDEN_URL_WORDS: &[&str] = &[
-    "m-pesa",
-    "mpesa",
-    "safaricom",
-    "exe",
-    "exec",
-    "cmd",
-    "sql",
-    "query",
-];
+const FORBIDDEN_URL_WORDS: &[&str] = &["m-pesa", "mpesa", "safaricom", "exe", "exec", "cmd", "sql", "query"];
 
 pub(crate) fn routes() -> Router<Simulator> {
     Router::new()
-        .route(
-            "/oauth/v1/generate",
-            get(oauth).fallback(method_not_allowed),
-        )
-        .route(
-            "/mpesa/stkpush/v1/processrequest",
-            post(stk_push).fallback(method_not_allowed),
-        )
-        .route(
-            "/mpesa/stkpushquery/v1/query",
-            post(stk_query).fallback(method_not_allowed),
-        )
+        .route("/oauth/v1/generate", get(oauth).fallback(method_not_allowed))
+        .route("/mpesa/stkpush/v1/processrequest", post(stk_push).fallback(method_not_allowed))
+        .route("/mpesa/stkpushquery/v1/query", post(stk_query).fallback(method_not_allowed))
 }
 
 /// Daraja's error envelope.
@@ -59,20 +41,11 @@ pub(crate) struct DarajaError {
 
 impl DarajaError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        DarajaError {
-            status,
-            code,
-            message: message.into(),
-            request_id: None,
-        }
+        DarajaError { status, code, message: message.into(), request_id: None }
     }
 
     fn bad_request(field: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "400.002.02",
-            format!("Bad Request - Invalid {field}"),
-        )
+        Self::new(StatusCode::BAD_REQUEST, "400.002.02", format!("Bad Request - Invalid {field}"))
     }
 
     fn internal(message: &str) -> Self {
@@ -95,12 +68,7 @@ impl DarajaError {
 }
 
 async fn method_not_allowed(State(sim): State<Simulator>) -> Response {
-    DarajaError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "405.001",
-        "Method Not Allowed",
-    )
-    .render(&sim)
+    DarajaError::new(StatusCode::METHOD_NOT_ALLOWED, "405.001", "Method Not Allowed").render(&sim)
 }
 
 async fn fault_latency(sim: &Simulator) {
@@ -122,11 +90,7 @@ fn finish(
             resp
         }
         Err(e) => {
-            sim.log(
-                LogKind::Request,
-                format!("{what}: {}", e.summary()),
-                checkout,
-            );
+            sim.log(LogKind::Request, format!("{what}: {}", e.summary()), checkout);
             e.render(sim)
         }
     }
@@ -150,47 +114,24 @@ fn oauth_inner(
     params: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<(Response, String), DarajaError> {
-    let bad_auth = || {
-        DarajaError::new(
-            StatusCode::BAD_REQUEST,
-            "400.008.01",
-            "Invalid Authentication passed",
-        )
-    };
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(bad_auth)?;
+    let bad_auth = || DarajaError::new(StatusCode::BAD_REQUEST, "400.008.01", "Invalid Authentication passed");
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(bad_auth)?;
     let (scheme, encoded) = auth.trim().split_once(' ').ok_or_else(bad_auth)?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(bad_auth());
     }
-    let decoded = BASE64
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad_auth)?;
+    let decoded = BASE64.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad_auth)?;
     let (key, secret) = decoded.split_once(':').ok_or_else(bad_auth)?;
     let config = &sim.config();
     if key.is_empty()
         || config.consumer_key.as_deref().is_some_and(|k| k != key)
-        || config
-            .consumer_secret
-            .as_deref()
-            .is_some_and(|s| s != secret)
+        || config.consumer_secret.as_deref().is_some_and(|s| s != secret)
     {
         return Err(bad_auth());
     }
-    let grant = params
-        .iter()
-        .find(|(k, _)| k == "grant_type")
-        .map(|(_, v)| v.as_str());
+    let grant = params.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str());
     if grant != Some("client_credentials") {
-        return Err(DarajaError::new(
-            StatusCode::BAD_REQUEST,
-            "400.008.02",
-            "Invalid grant type passed",
-        ));
+        return Err(DarajaError::new(StatusCode::BAD_REQUEST, "400.008.02", "Invalid grant type passed"));
     }
     let token = sim.issue_token();
     let body = json!({
@@ -203,27 +144,14 @@ fn oauth_inner(
 // ---------------------------------------------------------------- shared checks
 
 fn check_bearer(sim: &Simulator, headers: &HeaderMap) -> Result<(), DarajaError> {
-    let bad_header = || {
-        DarajaError::new(
-            StatusCode::NOT_FOUND,
-            "404.001.04",
-            "Invalid Authentication Header",
-        )
-    };
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(bad_header)?;
+    let bad_header = || DarajaError::new(StatusCode::NOT_FOUND, "404.001.04", "Invalid Authentication Header");
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(bad_header)?;
     let (scheme, token) = auth.trim().split_once(' ').ok_or_else(bad_header)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(bad_header());
     }
     if !sim.token_valid(token.trim()) {
-        return Err(DarajaError::new(
-            StatusCode::NOT_FOUND,
-            "404.001.03",
-            "Invalid Access Token",
-        ));
+        return Err(DarajaError::new(StatusCode::NOT_FOUND, "404.001.03", "Invalid Access Token"));
     }
     Ok(())
 }
@@ -239,11 +167,7 @@ fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(DarajaError::new(
-            StatusCode::BAD_REQUEST,
-            "400.002.05",
-            "Invalid Request Payload",
-        )),
+        _ => Err(DarajaError::new(StatusCode::BAD_REQUEST, "400.002.05", "Invalid Request Payload")),
     }
 }
 
@@ -297,11 +221,7 @@ impl Checked {
 }
 
 /// BusinessShortCode, Timestamp and Password, in Daraja's order. Returns the shortcode.
-fn check_credentials(
-    sim: &Simulator,
-    obj: &Map<String, Value>,
-    checked: &mut Checked,
-) -> Result<String, DarajaError> {
+fn check_credentials(sim: &Simulator, obj: &Map<String, Value>, checked: &mut Checked) -> Result<String, DarajaError> {
     let shortcode = digits(obj, "BusinessShortCode")
         .filter(|s| is_shortcode(s))
         .ok_or_else(|| DarajaError::bad_request("BusinessShortCode"))?;
@@ -309,10 +229,8 @@ fn check_credentials(
         Some(Value::String(p)) if !p.is_empty() => p.clone(),
         _ => return Err(DarajaError::bad_request("Password")),
     };
-    let timestamp =
-        digits(obj, "Timestamp").ok_or_else(|| DarajaError::bad_request("Timestamp"))?;
-    let when =
-        util::parse_compact(&timestamp).ok_or_else(|| DarajaError::bad_request("Timestamp"))?;
+    let timestamp = digits(obj, "Timestamp").ok_or_else(|| DarajaError::bad_request("Timestamp"))?;
+    let when = util::parse_compact(&timestamp).ok_or_else(|| DarajaError::bad_request("Timestamp"))?;
     let skew = when.duration_since(util::now_eat()).as_secs();
     if skew.abs() > TIMESTAMP_SKEW_SECS {
         let direction = if skew < 0 { "behind" } else { "ahead of" };
@@ -339,16 +257,7 @@ fn check_credentials(
 fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
         // Header values must be visible ASCII; our messages are, but never fail on it.
-        let ascii: String = w
-            .chars()
-            .map(|c| {
-                if c.is_ascii() && !c.is_ascii_control() {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect();
+        let ascii: String = w.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
         if let Ok(v) = HeaderValue::from_str(&ascii) {
             resp.headers_mut().append("x-sim-warning", v);
         }
@@ -362,32 +271,16 @@ async fn stk_push(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes)
     fault_latency(&sim).await;
     let what = "POST /mpesa/stkpush/v1/processrequest";
     if sim.roll(sim.faults().spike_arrest) {
-        sim.log(
-            LogKind::Fault,
-            "push refused with spike arrest (fault)".into(),
-            None,
-        );
-        let e = DarajaError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500.003.02",
-            "Error Occurred: Spike Arrest Violation",
-        );
+        sim.log(LogKind::Fault, "push refused with spike arrest (fault)".into(), None);
+        let e =
+            DarajaError::new(StatusCode::INTERNAL_SERVER_ERROR, "500.003.02", "Error Occurred: Spike Arrest Violation");
         return finish(&sim, what, Err(e), None);
     }
     match push_inner(&sim, &headers, &body) {
         Ok((resp, id)) => {
-            let resp = finish(
-                &sim,
-                what,
-                Ok((resp, format!("200 accepted {id}"))),
-                Some(&id),
-            );
+            let resp = finish(&sim, what, Ok((resp, format!("200 accepted {id}"))), Some(&id));
             if sim.roll(sim.faults().hang) {
-                sim.log(
-                    LogKind::Fault,
-                    format!("push {id} recorded but its answer hangs (fault)"),
-                    Some(&id),
-                );
+                sim.log(LogKind::Fault, format!("push {id} recorded but its answer hangs (fault)"), Some(&id));
                 tokio::time::sleep(HANG).await;
             }
             resp
@@ -396,18 +289,11 @@ async fn stk_push(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes)
     }
 }
 
-fn push_inner(
-    sim: &Simulator,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(Response, String), DarajaError> {
+fn push_inner(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(Response, String), DarajaError> {
     check_bearer(sim, headers)?;
     let obj = parse_json_body(headers, body)?;
     let config = sim.config();
-    let mut checked = Checked {
-        warnings: Vec::new(),
-        strict: config.strict,
-    };
+    let mut checked = Checked { warnings: Vec::new(), strict: config.strict };
     let shortcode_ok = digits(&obj, "BusinessShortCode").is_some_and(|s| is_shortcode(&s));
     if !shortcode_ok {
         return Err(DarajaError::bad_request("BusinessShortCode"));
@@ -421,9 +307,8 @@ fn push_inner(
     let party_a = digits(&obj, "PartyA")
         .filter(|p| util::is_daraja_msisdn(p))
         .ok_or_else(|| DarajaError::bad_request("PartyA"))?;
-    let party_b = digits(&obj, "PartyB")
-        .filter(|p| is_shortcode(p))
-        .ok_or_else(|| DarajaError::bad_request("PartyB"))?;
+    let party_b =
+        digits(&obj, "PartyB").filter(|p| is_shortcode(p)).ok_or_else(|| DarajaError::bad_request("PartyB"))?;
     let phone = digits(&obj, "PhoneNumber")
         .filter(|p| util::is_daraja_msisdn(p))
         .ok_or_else(|| DarajaError::bad_request("PhoneNumber"))?;
@@ -443,8 +328,7 @@ fn push_inner(
         )?;
     }
     // Daraja maps TransactionDesc to "Remarks": a missing one is refused under that name.
-    let description =
-        text(&obj, "TransactionDesc").ok_or_else(|| DarajaError::bad_request("Remarks"))?;
+    let description = text(&obj, "TransactionDesc").ok_or_else(|| DarajaError::bad_request("Remarks"))?;
     if description.chars().count() > 13 {
         checked.warn(
             "TransactionDesc",
@@ -527,10 +411,7 @@ fn check_amount(obj: &Map<String, Value>, checked: &mut Checked) -> Result<u64, 
     Ok(value.floor() as u64)
 }
 
-fn check_callback_url(
-    obj: &Map<String, Value>,
-    checked: &mut Checked,
-) -> Result<String, DarajaError> {
+fn check_callback_url(obj: &Map<String, Value>, checked: &mut Checked) -> Result<String, DarajaError> {
     let invalid = || DarajaError::bad_request("CallBackURL");
     let raw = match obj.get("CallBackURL") {
         Some(Value::String(s)) => s.trim().to_owned(),
@@ -571,18 +452,13 @@ fn query_inner(
 ) -> Result<(Response, String), DarajaError> {
     check_bearer(sim, headers)?;
     let obj = parse_json_body(headers, body)?;
-    let mut checked = Checked {
-        warnings: Vec::new(),
-        strict: sim.config().strict,
-    };
+    let mut checked = Checked { warnings: Vec::new(), strict: sim.config().strict };
     let id = match obj.get("CheckoutRequestID") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
         _ => return Err(DarajaError::bad_request("CheckoutRequestID")),
     };
     check_credentials(sim, &obj, &mut checked)?;
-    let tx = sim
-        .transaction(&id)
-        .ok_or_else(|| DarajaError::bad_request("CheckoutRequestID"))?;
+    let tx = sim.transaction(&id).ok_or_else(|| DarajaError::bad_request("CheckoutRequestID"))?;
     *checkout = Some(id.clone());
     for w in &checked.warnings {
         sim.log(LogKind::Warning, w.clone(), Some(&id));

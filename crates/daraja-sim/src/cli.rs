@@ -177,23 +177,15 @@ impl SimArgs {
 /// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 250ms, 1s, 2m"))?;
+    let value: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 250ms, 1s, 2m"))?;
     let secs = match unit.trim() {
         "ms" => value / 1000.0,
         "" | "s" => value,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?}: use ms, s, m or h"
-            ))
-        }
+        other => return Err(format!("unknown duration unit {other:?}: use ms, s, m or h")),
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
@@ -221,16 +213,8 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     println!(
         "  shortcode {} ({}), consumer key/secret: {}, strict: {}",
         c.shortcode,
-        if c.passkey == SANDBOX_PASSKEY {
-            "sandbox passkey"
-        } else {
-            "custom passkey"
-        },
-        if c.consumer_key.is_some() || c.consumer_secret.is_some() {
-            "configured"
-        } else {
-            "any"
-        },
+        if c.passkey == SANDBOX_PASSKEY { "sandbox passkey" } else { "custom passkey" },
+        if c.consumer_key.is_some() || c.consumer_secret.is_some() { "configured" } else { "any" },
         c.strict
     );
     tracing::info!(%addr, "daraja-sim listening");

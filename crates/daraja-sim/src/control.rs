@@ -67,11 +67,7 @@ struct CompleteBody {
     pin: Option<String>,
 }
 
-async fn complete(
-    State(sim): State<Simulator>,
-    Path(id): Path<String>,
-    body: Option<Json<CompleteBody>>,
-) -> Response {
+async fn complete(State(sim): State<Simulator>, Path(id): Path<String>, body: Option<Json<CompleteBody>>) -> Response {
     let Some(Json(body)) = body else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -97,22 +93,14 @@ async fn complete(
                 format!("unknown action {other:?}: use pin, wrong_pin, cancel or expire"),
             )
         }
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "give either result_code or action, not both and not neither",
-            )
-        }
+        _ => return error(StatusCode::BAD_REQUEST, "give either result_code or action, not both and not neither"),
     };
     match sim.complete(&id, code) {
         Ok(tx) => Json(tx).into_response(),
         Err(CompleteError::NotFound) => error(StatusCode::NOT_FOUND, "unknown CheckoutRequestID"),
         Err(CompleteError::AlreadyFinal) => {
             let tx = sim.transaction(&id);
-            (
-                StatusCode::CONFLICT,
-                Json(json!({"error": "the transaction is already final", "transaction": tx})),
-            )
+            (StatusCode::CONFLICT, Json(json!({"error": "the transaction is already final", "transaction": tx})))
                 .into_response()
         }
     }
@@ -125,18 +113,11 @@ struct PromptsQuery {
 
 async fn prompts(State(sim): State<Simulator>, Query(q): Query<PromptsQuery>) -> Response {
     let Some(phone) = q.phone.as_deref().and_then(util::normalize_msisdn) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "give ?phone= a Kenyan mobile number, e.g. 0712345678",
-        );
+        return error(StatusCode::BAD_REQUEST, "give ?phone= a Kenyan mobile number, e.g. 0712345678");
     };
     let timeout_ms = sim.config().prompt_timeout.as_millis() as i64;
     let now = util::now_ms();
-    let mine: Vec<_> = sim
-        .transactions()
-        .into_iter()
-        .filter(|t| t.phone == phone)
-        .collect();
+    let mine: Vec<_> = sim.transactions().into_iter().filter(|t| t.phone == phone).collect();
     let pending: Vec<_> = mine
         .iter()
         .filter(|t| t.state == TxState::Pending)
@@ -200,60 +181,32 @@ async fn set_faults(State(sim): State<Simulator>, body: Option<Json<Faults>>) ->
     let Some(Json(faults)) = body else {
         return error(StatusCode::BAD_REQUEST, "send the faults as a JSON object");
     };
-    let shares = [
-        faults.spike_arrest,
-        faults.hang,
-        faults.drop_callback,
-        faults.duplicate_callback,
-        faults.late_callback,
-    ];
+    let shares =
+        [faults.spike_arrest, faults.hang, faults.drop_callback, faults.duplicate_callback, faults.late_callback];
     if shares.iter().any(|s| !(0.0..=1.0).contains(s)) {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "fault shares are between 0.0 and 1.0",
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "fault shares are between 0.0 and 1.0");
     }
     sim.set_faults(faults);
     Json(sim.faults()).into_response()
 }
 
 async fn handset(State(sim): State<Simulator>) -> Html<String> {
-    let warnings: Vec<_> = sim
-        .log_entries()
-        .into_iter()
-        .rev()
-        .filter(|e| e.kind == LogKind::Warning)
-        .take(10)
-        .collect();
+    let warnings: Vec<_> =
+        sim.log_entries().into_iter().rev().filter(|e| e.kind == LogKind::Warning).take(10).collect();
     let warnings_html = if warnings.is_empty() {
         "<li class=\"muted\">No warnings yet.</li>".to_owned()
     } else {
         warnings
             .iter()
-            .map(|w| {
-                format!(
-                    "<li><time>{}</time> {}</li>",
-                    util::html_escape(&w.at),
-                    util::html_escape(&w.message)
-                )
-            })
+            .map(|w| format!("<li><time>{}</time> {}</li>", util::html_escape(&w.at), util::html_escape(&w.message)))
             .collect()
     };
     let rows: String = crate::cli::TEST_NUMBERS
         .iter()
-        .map(|(n, o)| {
-            format!(
-                "<tr><td>{}</td><td>{}</td></tr>",
-                util::html_escape(n),
-                util::html_escape(o)
-            )
-        })
+        .map(|(n, o)| format!("<tr><td>{}</td><td>{}</td></tr>", util::html_escape(n), util::html_escape(o)))
         .collect();
     let page = include_str!("handset.html")
-        .replace(
-            "{{MERCHANT}}",
-            &util::html_escape(&sim.config().merchant_name),
-        )
+        .replace("{{MERCHANT}}", &util::html_escape(&sim.config().merchant_name))
         .replace("{{WRONG_PIN}}", WRONG_PIN)
         .replace("{{TEST_ROWS}}", &rows)
         .replace("{{WARNINGS}}", &warnings_html);

@@ -29,14 +29,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use cli::{parse_duration, run, SimArgs, TEST_NUMBERS_HELP};
-pub use sim::{
-    CallbackAttempt, CompleteError, Decider, LogEntry, LogKind, Simulator, TransactionView, TxState,
-};
+pub use sim::{CallbackAttempt, CompleteError, Decider, LogEntry, LogKind, Simulator, TransactionView, TxState};
 pub use util::normalize_msisdn;
 
 /// The public Daraja sandbox passkey (paired with shortcode 174379).
-pub const SANDBOX_PASSKEY: &str =
-    "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+pub const SANDBOX_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 /// The public Daraja sandbox shortcode.
 pub const SANDBOX_SHORTCODE: &str = "174379";
 

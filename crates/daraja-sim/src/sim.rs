@@ -183,9 +183,7 @@ pub struct Simulator {
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Simulator")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Simulator").field("config", &self.inner.config).finish_non_exhaustive()
     }
 }
 
@@ -250,11 +248,8 @@ impl Simulator {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
-        let http = reqwest::Client::builder()
-            .timeout(CALLBACK_TIMEOUT)
-            .user_agent("daraja-sim")
-            .build()
-            .unwrap_or_default();
+        let http =
+            reqwest::Client::builder().timeout(CALLBACK_TIMEOUT).user_agent("daraja-sim").build().unwrap_or_default();
         Simulator {
             inner: Arc::new(Inner {
                 faults: Mutex::new(config.faults.clone()),
@@ -294,14 +289,7 @@ impl Simulator {
         if let Some(seed) = faults.seed {
             *lock(&self.inner.rng) = StdRng::seed_from_u64(seed);
         }
-        self.log(
-            LogKind::Fault,
-            format!(
-                "faults set: {}",
-                serde_json::to_string(&faults).unwrap_or_default()
-            ),
-            None,
-        );
+        self.log(LogKind::Fault, format!("faults set: {}", serde_json::to_string(&faults).unwrap_or_default()), None);
         *lock(&self.inner.faults) = faults;
     }
 
@@ -313,19 +301,12 @@ impl Simulator {
     /// Every push still remembered, newest first.
     pub fn transactions(&self) -> Vec<TransactionView> {
         let txs = lock(&self.inner.txs);
-        txs.order
-            .iter()
-            .rev()
-            .filter_map(|id| txs.by_id.get(id).cloned())
-            .collect()
+        txs.order.iter().rev().filter_map(|id| txs.by_id.get(id).cloned()).collect()
     }
 
     /// One push by CheckoutRequestID.
     pub fn transaction(&self, checkout_request_id: &str) -> Option<TransactionView> {
-        lock(&self.inner.txs)
-            .by_id
-            .get(checkout_request_id)
-            .cloned()
+        lock(&self.inner.txs).by_id.get(checkout_request_id).cloned()
     }
 
     /// The most recent log entries (oldest first).
@@ -334,17 +315,10 @@ impl Simulator {
     }
 
     /// Decide a pending push with `result_code` now; the callback follows asynchronously.
-    pub fn complete(
-        &self,
-        checkout_request_id: &str,
-        result_code: i64,
-    ) -> Result<TransactionView, CompleteError> {
+    pub fn complete(&self, checkout_request_id: &str, result_code: i64) -> Result<TransactionView, CompleteError> {
         let view = {
             let mut txs = lock(&self.inner.txs);
-            let tx = txs
-                .by_id
-                .get_mut(checkout_request_id)
-                .ok_or(CompleteError::NotFound)?;
+            let tx = txs.by_id.get_mut(checkout_request_id).ok_or(CompleteError::NotFound)?;
             if tx.state == TxState::Final {
                 return Err(CompleteError::AlreadyFinal);
             }
@@ -383,10 +357,7 @@ impl Simulator {
                 view.checkout_request_id,
                 result_code,
                 view.result_desc.as_deref().unwrap_or(""),
-                view.receipt
-                    .as_deref()
-                    .map(|r| format!(" (receipt {r})"))
-                    .unwrap_or_default()
+                view.receipt.as_deref().map(|r| format!(" (receipt {r})")).unwrap_or_default()
             ),
             Some(&view.checkout_request_id),
         );
@@ -439,9 +410,7 @@ impl Simulator {
     }
 
     pub(crate) fn token_valid(&self, token: &str) -> bool {
-        lock(&self.inner.tokens)
-            .get(token)
-            .is_some_and(|exp| *exp > Instant::now())
+        lock(&self.inner.tokens).get(token).is_some_and(|exp| *exp > Instant::now())
     }
 
     /// Draws `true` with probability `share`.
@@ -457,10 +426,7 @@ impl Simulator {
     }
 
     pub(crate) fn prompt_text(&self, amount: u64, reference: &str) -> String {
-        format!(
-            "Pay KES {amount} to {}? Account {reference}. Enter M-Pesa PIN.",
-            self.inner.config.merchant_name
-        )
+        format!("Pay KES {amount} to {}? Account {reference}. Enter M-Pesa PIN.", self.inner.config.merchant_name)
     }
 
     /// Records an accepted push, or refuses it when the subscriber already has one pending.
@@ -488,10 +454,7 @@ impl Simulator {
             // open (Daraja's "Unable to lock subscriber"). Test numbers and automatic outcomes are like
             // test cards: many payments may use one at once.
             if decided_by == Decider::Handset
-                && txs
-                    .by_id
-                    .values()
-                    .any(|t| t.state == TxState::Pending && t.phone == push.phone)
+                && txs.by_id.values().any(|t| t.state == TxState::Pending && t.phone == push.phone)
             {
                 return Err(());
             }
@@ -528,10 +491,8 @@ impl Simulator {
             };
             if txs.order.len() >= TX_CAPACITY {
                 // Forget the oldest decided push; pending ones must stay queryable.
-                if let Some(pos) = txs
-                    .order
-                    .iter()
-                    .position(|id| txs.by_id.get(id).is_none_or(|t| t.state == TxState::Final))
+                if let Some(pos) =
+                    txs.order.iter().position(|id| txs.by_id.get(id).is_none_or(|t| t.state == TxState::Final))
                 {
                     if let Some(old) = txs.order.remove(pos) {
                         txs.by_id.remove(&old);
@@ -559,9 +520,7 @@ impl Simulator {
         let f = self.faults();
         let dropped = self.roll(f.drop_callback);
         let duplicate = self.roll(f.duplicate_callback);
-        let late = self
-            .roll(f.late_callback)
-            .then(|| Duration::from_millis(f.late_callback_ms));
+        let late = self.roll(f.late_callback).then(|| Duration::from_millis(f.late_callback_ms));
         (dropped, duplicate, late)
     }
 
@@ -573,11 +532,7 @@ impl Simulator {
         (dropped, duplicate, late): (bool, bool, Option<Duration>),
     ) {
         if dropped {
-            self.log(
-                LogKind::Fault,
-                format!("callback dropped (fault) for {id}"),
-                Some(&id),
-            );
+            self.log(LogKind::Fault, format!("callback dropped (fault) for {id}"), Some(&id));
             self.record_attempt(
                 &id,
                 CallbackAttempt {
@@ -593,10 +548,7 @@ impl Simulator {
         if let Some(extra) = late {
             self.log(
                 LogKind::Fault,
-                format!(
-                    "callback for {id} held back {} ms (fault)",
-                    extra.as_millis()
-                ),
+                format!("callback for {id} held back {} ms (fault)", extra.as_millis()),
                 Some(&id),
             );
             tokio::time::sleep(extra).await;
@@ -612,10 +564,7 @@ impl Simulator {
             };
             let attempt = self.post_callback(&url, &payload, fault).await;
             let msg = match (&attempt.status, &attempt.error) {
-                (Some(s), _) => format!(
-                    "callback to {url} answered {s}: {}",
-                    attempt.body.as_deref().unwrap_or("")
-                ),
+                (Some(s), _) => format!("callback to {url} answered {s}: {}", attempt.body.as_deref().unwrap_or("")),
                 (None, Some(e)) => format!("callback to {url} failed: {e}"),
                 _ => format!("callback to {url}"),
             };
@@ -624,12 +573,7 @@ impl Simulator {
         }
     }
 
-    async fn post_callback(
-        &self,
-        url: &str,
-        payload: &Value,
-        fault: Option<String>,
-    ) -> CallbackAttempt {
+    async fn post_callback(&self, url: &str, payload: &Value, fault: Option<String>) -> CallbackAttempt {
         let result = self.inner.http.post(url).json(payload).send().await;
         let (status, body, error) = match result {
             Ok(resp) => {
@@ -640,13 +584,7 @@ impl Simulator {
             }
             Err(e) => (None, None, Some(error_chain(&e))),
         };
-        CallbackAttempt {
-            at_ms: util::now_ms(),
-            status,
-            body,
-            error,
-            fault,
-        }
+        CallbackAttempt { at_ms: util::now_ms(), status, body, error, fault }
     }
 
     fn record_attempt(&self, id: &str, attempt: CallbackAttempt) {

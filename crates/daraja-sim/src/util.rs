@@ -26,12 +26,7 @@ pub(crate) fn eat_compact(dt: DateTime) -> String {
 /// Human-readable EAT time of a Unix millisecond instant, for logs and pages.
 pub(crate) fn eat_display(ms: i64) -> String {
     Timestamp::from_millisecond(ms)
-        .map(|t| {
-            t.to_zoned_datetime(eat())
-                .datetime()
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
+        .map(|t| t.to_zoned_datetime(eat()).datetime().strftime("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_default()
 }
 
@@ -41,16 +36,7 @@ pub(crate) fn parse_compact(s: &str) -> Option<DateTime> {
         return None;
     }
     let n = |r: std::ops::Range<usize>| s[r].parse::<i16>().ok();
-    DateTime::new(
-        n(0..4)?,
-        n(4..6)? as i8,
-        n(6..8)? as i8,
-        n(8..10)? as i8,
-        n(10..12)? as i8,
-        n(12..14)? as i8,
-        0,
-    )
-    .ok()
+    DateTime::new(n(0..4)?, n(4..6)? as i8, n(6..8)? as i8, n(8..10)? as i8, n(10..12)? as i8, n(12..14)? as i8, 0).ok()
 }
 
 /// Like "3 h", "3 h 5 min", "7 min".
@@ -65,46 +51,27 @@ pub(crate) fn human_span(secs: i64) -> String {
 }
 
 fn hex(rng: &mut impl Rng, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
-        .collect()
+    (0..n).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0')).collect()
 }
 
 fn digits(rng: &mut impl Rng, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from_digit(rng.gen_range(0..10), 10).unwrap_or('0'))
-        .collect()
+    (0..n).map(|_| char::from_digit(rng.gen_range(0..10), 10).unwrap_or('0')).collect()
 }
 
 /// Daraja-looking request id: `1c5b-4ba8-815c-ac45c57a3db01495926`.
 pub(crate) fn request_id(rng: &mut impl Rng) -> String {
-    format!(
-        "{}-{}-{}-{}{}",
-        hex(rng, 4),
-        hex(rng, 4),
-        hex(rng, 4),
-        hex(rng, 12),
-        digits(rng, 7)
-    )
+    format!("{}-{}-{}-{}{}", hex(rng, 4), hex(rng, 4), hex(rng, 4), hex(rng, 12), digits(rng, 7))
 }
 
 /// `ws_CO_` + DDMMYYYYHHMMSSmmm (EAT) + digits, like `ws_CO_1007202409152617172396192`.
 pub(crate) fn checkout_request_id(rng: &mut impl Rng) -> String {
     let ts = Timestamp::now().to_zoned_datetime(eat()).datetime();
-    format!(
-        "ws_CO_{}{:03}{}",
-        ts.strftime("%d%m%Y%H%M%S"),
-        ts.subsec_nanosecond() / 1_000_000,
-        digits(rng, 8)
-    )
+    format!("ws_CO_{}{:03}{}", ts.strftime("%d%m%Y%H%M%S"), ts.subsec_nanosecond() / 1_000_000, digits(rng, 8))
 }
 
 /// Access tokens look like `c9SQxWWhmdVRlyh0zh8gZDTkubVF`.
 pub(crate) fn access_token(rng: &mut impl Rng) -> String {
-    rng.sample_iter(rand::distributions::Alphanumeric)
-        .take(28)
-        .map(char::from)
-        .collect()
+    rng.sample_iter(rand::distributions::Alphanumeric).take(28).map(char::from).collect()
 }
 
 /// Receipts are 10 uppercase alphanumerics starting with a letter, like `NLJ7RT61SV`.
@@ -121,18 +88,13 @@ pub(crate) fn receipt(rng: &mut impl Rng) -> String {
 
 /// Daraja's own check on PartyA / PhoneNumber: 12 digits, `2547…` or `2541…`.
 pub(crate) fn is_daraja_msisdn(s: &str) -> bool {
-    s.len() == 12
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s.starts_with("2547") || s.starts_with("2541"))
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) && (s.starts_with("2547") || s.starts_with("2541"))
 }
 
 /// Normalizes the common Kenyan phone formats (`0712 345 678`, `+254712345678`, `712345678`)
 /// to `2547XXXXXXXX` / `2541XXXXXXXX`; `None` if it is not one.
 pub fn normalize_msisdn(input: &str) -> Option<String> {
-    let cleaned: String = input
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '+' | '.'))
-        .collect();
+    let cleaned: String = input.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '+' | '.')).collect();
     if !cleaned.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -166,18 +128,9 @@ mod tests {
 
     #[test]
     fn normalizes_phones() {
-        assert_eq!(
-            normalize_msisdn("0712 345 678").as_deref(),
-            Some("254712345678")
-        );
-        assert_eq!(
-            normalize_msisdn("+254712345678").as_deref(),
-            Some("254712345678")
-        );
-        assert_eq!(
-            normalize_msisdn("110345678").as_deref(),
-            Some("254110345678")
-        );
+        assert_eq!(normalize_msisdn("0712 345 678").as_deref(), Some("254712345678"));
+        assert_eq!(normalize_msisdn("+254712345678").as_deref(), Some("254712345678"));
+        assert_eq!(normalize_msisdn("110345678").as_deref(), Some("254110345678"));
         assert_eq!(normalize_msisdn("0812345678"), None);
         assert_eq!(normalize_msisdn("hello"), None);
     }
@@ -188,11 +141,7 @@ mod tests {
         let id = checkout_request_id(&mut rng);
         assert!(id.starts_with("ws_CO_") && id.len() == 6 + 17 + 8, "{id}");
         let r = receipt(&mut rng);
-        assert!(
-            r.len() == 10
-                && r.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        );
+        assert!(r.len() == 10 && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
         assert_eq!(access_token(&mut rng).len(), 28);
     }
 

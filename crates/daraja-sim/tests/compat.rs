@@ -52,10 +52,7 @@ fn deps() -> Result<PathBuf, String> {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let tail: Vec<_> = stderr.lines().rev().take(3).collect();
             let why = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
-            Err(format!(
-                "compat/install.sh exited with {} ({why})",
-                out.status
-            ))
+            Err(format!("compat/install.sh exited with {} ({why})", out.status))
         }
     })
     .clone()
@@ -115,14 +112,7 @@ async fn run_script(deps: &Path, script: &str, base: &str) -> Run {
         c.env("NODE_PATH", deps.join("node/node_modules"));
         c
     };
-    for var in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
+    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
         cmd.env_remove(var);
     }
     cmd.arg(compat_dir().join(script))
@@ -161,19 +151,12 @@ async fn check_sdk(script: &str, expect: &[Expect]) {
     };
     let (sim, base) = spawn_sim(SimConfig::default()).await;
     let run = run_script(&deps, script, &base).await;
-    assert!(
-        run.ok,
-        "{script} failed against the simulator\n--- stdout\n{}\n--- stderr\n{}",
-        run.stdout, run.stderr
-    );
+    assert!(run.ok, "{script} failed against the simulator\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
     let result = run.result();
     let pushes = result["pushes"].as_array().unwrap();
     assert_eq!(pushes.len(), expect.len(), "{result}");
-    let mut summary = format!(
-        "compat {} {}:",
-        result["sdk"].as_str().unwrap_or("?"),
-        result["version"].as_str().unwrap_or("?")
-    );
+    let mut summary =
+        format!("compat {} {}:", result["sdk"].as_str().unwrap_or("?"), result["version"].as_str().unwrap_or("?"));
     for (push, want) in pushes.iter().zip(expect) {
         let id = push["checkout_request_id"].as_str().unwrap();
         let tx = sim.transaction(id).expect("the simulator knows the push");
@@ -198,9 +181,7 @@ async fn check_sdk(script: &str, expect: &[Expect]) {
         if let Some(headers) = push.get("header_warnings").and_then(Value::as_array) {
             for topic in want.warnings {
                 assert!(
-                    headers
-                        .iter()
-                        .any(|h| h.as_str().is_some_and(|h| h.contains(topic))),
+                    headers.iter().any(|h| h.as_str().is_some_and(|h| h.contains(topic))),
                     "X-Sim-Warning of {id} should mention {topic}: {headers:?}"
                 );
             }
@@ -210,17 +191,8 @@ async fn check_sdk(script: &str, expect: &[Expect]) {
         for w in &tx.warnings {
             assert!(logged.iter().any(|l| l == w), "{w} missing from {logged:?}");
         }
-        let topics: Vec<_> = tx
-            .warnings
-            .iter()
-            .map(|w| w.split_whitespace().next().unwrap_or(""))
-            .collect();
-        summary.push_str(&format!(
-            " {} -> {} (warned: {});",
-            want.phone,
-            want.code,
-            topics.join(", ")
-        ));
+        let topics: Vec<_> = tx.warnings.iter().map(|w| w.split_whitespace().next().unwrap_or("")).collect();
+        summary.push_str(&format!(" {} -> {} (warned: {});", want.phone, want.code, topics.join(", ")));
     }
     say(&summary);
 }
@@ -230,16 +202,8 @@ async fn python_daraja_mpesa() {
     check_sdk(
         "daraja_mpesa_check.py",
         &[
-            Expect {
-                phone: "254708374149",
-                code: 0,
-                warnings: &["Timestamp"],
-            },
-            Expect {
-                phone: "254700001032",
-                code: 1032,
-                warnings: &["Timestamp"],
-            },
+            Expect { phone: "254708374149", code: 0, warnings: &["Timestamp"] },
+            Expect { phone: "254700001032", code: 1032, warnings: &["Timestamp"] },
         ],
     )
     .await;
@@ -250,16 +214,8 @@ async fn python_daraja_client() {
     check_sdk(
         "daraja_client_check.py",
         &[
-            Expect {
-                phone: "254708374149",
-                code: 0,
-                warnings: &["TransactionDesc", "Timestamp"],
-            },
-            Expect {
-                phone: "254700001032",
-                code: 1032,
-                warnings: &["Amount", "TransactionDesc", "Timestamp"],
-            },
+            Expect { phone: "254708374149", code: 0, warnings: &["TransactionDesc", "Timestamp"] },
+            Expect { phone: "254700001032", code: 1032, warnings: &["Amount", "TransactionDesc", "Timestamp"] },
         ],
     )
     .await;
@@ -270,16 +226,8 @@ async fn node_mpesa_node() {
     check_sdk(
         "mpesa_node_check.js",
         &[
-            Expect {
-                phone: "254708374149",
-                code: 0,
-                warnings: &["TransactionDesc", "Timestamp"],
-            },
-            Expect {
-                phone: "254700001032",
-                code: 1032,
-                warnings: &["Amount", "TransactionDesc", "Timestamp"],
-            },
+            Expect { phone: "254708374149", code: 0, warnings: &["TransactionDesc", "Timestamp"] },
+            Expect { phone: "254700001032", code: 1032, warnings: &["Amount", "TransactionDesc", "Timestamp"] },
         ],
     )
     .await;
@@ -292,17 +240,9 @@ async fn strict_simulator_refuses_the_quirks() {
     let Some(deps) = deps_or_skip("strict") else {
         return;
     };
-    let (sim, base) = spawn_sim(SimConfig {
-        strict: true,
-        ..SimConfig::default()
-    })
-    .await;
+    let (sim, base) = spawn_sim(SimConfig { strict: true, ..SimConfig::default() }).await;
     let run = run_script(&deps, "daraja_mpesa_check.py", &base).await;
     assert!(!run.ok, "a strict simulator must refuse a UTC Timestamp");
-    assert!(
-        run.stdout.contains("Bad Request - Invalid Timestamp"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("Bad Request - Invalid Timestamp"), "{}", run.stdout);
     assert!(sim.transactions().is_empty());
 }

@@ -7,8 +7,7 @@ use std::time::Duration;
 use common::*;
 use daraja::callback::{CallbackOutcome, StkCallback};
 use daraja::{
-    AccountReference, Amount, Client, Config, Environment, Error, Msisdn, StkPush, StkQueryStatus,
-    TransactionDesc,
+    AccountReference, Amount, Client, Config, Environment, Error, Msisdn, StkPush, StkQueryStatus, TransactionDesc,
 };
 use daraja_sim::{Faults, SimConfig};
 
@@ -37,10 +36,7 @@ async fn typed_client_push_callback_query() {
     let c = client(&h, PASSKEY);
     let accepted = c.stk_push(&push(&h, "0708374149", 800)).await.unwrap();
     assert!(accepted.checkout_request_id.starts_with("ws_CO_"));
-    let raw = h
-        .callbacks(&accepted.checkout_request_id, 1)
-        .await
-        .remove(0);
+    let raw = h.callbacks(&accepted.checkout_request_id, 1).await.remove(0);
     let cb = StkCallback::from_value(&raw).unwrap();
     assert_eq!(cb.checkout_request_id, accepted.checkout_request_id);
     match cb.outcome {
@@ -62,10 +58,7 @@ async fn typed_client_push_callback_query() {
 
     // A handset number stays pending for the client.
     let pending = c.stk_push(&push(&h, "0712345678", 50)).await.unwrap();
-    assert_eq!(
-        c.stk_query(&pending.checkout_request_id).await.unwrap(),
-        StkQueryStatus::Pending
-    );
+    assert_eq!(c.stk_query(&pending.checkout_request_id).await.unwrap(), StkQueryStatus::Pending);
     // And a failure code arrives as a failure.
     let failed = c.stk_push(&push(&h, "0700001032", 50)).await.unwrap();
     let raw = h.callbacks(&failed.checkout_request_id, 1).await.remove(0);
@@ -74,18 +67,10 @@ async fn typed_client_push_callback_query() {
 
 #[tokio::test]
 async fn typed_client_sees_daraja_errors() {
-    let h = spawn(SimConfig {
-        passkey: "another-passkey".into(),
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { passkey: "another-passkey".into(), ..fast_config() }).await;
     let c = client(&h, PASSKEY);
     match c.stk_push(&push(&h, "0708374149", 10)).await {
-        Err(Error::Rejected {
-            error_code,
-            message,
-            ..
-        }) => {
+        Err(Error::Rejected { error_code, message, .. }) => {
             assert_eq!(error_code, "500.001.1001");
             assert_eq!(message, "Wrong credentials");
         }
@@ -93,46 +78,28 @@ async fn typed_client_sees_daraja_errors() {
     }
 
     let c = client(&h, "another-passkey");
-    h.sim.set_faults(Faults {
-        spike_arrest: 1.0,
-        ..Faults::default()
-    });
+    h.sim.set_faults(Faults { spike_arrest: 1.0, ..Faults::default() });
     let err = c.stk_push(&push(&h, "0708374149", 10)).await.unwrap_err();
     assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
     assert!(err.is_retry_safe());
 
-    h.sim.set_faults(Faults {
-        hang: 1.0,
-        ..Faults::default()
-    });
+    h.sim.set_faults(Faults { hang: 1.0, ..Faults::default() });
     let err = c.stk_push(&push(&h, "0708374149", 10)).await.unwrap_err();
     assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err:?}");
     assert!(!err.is_retry_safe());
     let tx = poll(|| h.sim.transactions().into_iter().next()).await;
     h.sim.set_faults(Faults::default());
     h.settled(&tx.checkout_request_id, 1).await;
-    assert!(c
-        .stk_query(&tx.checkout_request_id)
-        .await
-        .unwrap()
-        .is_final());
+    assert!(c.stk_query(&tx.checkout_request_id).await.unwrap().is_final());
 }
 
 #[tokio::test]
 async fn typed_client_refreshes_an_expired_token() {
-    let h = spawn(SimConfig {
-        token_ttl: Duration::from_millis(200),
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { token_ttl: Duration::from_millis(200), ..fast_config() }).await;
     let c = client(&h, PASSKEY);
     let a = c.stk_push(&push(&h, "0708374149", 10)).await.unwrap();
     h.settled(&a.checkout_request_id, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // let the token expire (not waiting on async work)
-    assert!(c
-        .stk_query(&a.checkout_request_id)
-        .await
-        .unwrap()
-        .is_final());
+    assert!(c.stk_query(&a.checkout_request_id).await.unwrap().is_final());
     assert!(h.sim.oauth_requests() >= 2);
 }

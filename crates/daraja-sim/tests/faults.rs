@@ -10,14 +10,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn latency_is_added_to_api_answers() {
-    let h = spawn(SimConfig {
-        faults: Faults {
-            latency_ms: 300,
-            ..Faults::default()
-        },
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { faults: Faults { latency_ms: 300, ..Faults::default() }, ..fast_config() }).await;
     let start = std::time::Instant::now();
     let token = h.token().await;
     assert!(start.elapsed() >= Duration::from_millis(300));
@@ -35,9 +28,7 @@ async fn latency_is_added_to_api_answers() {
 async fn spike_arrest_refuses_pushes_without_recording_them() {
     let h = spawn(fast_config()).await;
     let token = h.token().await;
-    let set = h
-        .post_control("/sim/api/faults", &json!({"spike_arrest": 1.0}))
-        .await;
+    let set = h.post_control("/sim/api/faults", &json!({"spike_arrest": 1.0})).await;
     assert_eq!(set.status, 200);
     assert_eq!(set.body["spike_arrest"], 1.0);
     let a = h.push(&token, &h.push_body("254708374149", 10)).await;
@@ -47,28 +38,15 @@ async fn spike_arrest_refuses_pushes_without_recording_them() {
     assert!(h.sim.transactions().is_empty());
     // Faults off again: the same push goes through.
     h.sim.set_faults(Faults::default());
-    assert_eq!(
-        h.push(&token, &h.push_body("254708374149", 10))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        h.post_control("/sim/api/faults", &json!({"hang": 2.0}))
-            .await
-            .status,
-        422
-    );
+    assert_eq!(h.push(&token, &h.push_body("254708374149", 10)).await.status, 200);
+    assert_eq!(h.post_control("/sim/api/faults", &json!({"hang": 2.0})).await.status, 422);
 }
 
 #[tokio::test]
 async fn a_hanging_push_is_recorded_and_queryable() {
     let h = spawn(fast_config()).await;
     let token = h.token().await;
-    h.sim.set_faults(Faults {
-        hang: 1.0,
-        ..Faults::default()
-    });
+    h.sim.set_faults(Faults { hang: 1.0, ..Faults::default() });
     let err = h
         .http
         .post(format!("{}/mpesa/stkpush/v1/processrequest", h.base))
@@ -92,10 +70,7 @@ async fn a_hanging_push_is_recorded_and_queryable() {
 async fn dropped_callbacks_are_never_sent() {
     let h = spawn(fast_config()).await;
     let token = h.token().await;
-    h.sim.set_faults(Faults {
-        drop_callback: 1.0,
-        ..Faults::default()
-    });
+    h.sim.set_faults(Faults { drop_callback: 1.0, ..Faults::default() });
     let a = h.push(&token, &h.push_body("254708374149", 10)).await;
     let tx = h.settled(&a.checkout_id(), 1).await;
     assert_eq!(tx.callbacks[0].fault.as_deref(), Some("dropped"));
@@ -110,10 +85,7 @@ async fn dropped_callbacks_are_never_sent() {
 async fn duplicated_callbacks_arrive_twice() {
     let h = spawn(fast_config()).await;
     let token = h.token().await;
-    h.sim.set_faults(Faults {
-        duplicate_callback: 1.0,
-        ..Faults::default()
-    });
+    h.sim.set_faults(Faults { duplicate_callback: 1.0, ..Faults::default() });
     let a = h.push(&token, &h.push_body("254708374149", 10)).await;
     let cbs = h.callbacks(&a.checkout_id(), 2).await;
     assert_eq!(cbs[0], cbs[1]);
@@ -125,11 +97,7 @@ async fn duplicated_callbacks_arrive_twice() {
 async fn late_callbacks_arrive_out_of_order() {
     let h = spawn(fast_config()).await;
     let token = h.token().await;
-    h.sim.set_faults(Faults {
-        late_callback: 1.0,
-        late_callback_ms: 400,
-        ..Faults::default()
-    });
+    h.sim.set_faults(Faults { late_callback: 1.0, late_callback_ms: 400, ..Faults::default() });
     let first = h.push(&token, &h.push_body("254708374149", 10)).await;
     // Wait until the first outcome is decided (its callback is now held back) before the second push.
     h.settled(&first.checkout_id(), 0).await;
@@ -141,12 +109,7 @@ async fn late_callbacks_arrive_out_of_order() {
         .receiver
         .bodies()
         .iter()
-        .map(|b| {
-            b["Body"]["stkCallback"]["CheckoutRequestID"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|b| b["Body"]["stkCallback"]["CheckoutRequestID"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(order, vec![second.checkout_id(), first.checkout_id()]);
     let tx = h.settled(&first.checkout_id(), 1).await;
@@ -157,11 +120,7 @@ async fn late_callbacks_arrive_out_of_order() {
 async fn seeded_faults_are_reproducible() {
     async fn pattern(seed: u64) -> Vec<bool> {
         let h = spawn(SimConfig {
-            faults: Faults {
-                drop_callback: 0.5,
-                seed: Some(seed),
-                ..Faults::default()
-            },
+            faults: Faults { drop_callback: 0.5, seed: Some(seed), ..Faults::default() },
             ..fast_config()
         })
         .await;

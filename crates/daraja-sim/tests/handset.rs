@@ -11,27 +11,16 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn handset_page_is_self_contained_and_lists_test_numbers() {
     let h = spawn(fast_config()).await;
-    let resp = h
-        .http
-        .get(format!("{}/sim/handset", h.base))
-        .send()
-        .await
-        .unwrap();
+    let resp = h.http.get(format!("{}/sim/handset", h.base)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let page = resp.text().await.unwrap();
     assert!(page.contains("name=\"viewport\""));
     assert!(page.contains("Virtual handset"));
     assert!(page.contains("0708374149") && page.contains("07000CCCCC"));
     assert!(page.contains("LIPA DEMO"));
     assert!(page.contains("/sim/api/prompts?phone="));
-    assert!(
-        page.contains("<label for=\"phone\">"),
-        "inputs are labelled"
-    );
+    assert!(page.contains("<label for=\"phone\">"), "inputs are labelled");
     // No external resources.
     assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("src=\""));
     // /sim redirects to the handset.
@@ -40,20 +29,13 @@ async fn handset_page_is_self_contained_and_lists_test_numbers() {
 }
 
 async fn prompts(h: &Harness, phone: &str) -> Value {
-    let a = h
-        .get(&format!(
-            "/sim/api/prompts?phone={}",
-            phone.replace(' ', "%20")
-        ))
-        .await;
+    let a = h.get(&format!("/sim/api/prompts?phone={}", phone.replace(' ', "%20"))).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     a.body
 }
 
 async fn complete(h: &Harness, id: &str, body: Value) -> (u16, Value) {
-    let a = h
-        .post_control(&format!("/sim/api/transactions/{id}/complete"), &body)
-        .await;
+    let a = h.post_control(&format!("/sim/api/transactions/{id}/complete"), &body).await;
     (a.status, a.body)
 }
 
@@ -70,10 +52,7 @@ async fn a_person_answers_on_the_handset() {
     let list = p["prompts"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["checkout_request_id"], id.as_str());
-    assert_eq!(
-        list[0]["text"],
-        "Pay KES 800 to LIPA DEMO? Account ORDER-1. Enter M-Pesa PIN."
-    );
+    assert_eq!(list[0]["text"], "Pay KES 800 to LIPA DEMO? Account ORDER-1. Enter M-Pesa PIN.");
     assert_eq!(list[0]["decided_by"], "handset");
     // It waits for the person: still pending.
     let q = h.query(&token, &id).await;
@@ -126,39 +105,25 @@ async fn a_person_answers_on_the_handset() {
 
 #[tokio::test]
 async fn unanswered_prompts_expire_with_1037() {
-    let h = spawn(SimConfig {
-        prompt_timeout: Duration::from_millis(200),
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { prompt_timeout: Duration::from_millis(200), ..fast_config() }).await;
     let token = h.token().await;
     let a = h.push(&token, &h.push_body("254722000000", 50)).await;
     let id = a.checkout_id();
     let cb = h.callbacks(&id, 1).await.remove(0);
     assert_eq!(cb["Body"]["stkCallback"]["ResultCode"], 1037);
-    assert_eq!(
-        cb["Body"]["stkCallback"]["ResultDesc"],
-        "DS timeout user cannot be reached"
-    );
+    assert_eq!(cb["Body"]["stkCallback"]["ResultDesc"], "DS timeout user cannot be reached");
     let q = h.query(&token, &id).await;
     assert_eq!(q.body["ResultCode"], "1037");
 }
 
 #[tokio::test]
 async fn auto_outcome_decides_other_numbers() {
-    let h = spawn(SimConfig {
-        auto_outcome: Some(1032),
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { auto_outcome: Some(1032), ..fast_config() }).await;
     let token = h.token().await;
     let a = h.push(&token, &h.push_body("254733111222", 50)).await;
     let cb = h.callbacks(&a.checkout_id(), 1).await.remove(0);
     assert_eq!(cb["Body"]["stkCallback"]["ResultCode"], 1032);
-    assert_eq!(
-        h.sim.transaction(&a.checkout_id()).unwrap().decided_by,
-        Decider::AutoOutcome
-    );
+    assert_eq!(h.sim.transaction(&a.checkout_id()).unwrap().decided_by, Decider::AutoOutcome);
     // Test numbers keep their own outcome.
     let a = h.push(&token, &h.push_body("254708374149", 50)).await;
     let cb = h.callbacks(&a.checkout_id(), 1).await.remove(0);
@@ -191,13 +156,7 @@ async fn control_api_lists_transactions_and_log() {
     assert_eq!(h.get("/sim/api/transactions/ws_CO_nope").await.status, 404);
 
     let log = h.get("/sim/api/log").await;
-    let kinds: Vec<&str> = log
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> = log.body.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     for kind in ["request", "outcome", "callback"] {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }

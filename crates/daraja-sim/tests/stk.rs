@@ -13,10 +13,7 @@ async fn oauth_issues_tokens_and_counts_requests() {
     let h = spawn(fast_config()).await;
     let resp = h
         .http
-        .get(format!(
-            "{}/oauth/v1/generate?grant_type=client_credentials",
-            h.base
-        ))
+        .get(format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base))
         .basic_auth("anything", Some("goes"))
         .send()
         .await
@@ -39,15 +36,8 @@ async fn oauth_issues_tokens_and_counts_requests() {
     assert_eq!(body["errorMessage"], "Invalid grant type passed");
     assert!(body["requestId"].is_string());
 
-    let no_auth = h
-        .http
-        .get(format!(
-            "{}/oauth/v1/generate?grant_type=client_credentials",
-            h.base
-        ))
-        .send()
-        .await
-        .unwrap();
+    let no_auth =
+        h.http.get(format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base)).send().await.unwrap();
     assert_eq!(no_auth.status(), 400);
     let body: Value = no_auth.json().await.unwrap();
     assert_eq!(body["errorCode"], "400.008.01");
@@ -57,42 +47,19 @@ async fn oauth_issues_tokens_and_counts_requests() {
 
 #[tokio::test]
 async fn oauth_checks_configured_credentials() {
-    let h = spawn(SimConfig {
-        consumer_key: Some("ck".into()),
-        consumer_secret: Some("cs".into()),
-        ..fast_config()
-    })
-    .await;
+    let h =
+        spawn(SimConfig { consumer_key: Some("ck".into()), consumer_secret: Some("cs".into()), ..fast_config() }).await;
     let url = format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base);
-    let wrong = h
-        .http
-        .get(&url)
-        .basic_auth("ck", Some("nope"))
-        .send()
-        .await
-        .unwrap();
+    let wrong = h.http.get(&url).basic_auth("ck", Some("nope")).send().await.unwrap();
     assert_eq!(wrong.status(), 400);
-    assert_eq!(
-        wrong.json::<Value>().await.unwrap()["errorCode"],
-        "400.008.01"
-    );
-    let right = h
-        .http
-        .get(&url)
-        .basic_auth("ck", Some("cs"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(wrong.json::<Value>().await.unwrap()["errorCode"], "400.008.01");
+    let right = h.http.get(&url).basic_auth("ck", Some("cs")).send().await.unwrap();
     assert_eq!(right.status(), 200);
 }
 
 #[tokio::test]
 async fn tokens_are_checked_and_expire() {
-    let h = spawn(SimConfig {
-        token_ttl: Duration::from_millis(300),
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { token_ttl: Duration::from_millis(300), ..fast_config() }).await;
     let body = h.push_body("254708374149", 10);
 
     let unknown = h.push("not-a-token", &body).await;
@@ -100,13 +67,7 @@ async fn tokens_are_checked_and_expire() {
     assert_eq!(unknown.error_code(), "404.001.03");
     assert_eq!(unknown.error_message(), "Invalid Access Token");
 
-    let resp = h
-        .http
-        .post(format!("{}/mpesa/stkpush/v1/processrequest", h.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = h.http.post(format!("{}/mpesa/stkpush/v1/processrequest", h.base)).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 404);
     let missing: Value = resp.json().await.unwrap();
     assert_eq!(missing["errorCode"], "404.001.04");
@@ -128,10 +89,7 @@ async fn tokens_are_checked_and_expire() {
 }
 
 fn metadata(cb: &Value) -> Vec<Value> {
-    cb["Body"]["stkCallback"]["CallbackMetadata"]["Item"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    cb["Body"]["stkCallback"]["CallbackMetadata"]["Item"].as_array().cloned().unwrap_or_default()
 }
 
 fn item<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
@@ -143,49 +101,23 @@ async fn test_numbers_push_callback_query() {
     let h = spawn(fast_config()).await;
     let token = h.token().await;
     let cases: &[(&str, i64, &str)] = &[
-        (
-            "254708374149",
-            0,
-            "The service request is processed successfully.",
-        ),
-        (
-            "254700000000",
-            0,
-            "The service request is processed successfully.",
-        ),
-        (
-            "254700000001",
-            1,
-            "The balance is insufficient for the transaction.",
-        ),
+        ("254708374149", 0, "The service request is processed successfully."),
+        ("254700000000", 0, "The service request is processed successfully."),
+        ("254700000001", 1, "The balance is insufficient for the transaction."),
         ("254700000017", 17, "Rule limited."),
         ("254700001019", 1019, "Transaction has expired"),
         ("254700001032", 1032, "Request cancelled by user"),
         ("254700001037", 1037, "DS timeout user cannot be reached"),
-        (
-            "254700002001",
-            2001,
-            "The initiator information is invalid.",
-        ),
-        (
-            "254700009999",
-            9999,
-            "Error occurred while sending a push request",
-        ),
+        ("254700002001", 2001, "The initiator information is invalid."),
+        ("254700009999", 9999, "Error occurred while sending a push request"),
     ];
     let mut ids = Vec::new();
     for (phone, _, _) in cases {
         let a = h.push(&token, &h.push_body(phone, 800)).await;
         assert_eq!(a.status, 200, "{phone}: {:?}", a.body);
         assert_eq!(a.body["ResponseCode"], "0");
-        assert_eq!(
-            a.body["ResponseDescription"],
-            "Success. Request accepted for processing"
-        );
-        assert_eq!(
-            a.body["CustomerMessage"],
-            "Success. Request accepted for processing"
-        );
+        assert_eq!(a.body["ResponseDescription"], "Success. Request accepted for processing");
+        assert_eq!(a.body["CustomerMessage"], "Success. Request accepted for processing");
         assert!(a.body["MerchantRequestID"].as_str().unwrap().len() > 10);
         let id = a.checkout_id();
         assert!(id.starts_with("ws_CO_") && id.len() >= 25, "{id}");
@@ -204,46 +136,22 @@ async fn test_numbers_push_callback_query() {
             let amount = item(&items, "Amount").unwrap();
             assert!(amount["Value"].is_f64(), "Amount is a float like 800.0");
             assert_eq!(amount["Value"].as_f64(), Some(800.0));
-            let receipt = item(&items, "MpesaReceiptNumber").unwrap()["Value"]
-                .as_str()
-                .unwrap();
-            assert!(
-                receipt.len() == 10
-                    && receipt
-                        .chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            );
+            let receipt = item(&items, "MpesaReceiptNumber").unwrap()["Value"].as_str().unwrap();
+            assert!(receipt.len() == 10 && receipt.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
             let balance = item(&items, "Balance").unwrap();
-            assert!(
-                balance.get("Value").is_none(),
-                "Balance comes without Value"
-            );
-            let date = item(&items, "TransactionDate").unwrap()["Value"]
-                .as_u64()
-                .unwrap();
+            assert!(balance.get("Value").is_none(), "Balance comes without Value");
+            let date = item(&items, "TransactionDate").unwrap()["Value"].as_u64().unwrap();
             assert_eq!(date.to_string().len(), 14);
             let now = eat_timestamp(0).parse::<u64>().unwrap();
-            assert!(
-                now.abs_diff(date) < 100,
-                "TransactionDate {date} is EAT (now {now})"
-            );
-            assert_eq!(
-                item(&items, "PhoneNumber").unwrap()["Value"]
-                    .as_u64()
-                    .unwrap()
-                    .to_string(),
-                *phone
-            );
+            assert!(now.abs_diff(date) < 100, "TransactionDate {date} is EAT (now {now})");
+            assert_eq!(item(&items, "PhoneNumber").unwrap()["Value"].as_u64().unwrap().to_string(), *phone);
         } else {
             assert!(stk.get("CallbackMetadata").is_none());
         }
         let q = h.query(&token, id).await;
         assert_eq!(q.status, 200, "{:?}", q.body);
         assert_eq!(q.body["ResponseCode"], "0");
-        assert_eq!(
-            q.body["ResponseDescription"],
-            "The service request has been accepted successsfully"
-        );
+        assert_eq!(q.body["ResponseDescription"], "The service request has been accepted successsfully");
         assert_eq!(q.body["ResultCode"], code.to_string());
         assert_eq!(q.body["ResultDesc"], *desc);
         assert_eq!(q.body["CheckoutRequestID"], id.as_str());
@@ -253,11 +161,7 @@ async fn test_numbers_push_callback_query() {
         assert_eq!(tx.result_code, Some(*code));
         assert_eq!(tx.decided_by, Decider::TestNumber);
         assert_eq!(tx.callbacks[0].status, Some(200));
-        assert!(tx.callbacks[0]
-            .body
-            .as_deref()
-            .unwrap()
-            .contains("Accepted"));
+        assert!(tx.callbacks[0].body.as_deref().unwrap().contains("Accepted"));
         assert_eq!(tx.receipt.is_some(), *code == 0);
     }
 }
@@ -278,10 +182,7 @@ async fn query_while_pending_and_unknown() {
     let unknown = h.query(&token, "ws_CO_01012024000000000123").await;
     assert_eq!(unknown.status, 400);
     assert_eq!(unknown.error_code(), "400.002.02");
-    assert_eq!(
-        unknown.error_message(),
-        "Bad Request - Invalid CheckoutRequestID"
-    );
+    assert_eq!(unknown.error_message(), "Bad Request - Invalid CheckoutRequestID");
 }
 
 #[tokio::test]
@@ -349,20 +250,8 @@ fn validation_cases() -> Vec<(&'static str, Mutation, u16, &'static str, &'stati
             "500.001.1001",
             "Merchant does not exist",
         ),
-        (
-            "wrong password",
-            set("Password", json!("bm9wZQ==")),
-            500,
-            "500.001.1001",
-            "Wrong credentials",
-        ),
-        (
-            "password missing",
-            remove("Password"),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Password",
-        ),
+        ("wrong password", set("Password", json!("bm9wZQ==")), 500, "500.001.1001", "Wrong credentials"),
+        ("password missing", remove("Password"), 400, "400.002.02", "Bad Request - Invalid Password"),
         (
             "timestamp format",
             set("Timestamp", json!("2024-01-01 12:00")),
@@ -384,55 +273,13 @@ fn validation_cases() -> Vec<(&'static str, Mutation, u16, &'static str, &'stati
             "400.002.02",
             "Bad Request - Invalid TransactionType",
         ),
-        (
-            "amount zero",
-            set("Amount", json!(0)),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Amount",
-        ),
-        (
-            "amount too big",
-            set("Amount", json!(250001)),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Amount",
-        ),
-        (
-            "amount negative",
-            set("Amount", json!(-5)),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Amount",
-        ),
-        (
-            "amount text",
-            set("Amount", json!("ten")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Amount",
-        ),
-        (
-            "amount missing",
-            remove("Amount"),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Amount",
-        ),
-        (
-            "party a local format",
-            set("PartyA", json!("0712345678")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid PartyA",
-        ),
-        (
-            "party b",
-            set("PartyB", json!("12")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid PartyB",
-        ),
+        ("amount zero", set("Amount", json!(0)), 400, "400.002.02", "Bad Request - Invalid Amount"),
+        ("amount too big", set("Amount", json!(250001)), 400, "400.002.02", "Bad Request - Invalid Amount"),
+        ("amount negative", set("Amount", json!(-5)), 400, "400.002.02", "Bad Request - Invalid Amount"),
+        ("amount text", set("Amount", json!("ten")), 400, "400.002.02", "Bad Request - Invalid Amount"),
+        ("amount missing", remove("Amount"), 400, "400.002.02", "Bad Request - Invalid Amount"),
+        ("party a local format", set("PartyA", json!("0712345678")), 400, "400.002.02", "Bad Request - Invalid PartyA"),
+        ("party b", set("PartyB", json!("12")), 400, "400.002.02", "Bad Request - Invalid PartyB"),
         (
             "phone local format",
             set("PhoneNumber", json!("0712345678")),
@@ -468,27 +315,9 @@ fn validation_cases() -> Vec<(&'static str, Mutation, u16, &'static str, &'stati
             "400.002.02",
             "Bad Request - Invalid CallBackURL",
         ),
-        (
-            "callback missing",
-            remove("CallBackURL"),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid CallBackURL",
-        ),
-        (
-            "reference missing",
-            remove("AccountReference"),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid AccountReference",
-        ),
-        (
-            "desc null",
-            set("TransactionDesc", Value::Null),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Remarks",
-        ),
+        ("callback missing", remove("CallBackURL"), 400, "400.002.02", "Bad Request - Invalid CallBackURL"),
+        ("reference missing", remove("AccountReference"), 400, "400.002.02", "Bad Request - Invalid AccountReference"),
+        ("desc null", set("TransactionDesc", Value::Null), 400, "400.002.02", "Bad Request - Invalid Remarks"),
     ]
 }
 
@@ -503,15 +332,9 @@ async fn every_validation_error_has_darajas_code_and_message() {
         assert_eq!(a.status, status, "{name}: {:?}", a.body);
         assert_eq!(a.error_code(), code, "{name}");
         assert_eq!(a.error_message(), message, "{name}");
-        assert!(
-            a.body["requestId"].as_str().is_some_and(|s| !s.is_empty()),
-            "{name}"
-        );
+        assert!(a.body["requestId"].as_str().is_some_and(|s| !s.is_empty()), "{name}");
     }
-    assert!(
-        h.sim.transactions().is_empty(),
-        "no refused push is recorded"
-    );
+    assert!(h.sim.transactions().is_empty(), "no refused push is recorded");
 }
 
 #[tokio::test]
@@ -520,14 +343,7 @@ async fn content_type_and_payload_errors() {
     let token = h.token().await;
     let body = h.push_body("254708374149", 10).to_string();
     let url = format!("{}/mpesa/stkpush/v1/processrequest", h.base);
-    let no_ct = h
-        .http
-        .post(&url)
-        .bearer_auth(&token)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let no_ct = h.http.post(&url).bearer_auth(&token).body(body.clone()).send().await.unwrap();
     assert_eq!(no_ct.status(), 400);
     let v: Value = no_ct.json().await.unwrap();
     assert_eq!(v["errorCode"], "400.002.02");
@@ -563,25 +379,17 @@ async fn query_checks_credentials_too() {
         "Timestamp": ts,
         "CheckoutRequestID": "ws_CO_x",
     });
-    let a = h
-        .post_json("/mpesa/stkpushquery/v1/query", &token, &body)
-        .await;
+    let a = h.post_json("/mpesa/stkpushquery/v1/query", &token, &body).await;
     assert_eq!(a.status, 500);
     assert_eq!(a.error_message(), "Wrong credentials");
     let missing = json!({"BusinessShortCode": "174379", "Password": "x", "Timestamp": ts});
-    let a = h
-        .post_json("/mpesa/stkpushquery/v1/query", &token, &missing)
-        .await;
+    let a = h.post_json("/mpesa/stkpushquery/v1/query", &token, &missing).await;
     assert_eq!(a.error_message(), "Bad Request - Invalid CheckoutRequestID");
 }
 
 #[tokio::test]
 async fn wrong_passkey_is_wrong_credentials() {
-    let h = spawn(SimConfig {
-        passkey: "my-own-passkey".into(),
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { passkey: "my-own-passkey".into(), ..fast_config() }).await;
     let token = h.token().await;
     let a = h.push(&token, &h.push_body("254708374149", 10)).await; // made with the sandbox passkey
     assert_eq!(a.status, 500);
@@ -642,10 +450,7 @@ async fn uncertain_rules_warn_in_lenient_mode() {
     assert_eq!(a.status, 200, "{:?}", a.body);
     let w = a.warnings();
     assert_eq!(w.len(), 1);
-    assert!(
-        w[0].contains("3 h behind EAT (UTC+3): production may reject this"),
-        "{w:?}"
-    );
+    assert!(w[0].contains("3 h behind EAT (UTC+3): production may reject this"), "{w:?}");
     h.settled(&a.checkout_id(), 1).await;
 
     let mut body = h.push_body("254700000000", 10);
@@ -657,9 +462,7 @@ async fn uncertain_rules_warn_in_lenient_mode() {
     assert_eq!(a.status, 200, "{:?}", a.body);
     let w = a.warnings();
     assert_eq!(w.len(), 4, "{w:?}");
-    assert!(w
-        .iter()
-        .any(|m| m.contains("Amount 10.5 is not a whole number")));
+    assert!(w.iter().any(|m| m.contains("Amount 10.5 is not a whole number")));
     assert!(w.iter().any(|m| m.contains("at most 12")));
     assert!(w.iter().any(|m| m.contains("at most 13")));
     assert!(w.iter().any(|m| m.contains("forbids")));
@@ -670,25 +473,13 @@ async fn uncertain_rules_warn_in_lenient_mode() {
     // Warnings reach the log and the handset page.
     let log = h.get("/sim/api/log?kind=warning").await;
     assert_eq!(log.body.as_array().unwrap().len(), 5);
-    let page = h
-        .http
-        .get(format!("{}/sim/handset", h.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = h.http.get(format!("{}/sim/handset", h.base)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("3 h behind EAT"));
 }
 
 #[tokio::test]
 async fn strict_mode_refuses_what_lenient_mode_warns_about() {
-    let h = spawn(SimConfig {
-        strict: true,
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { strict: true, ..fast_config() }).await;
     let token = h.token().await;
     let utc = eat_timestamp(-3 * 3600);
     let cases: Vec<(Mutation, &str)> = vec![
@@ -699,14 +490,8 @@ async fn strict_mode_refuses_what_lenient_mode_warns_about() {
             }),
             "Bad Request - Invalid Timestamp",
         ),
-        (
-            Box::new(|b: &mut Value| b["Amount"] = json!(10.5)),
-            "Bad Request - Invalid Amount",
-        ),
-        (
-            Box::new(|b: &mut Value| b["Amount"] = json!("10.5")),
-            "Bad Request - Invalid Amount",
-        ),
+        (Box::new(|b: &mut Value| b["Amount"] = json!(10.5)), "Bad Request - Invalid Amount"),
+        (Box::new(|b: &mut Value| b["Amount"] = json!("10.5")), "Bad Request - Invalid Amount"),
         (
             Box::new(|b: &mut Value| b["AccountReference"] = json!("THIRTEEN-CHAR")),
             "Bad Request - Invalid AccountReference",
@@ -716,9 +501,7 @@ async fn strict_mode_refuses_what_lenient_mode_warns_about() {
             "Bad Request - Invalid TransactionDesc",
         ),
         (
-            Box::new(|b: &mut Value| {
-                b["CallBackURL"] = json!("https://shop.example/mpesa/callback")
-            }),
+            Box::new(|b: &mut Value| b["CallBackURL"] = json!("https://shop.example/mpesa/callback")),
             "Bad Request - Invalid CallBackURL",
         ),
     ];
@@ -741,11 +524,7 @@ async fn strict_mode_refuses_what_lenient_mode_warns_about() {
 
 #[tokio::test]
 async fn wrong_party_b_fails_with_2028_and_till_works() {
-    let h = spawn(SimConfig {
-        till_number: Some("5551234".into()),
-        ..fast_config()
-    })
-    .await;
+    let h = spawn(SimConfig { till_number: Some("5551234".into()), ..fast_config() }).await;
     let token = h.token().await;
     // Paybill naming another PartyB: accepted, then 2028.
     let mut body = h.push_body("254708374149", 10);
@@ -754,10 +533,7 @@ async fn wrong_party_b_fails_with_2028_and_till_works() {
     assert_eq!(a.status, 200);
     let cb = h.callbacks(&a.checkout_id(), 1).await.remove(0);
     assert_eq!(cb["Body"]["stkCallback"]["ResultCode"], 2028);
-    assert_eq!(
-        h.sim.transaction(&a.checkout_id()).unwrap().decided_by,
-        Decider::ProductAssignment
-    );
+    assert_eq!(h.sim.transaction(&a.checkout_id()).unwrap().decided_by, Decider::ProductAssignment);
 
     // Buy goods with the shortcode as PartyB: 2028.
     let mut body = h.push_body("254700000000", 10);
@@ -780,9 +556,7 @@ async fn wrong_party_b_fails_with_2028_and_till_works() {
 #[tokio::test]
 async fn receivers_answer_is_recorded() {
     let h = spawn(fast_config()).await;
-    h.receiver
-        .status
-        .store(500, std::sync::atomic::Ordering::SeqCst);
+    h.receiver.status.store(500, std::sync::atomic::Ordering::SeqCst);
     let token = h.token().await;
     let a = h.push(&token, &h.push_body("254708374149", 10)).await;
     let tx = h.settled(&a.checkout_id(), 1).await;

@@ -165,11 +165,7 @@ fn parse_eat(s: &str) -> Option<jiff::Timestamp> {
         0,
     )
     .ok()?;
-    Some(
-        dt.to_zoned_datetime(crate::clock::nairobi().clone())
-            .ok()?
-            .timestamp(),
-    )
+    Some(dt.to_zoned_datetime(crate::clock::nairobi().clone()).ok()?.timestamp())
 }
 
 /// The body is not an STK callback this parser can make sense of.
@@ -195,8 +191,7 @@ pub enum CallbackParseError {
 impl StkCallback {
     /// Parses the body of an STK callback request (see the module docs for what is tolerated).
     pub fn from_slice(body: &[u8]) -> Result<StkCallback, CallbackParseError> {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| CallbackParseError::Json(e.to_string()))?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| CallbackParseError::Json(e.to_string()))?;
         Self::from_value(&v)
     }
 
@@ -215,12 +210,8 @@ impl StkCallback {
         let merchant_request_id = text(cb.get("MerchantRequestID")).unwrap_or_default();
         let result_code = match cb.get("ResultCode") {
             None | Some(Value::Null) => return Err(CallbackParseError::Missing("ResultCode")),
-            Some(raw) => serde_json::from_value::<ResultCode>(raw.clone()).map_err(|e| {
-                CallbackParseError::Invalid {
-                    field: "ResultCode",
-                    reason: e.to_string(),
-                }
-            })?,
+            Some(raw) => serde_json::from_value::<ResultCode>(raw.clone())
+                .map_err(|e| CallbackParseError::Invalid { field: "ResultCode", reason: e.to_string() })?,
         };
         if result_code.as_str().is_empty() {
             return Err(CallbackParseError::Missing("ResultCode"));
@@ -237,14 +228,7 @@ impl StkCallback {
                 reason: result_code.reason(),
             }
         };
-        Ok(StkCallback {
-            merchant_request_id,
-            checkout_request_id,
-            result_code,
-            result_desc,
-            raw_result_desc,
-            outcome,
-        })
+        Ok(StkCallback { merchant_request_id, checkout_request_id, result_code, result_desc, raw_result_desc, outcome })
     }
 
     /// `false` only for result codes that mean "still processing" (4999): wait for another
@@ -322,10 +306,7 @@ impl StkCallback {
         let mut cb = Map::new();
         cb.insert("MerchantRequestID".into(), json!(self.merchant_request_id));
         cb.insert("CheckoutRequestID".into(), json!(self.checkout_request_id));
-        cb.insert(
-            "ResultCode".into(),
-            number_or_string(self.result_code.as_str()),
-        );
+        cb.insert("ResultCode".into(), number_or_string(self.result_code.as_str()));
         cb.insert("ResultDesc".into(), json!(self.raw_result_desc));
         if let CallbackOutcome::Success(d) = &self.outcome {
             let mut items = Vec::new();
@@ -432,12 +413,7 @@ fn whole_decimal(s: &str) -> Option<i64> {
     if !frac.bytes().all(|b| b == b'0') {
         return None;
     }
-    if int.is_empty()
-        || !int
-            .trim_start_matches('-')
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-    {
+    if int.is_empty() || !int.trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     int.parse().ok()
@@ -452,11 +428,7 @@ fn details(meta: Option<&Value>) -> PaymentDetails {
     let find = |name: &str| -> Option<&Value> {
         items
             .iter()
-            .find(|it| {
-                it.get("Name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name))
-            })
+            .find(|it| it.get("Name").and_then(Value::as_str).is_some_and(|n| n.trim().eq_ignore_ascii_case(name)))
             .and_then(|it| it.get("Value"))
             .filter(|v| !v.is_null())
     };
@@ -494,10 +466,7 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        assert_eq!(
-            strip_desc_prefix("[STK_CB - ]Request cancelled by user"),
-            "Request cancelled by user"
-        );
+        assert_eq!(strip_desc_prefix("[STK_CB - ]Request cancelled by user"), "Request cancelled by user");
         assert_eq!(
             strip_desc_prefix("[MpesaCB - ]The initiator information is invalid."),
             "The initiator information is invalid."

@@ -185,16 +185,8 @@ impl Client {
             .timeout(config.request_timeout)
             .user_agent(concat!("lipa-daraja/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::InvalidInput {
-                field: "http_client",
-                reason: e.to_string(),
-            })?;
-        let base = config
-            .environment
-            .base_url()
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned();
+            .map_err(|e| Error::InvalidInput { field: "http_client", reason: e.to_string() })?;
+        let base = config.environment.base_url().as_str().trim_end_matches('/').to_owned();
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
@@ -254,11 +246,8 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(self.error_from_answer(status, &bytes));
         }
-        let accepted: StkPushAccepted =
-            serde_json::from_slice(&bytes).map_err(|_| Error::UnexpectedResponse {
-                http_status: status,
-                excerpt: self.excerpt(&bytes),
-            })?;
+        let accepted: StkPushAccepted = serde_json::from_slice(&bytes)
+            .map_err(|_| Error::UnexpectedResponse { http_status: status, excerpt: self.excerpt(&bytes) })?;
         if accepted.response_code.trim() != "0" {
             return Err(Error::Rejected {
                 http_status: status,
@@ -294,18 +283,13 @@ impl Client {
         let (status, bytes) = self.post_with_token(STK_QUERY_PATH, &body).await?;
         if !(200..300).contains(&status) {
             if let Some(env) = ErrorEnvelope::parse(&bytes) {
-                if env.code == "500.001.1001"
-                    && env.message.to_ascii_lowercase().contains("being processed")
-                {
+                if env.code == "500.001.1001" && env.message.to_ascii_lowercase().contains("being processed") {
                     return Ok(StkQueryStatus::Pending);
                 }
             }
             return Err(self.error_from_answer(status, &bytes));
         }
-        let unexpected = || Error::UnexpectedResponse {
-            http_status: status,
-            excerpt: self.excerpt(&bytes),
-        };
+        let unexpected = || Error::UnexpectedResponse { http_status: status, excerpt: self.excerpt(&bytes) };
         let v: Value = serde_json::from_slice(&bytes).map_err(|_| unexpected())?;
         if !v.is_object() {
             return Err(unexpected());
@@ -322,9 +306,7 @@ impl Client {
         }
         let result_code = match v.get("ResultCode") {
             None | Some(Value::Null) => return Ok(StkQueryStatus::Pending),
-            Some(raw) => {
-                serde_json::from_value::<ResultCode>(raw.clone()).map_err(|_| unexpected())?
-            }
+            Some(raw) => serde_json::from_value::<ResultCode>(raw.clone()).map_err(|_| unexpected())?,
         };
         if result_code.is_still_processing() || result_code.as_str().is_empty() {
             return Ok(StkQueryStatus::Pending);
@@ -341,8 +323,7 @@ impl Client {
 
     fn check_callback_url(&self, raw: &str) -> Result<(), InvalidInput> {
         let err = |reason: &str| InvalidInput::new("callback_url", reason);
-        let url =
-            url::Url::parse(raw.trim()).map_err(|_| err("callback URL is not a valid URL"))?;
+        let url = url::Url::parse(raw.trim()).map_err(|_| err("callback URL is not a valid URL"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(err("callback URL must be an http(s) URL with a host"));
         }
@@ -351,16 +332,7 @@ impl Client {
                 return Err(err("production callback URLs must use https"));
             }
             let lower = raw.to_ascii_lowercase();
-            for word in [
-                "m-pesa",
-                "mpesa",
-                "safaricom",
-                "exe",
-                "exec",
-                "cmd",
-                "sql",
-                "query",
-            ] {
+            for word in ["m-pesa", "mpesa", "safaricom", "exe", "exec", "cmd", "sql", "query"] {
                 if lower.contains(word) {
                     return Err(InvalidInput::new(
                         "callback_url",
@@ -413,11 +385,10 @@ impl Client {
             c.consumer_key.expose_secret(),
             c.consumer_secret.expose_secret()
         ));
-        let mut header =
-            HeaderValue::from_str(&format!("Basic {basic}")).map_err(|_| Error::InvalidInput {
-                field: "consumer_key",
-                reason: "consumer key/secret contain characters not allowed in a header".into(),
-            })?;
+        let mut header = HeaderValue::from_str(&format!("Basic {basic}")).map_err(|_| Error::InvalidInput {
+            field: "consumer_key",
+            reason: "consumer key/secret contain characters not allowed in a header".into(),
+        })?;
         header.set_sensitive(true);
         let url = format!("{}{}", inner.base, OAUTH_PATH);
         inner.oauth_requests.fetch_add(1, Ordering::Relaxed);
@@ -426,13 +397,7 @@ impl Client {
         let not_sent = |e: reqwest::Error| Error::TransportBeforeSend {
             message: format!("fetching OAuth token: {}", error_chain(&e)),
         };
-        let resp = inner
-            .http
-            .get(url)
-            .header(AUTHORIZATION, header)
-            .send()
-            .await
-            .map_err(not_sent)?;
+        let resp = inner.http.get(url).header(AUTHORIZATION, header).send().await.map_err(not_sent)?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(not_sent)?;
         if !(200..300).contains(&status) {
@@ -441,11 +406,9 @@ impl Client {
                 return Err(e);
             }
             return Err(match env {
-                Some(env) => Error::Auth {
-                    http_status: Some(status),
-                    error_code: Some(env.code),
-                    message: env.message,
-                },
+                Some(env) => {
+                    Error::Auth { http_status: Some(status), error_code: Some(env.code), message: env.message }
+                }
                 None => Error::Auth {
                     http_status: Some(status),
                     error_code: None,
@@ -453,13 +416,8 @@ impl Client {
                 },
             });
         }
-        let bad = |why: &str| Error::Auth {
-            http_status: Some(status),
-            error_code: None,
-            message: why.to_owned(),
-        };
-        let v: Value =
-            serde_json::from_slice(&bytes).map_err(|_| bad("token answer is not JSON"))?;
+        let bad = |why: &str| Error::Auth { http_status: Some(status), error_code: None, message: why.to_owned() };
+        let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad("token answer is not JSON"))?;
         let access_token = v
             .get("access_token")
             .and_then(Value::as_str)
@@ -469,14 +427,11 @@ impl Client {
         let expires_in = match v.get("expires_in") {
             // Not documented as optional; the documented lifetime is one hour.
             None | Some(Value::Null) => 3599,
-            Some(raw) => parse_expires_in(raw)
-                .ok_or_else(|| bad("token answer has an invalid expires_in"))?,
+            Some(raw) => parse_expires_in(raw).ok_or_else(|| bad("token answer has an invalid expires_in"))?,
         };
         let now = c.clock.now();
         let lifetime = Duration::from_secs(expires_in);
-        let usable = c
-            .token_refresh_after
-            .min(lifetime.saturating_sub(c.token_expiry_margin));
+        let usable = c.token_refresh_after.min(lifetime.saturating_sub(c.token_expiry_margin));
         Ok(CachedToken {
             access_token: access_token.to_owned().into(),
             obtained_at: now,
@@ -505,17 +460,10 @@ impl Client {
         Ok((status, bytes))
     }
 
-    async fn post(
-        &self,
-        path: &str,
-        body: &Value,
-        token: &CachedToken,
-    ) -> Result<(u16, Vec<u8>), Error> {
+    async fn post(&self, path: &str, body: &Value, token: &CachedToken) -> Result<(u16, Vec<u8>), Error> {
         let inner = &self.inner;
-        let payload = serde_json::to_vec(body).map_err(|e| Error::InvalidInput {
-            field: "body",
-            reason: e.to_string(),
-        })?;
+        let payload =
+            serde_json::to_vec(body).map_err(|e| Error::InvalidInput { field: "body", reason: e.to_string() })?;
         let resp = inner
             .http
             .post(format!("{}{}", inner.base, path))
@@ -526,14 +474,10 @@ impl Client {
             .await
             .map_err(|e| {
                 if e.is_connect() {
-                    Error::TransportBeforeSend {
-                        message: error_chain(&e),
-                    }
+                    Error::TransportBeforeSend { message: error_chain(&e) }
                 } else {
                     // Timeout or dropped connection: the request may have been received.
-                    Error::OutcomeUnknown {
-                        message: error_chain(&e),
-                    }
+                    Error::OutcomeUnknown { message: error_chain(&e) }
                 }
             })?;
         let status = resp.status().as_u16();
@@ -551,14 +495,8 @@ impl Client {
                 message: env.message,
                 request_id: env.request_id,
             }),
-            None if status == 429 => Error::RateLimited {
-                error_code: "429".into(),
-                message: self.excerpt(bytes),
-            },
-            None => Error::UnexpectedResponse {
-                http_status: status,
-                excerpt: self.excerpt(bytes),
-            },
+            None if status == 429 => Error::RateLimited { error_code: "429".into(), message: self.excerpt(bytes) },
+            None => Error::UnexpectedResponse { http_status: status, excerpt: self.excerpt(bytes) },
         }
     }
 
@@ -572,11 +510,7 @@ impl Client {
                 s = s.replace(secret, "[redacted]");
             }
         }
-        let mut out: String = s
-            .chars()
-            .map(|ch| if ch.is_control() { ' ' } else { ch })
-            .take(EXCERPT_CHARS)
-            .collect();
+        let mut out: String = s.chars().map(|ch| if ch.is_control() { ' ' } else { ch }).take(EXCERPT_CHARS).collect();
         if s.chars().count() > EXCERPT_CHARS {
             out.push('…');
         }
@@ -655,23 +589,13 @@ impl ErrorEnvelope {
         let code = text(fault.get("detail").and_then(|d| d.get("errorcode")))
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| "fault".to_owned());
-        Some(ErrorEnvelope {
-            code,
-            message,
-            request_id: None,
-        })
+        Some(ErrorEnvelope { code, message, request_id: None })
     }
 
     fn is_invalid_token(&self) -> bool {
         matches!(self.code.as_str(), "404.001.03" | "400.003.01")
-            || self
-                .code
-                .to_ascii_lowercase()
-                .contains("invalidaccesstoken")
-            || self
-                .message
-                .to_ascii_lowercase()
-                .contains("invalid access token")
+            || self.code.to_ascii_lowercase().contains("invalidaccesstoken")
+            || self.message.to_ascii_lowercase().contains("invalid access token")
     }
 
     fn rate_limited(&self, status: u16) -> Option<Error> {
@@ -681,10 +605,7 @@ impl ErrorEnvelope {
             || code.contains("spikearrest")
             || code.contains("quota")
             || status == 429;
-        limited.then(|| Error::RateLimited {
-            error_code: self.code.clone(),
-            message: self.message.clone(),
-        })
+        limited.then(|| Error::RateLimited { error_code: self.code.clone(), message: self.message.clone() })
     }
 }
 

@@ -60,15 +60,7 @@ pub(crate) fn nairobi() -> &'static TimeZone {
 /// ```
 pub fn daraja_timestamp(now: jiff::Timestamp) -> String {
     let dt = now.to_zoned_datetime(nairobi().clone()).datetime();
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
+    format!("{:04}{:02}{:02}{:02}{:02}{:02}", dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second())
 }
 
 /// Computes the STK `Password`: standard base64 of `shortcode + passkey + timestamp`.
@@ -115,19 +107,13 @@ impl StkCredentials {
     pub fn at(now: jiff::Timestamp, shortcode: &str, passkey: &SecretString) -> StkCredentials {
         let timestamp = daraja_timestamp(now);
         let password = stk_password(shortcode, passkey, &timestamp);
-        StkCredentials {
-            timestamp,
-            password,
-        }
+        StkCredentials { timestamp, password }
     }
 }
 
 impl fmt::Debug for StkCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StkCredentials")
-            .field("timestamp", &self.timestamp)
-            .field("password", &"[redacted]")
-            .finish()
+        f.debug_struct("StkCredentials").field("timestamp", &self.timestamp).field("password", &"[redacted]").finish()
     }
 }
 
@@ -137,13 +123,10 @@ mod tests {
 
     #[test]
     fn portal_sample_password() {
-        let passkey =
-            SecretString::from("bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919");
+        let passkey = SecretString::from("bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919");
         let c = StkCredentials::at("2021-06-28T06:24:08Z".parse().unwrap(), "174379", &passkey);
         assert_eq!(c.timestamp, "20210628092408");
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(c.password.expose_secret())
-            .unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(c.password.expose_secret()).unwrap();
         assert_eq!(
             String::from_utf8(decoded).unwrap(),
             "174379bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c91920210628092408"

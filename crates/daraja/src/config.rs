@@ -64,10 +64,9 @@ impl FromStr for Environment {
         }
         match url::Url::parse(t) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Environment::Custom(u)),
-            _ => Err(InvalidInput::new(
-                "environment",
-                "expected \"sandbox\", \"production\" or an http(s):// base URL",
-            )),
+            _ => {
+                Err(InvalidInput::new("environment", "expected \"sandbox\", \"production\" or an http(s):// base URL"))
+            }
         }
     }
 }
@@ -199,43 +198,28 @@ impl Config {
 
     pub(crate) fn validate(&self) -> Result<(), InvalidInput> {
         if !is_digits(&self.shortcode, 5..=7) {
-            return Err(InvalidInput::new(
-                "shortcode",
-                "business shortcode must be 5 to 7 digits",
-            ));
+            return Err(InvalidInput::new("shortcode", "business shortcode must be 5 to 7 digits"));
         }
         if let Some(till) = &self.till_number {
             if !is_digits(till, 5..=8) {
-                return Err(InvalidInput::new(
-                    "till_number",
-                    "till number must be 5 to 8 digits",
-                ));
+                return Err(InvalidInput::new("till_number", "till number must be 5 to 8 digits"));
             }
         }
         if self.consumer_key.expose_secret().trim().is_empty() {
             return Err(InvalidInput::new("consumer_key", "consumer key is empty"));
         }
         if self.consumer_secret.expose_secret().trim().is_empty() {
-            return Err(InvalidInput::new(
-                "consumer_secret",
-                "consumer secret is empty",
-            ));
+            return Err(InvalidInput::new("consumer_secret", "consumer secret is empty"));
         }
         if self.passkey.expose_secret().trim().is_empty() {
             return Err(InvalidInput::new("passkey", "passkey is empty"));
         }
         if self.environment.is_production() && self.passkey.expose_secret() == SANDBOX_PASSKEY {
-            return Err(InvalidInput::new(
-                "passkey",
-                "the public sandbox passkey cannot be used in production",
-            ));
+            return Err(InvalidInput::new("passkey", "the public sandbox passkey cannot be used in production"));
         }
         if let Environment::Custom(u) = &self.environment {
             if !matches!(u.scheme(), "http" | "https") {
-                return Err(InvalidInput::new(
-                    "environment",
-                    "base URL must be http:// or https://",
-                ));
+                return Err(InvalidInput::new("environment", "base URL must be http:// or https://"));
             }
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {

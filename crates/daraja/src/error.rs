@@ -125,9 +125,7 @@ impl Error {
     /// ```
     pub fn is_retry_safe(&self) -> bool {
         match self {
-            Error::RateLimited { .. } | Error::TransportBeforeSend { .. } | Error::InvalidToken => {
-                true
-            }
+            Error::RateLimited { .. } | Error::TransportBeforeSend { .. } | Error::InvalidToken => true,
             Error::Auth { http_status, .. } => matches!(http_status, Some(s) if *s >= 500),
             Error::TokenStore(_) => true,
             Error::InvalidInput { .. }
@@ -140,9 +138,7 @@ impl Error {
     /// Daraja's error code, when the error carries one.
     pub fn error_code(&self) -> Option<&str> {
         match self {
-            Error::Rejected { error_code, .. } | Error::RateLimited { error_code, .. } => {
-                Some(error_code)
-            }
+            Error::Rejected { error_code, .. } | Error::RateLimited { error_code, .. } => Some(error_code),
             Error::Auth { error_code, .. } => error_code.as_deref(),
             _ => None,
         }
@@ -151,9 +147,6 @@ impl Error {
 
 impl From<InvalidInput> for Error {
     fn from(e: InvalidInput) -> Self {
-        Error::InvalidInput {
-            field: e.field,
-            reason: e.reason,
-        }
+        Error::InvalidInput { field: e.field, reason: e.reason }
     }
 }

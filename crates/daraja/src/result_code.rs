@@ -204,10 +204,7 @@ pub struct UnknownFailureReason(pub String);
 impl FromStr for FailureReason {
     type Err = UnknownFailureReason;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FailureReason::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownFailureReason(s.to_owned()))
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownFailureReason(s.to_owned()))
     }
 }
 
@@ -264,9 +261,6 @@ mod tests {
         let c: ResultCode = serde_json::from_str("1032.0").unwrap();
         assert_eq!(c, ResultCode::from(1032));
         assert!(serde_json::from_str::<ResultCode>("1.5").is_err());
-        assert_eq!(
-            serde_json::to_string(&ResultCode::from(17)).unwrap(),
-            "\"17\""
-        );
+        assert_eq!(serde_json::to_string(&ResultCode::from(17)).unwrap(), "\"17\"");
     }
 }

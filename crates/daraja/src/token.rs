@@ -139,9 +139,7 @@ impl InMemoryTokenStore {
 
 impl fmt::Debug for InMemoryTokenStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InMemoryTokenStore")
-            .field("token", &*self.lock())
-            .finish()
+        f.debug_struct("InMemoryTokenStore").field("token", &*self.lock()).finish()
     }
 }
 
@@ -158,10 +156,7 @@ impl TokenStore for InMemoryTokenStore {
 
     fn invalidate<'a>(&'a self, refused: &'a CachedToken) -> BoxFuture<'a, TokenStoreResult<()>> {
         let mut slot = self.lock();
-        if slot
-            .as_ref()
-            .is_some_and(|t| t.access_token.expose_secret() == refused.access_token.expose_secret())
-        {
+        if slot.as_ref().is_some_and(|t| t.access_token.expose_secret() == refused.access_token.expose_secret()) {
             *slot = None;
         }
         drop(slot);

@@ -25,10 +25,7 @@ pub struct InvalidInput {
 
 impl InvalidInput {
     pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
+        Self { field, reason: reason.into() }
     }
 }
 
@@ -124,9 +121,7 @@ impl Msisdn {
             &digits
         };
         if national.len() != 9 {
-            return Err(err(
-                "expected a Kenyan mobile number such as 0712345678 or +254712345678",
-            ));
+            return Err(err("expected a Kenyan mobile number such as 0712345678 or +254712345678"));
         }
         if !is_kenyan_mobile(national) {
             return Err(err("not a Kenyan mobile number (expected 07XX or 01XX)"));
@@ -242,11 +237,7 @@ impl Amount {
         } else {
             Err(InvalidInput::new(
                 "amount",
-                format!(
-                    "amount must be between {} and {} KES, got {kes}",
-                    Self::MIN,
-                    Self::MAX
-                ),
+                format!("amount must be between {} and {} KES, got {kes}", Self::MIN, Self::MAX),
             ))
         }
     }
@@ -264,11 +255,7 @@ impl TryFrom<i64> for Amount {
             Ok(v) => Amount::new(v),
             Err(_) => Err(InvalidInput::new(
                 "amount",
-                format!(
-                    "amount must be between {} and {} KES, got {kes}",
-                    Self::MIN,
-                    Self::MAX
-                ),
+                format!("amount must be between {} and {} KES, got {kes}", Self::MIN, Self::MAX),
             )),
         }
     }
@@ -419,12 +406,7 @@ impl TransactionDesc {
 
     /// Normalizes a description (see the type docs); never fails.
     pub fn new(value: &str) -> TransactionDesc {
-        let cleaned: String = value
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(Self::MAX_LEN)
-            .collect();
+        let cleaned: String = value.trim().chars().filter(|c| !c.is_control()).take(Self::MAX_LEN).collect();
         let cleaned = cleaned.trim_end();
         if cleaned.is_empty() {
             TransactionDesc(Self::DEFAULT.to_owned())
@@ -487,16 +469,9 @@ mod tests {
             "+254 (0)712 345678",
             "2540712345678",
         ] {
-            assert_eq!(
-                Msisdn::parse(input).map(|m| m.to_string()),
-                Ok("254712345678".to_owned()),
-                "{input}"
-            );
+            assert_eq!(Msisdn::parse(input).map(|m| m.to_string()), Ok("254712345678".to_owned()), "{input}");
         }
-        assert_eq!(
-            Msisdn::parse("0110000000").unwrap().as_str(),
-            "254110000000"
-        );
+        assert_eq!(Msisdn::parse("0110000000").unwrap().as_str(), "254110000000");
     }
 
     #[test]
@@ -561,9 +536,6 @@ mod tests {
         assert_eq!(AccountReference::new("ab   cd", 4).unwrap().as_str(), "ab");
         assert_eq!(TransactionDesc::new("").as_str(), "Payment");
         assert_eq!(TransactionDesc::new("a\u{7}b").as_str(), "ab");
-        assert_eq!(
-            serde_json::to_string(&TransactionDesc::new("x")).unwrap(),
-            "\"x\""
-        );
+        assert_eq!(serde_json::to_string(&TransactionDesc::new("x")).unwrap(), "\"x\"");
     }
 }

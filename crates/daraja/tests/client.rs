@@ -7,18 +7,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{fixture, sample_push, ManualClock, Mock, PASSKEY, SHORTCODE};
-use daraja::{
-    CachedToken, Client, Config, Environment, Error, InMemoryTokenStore, StkQueryStatus, TokenStore,
-};
+use daraja::{CachedToken, Client, Config, Environment, Error, InMemoryTokenStore, StkQueryStatus, TokenStore};
 use serde_json::json;
 
 fn decode(b64: &str) -> String {
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .unwrap(),
-    )
-    .unwrap()
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,19 +41,10 @@ async fn push_sends_what_daraja_expects_paybill() {
     let clock = ManualClock::at("2021-06-28T06:24:08Z");
     let client = Client::new(mock.config().with_clock(clock)).unwrap();
     let accepted = client.stk_push(&sample_push()).await.unwrap();
-    assert_eq!(
-        accepted.checkout_request_id,
-        "ws_CO_1007202409152617172396192"
-    );
-    assert_eq!(
-        accepted.merchant_request_id,
-        "2654-4b64-97ff-b827b542881d3130"
-    );
+    assert_eq!(accepted.checkout_request_id, "ws_CO_1007202409152617172396192");
+    assert_eq!(accepted.merchant_request_id, "2654-4b64-97ff-b827b542881d3130");
     assert_eq!(accepted.response_code, "0");
-    assert_eq!(
-        accepted.customer_message,
-        "Success. Request accepted for processing"
-    );
+    assert_eq!(accepted.customer_message, "Success. Request accepted for processing");
 
     let got = mock.state.pushes.lock().unwrap()[0].clone();
     assert_eq!(got.authorization.as_deref(), Some("Bearer token-1"));
@@ -68,10 +52,7 @@ async fn push_sends_what_daraja_expects_paybill() {
     let b = got.body;
     assert_eq!(b["BusinessShortCode"], json!(174379));
     assert_eq!(b["Timestamp"], "20210628092408");
-    assert_eq!(
-        decode(b["Password"].as_str().unwrap()),
-        format!("{SHORTCODE}{PASSKEY}20210628092408")
-    );
+    assert_eq!(decode(b["Password"].as_str().unwrap()), format!("{SHORTCODE}{PASSKEY}20210628092408"));
     assert_eq!(b["TransactionType"], "CustomerPayBillOnline");
     assert_eq!(b["Amount"], json!(800));
     assert_eq!(b["PartyA"], json!(254708374149_u64));
@@ -83,10 +64,7 @@ async fn push_sends_what_daraja_expects_paybill() {
 
     // OAuth used Basic base64(key:secret).
     let basic = mock.state.oauth_auth_headers.lock().unwrap()[0].clone();
-    assert_eq!(
-        decode(basic.strip_prefix("Basic ").unwrap()),
-        "test-consumer-key:test-consumer-secret"
-    );
+    assert_eq!(decode(basic.strip_prefix("Basic ").unwrap()), "test-consumer-key:test-consumer-secret");
 }
 
 #[tokio::test]
@@ -114,18 +92,8 @@ async fn token_is_reused_then_refreshed_before_expiry() {
     clock.advance(2);
     client.stk_push(&sample_push()).await.unwrap();
     assert_eq!(mock.state.oauth(), 2);
-    let auths: Vec<_> = mock
-        .state
-        .pushes
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.authorization.clone().unwrap())
-        .collect();
-    assert_eq!(
-        auths,
-        ["Bearer token-1", "Bearer token-1", "Bearer token-2"]
-    );
+    let auths: Vec<_> = mock.state.pushes.lock().unwrap().iter().map(|r| r.authorization.clone().unwrap()).collect();
+    assert_eq!(auths, ["Bearer token-1", "Bearer token-1", "Bearer token-2"]);
 }
 
 #[tokio::test]
@@ -146,24 +114,13 @@ async fn token_is_refreshed_after_fifty_minutes_by_default() {
 #[tokio::test]
 async fn invalid_access_token_causes_one_refetch_and_one_retry() {
     let mock = Mock::start().await;
-    mock.state
-        .script_push(404, fixture("stkpush_error_invalid_token.json"));
+    mock.state.script_push(404, fixture("stkpush_error_invalid_token.json"));
     let client = Client::new(mock.config()).unwrap();
     let accepted = client.stk_push(&sample_push()).await.unwrap();
-    assert_eq!(
-        accepted.checkout_request_id,
-        "ws_CO_1007202409152617172396192"
-    );
+    assert_eq!(accepted.checkout_request_id, "ws_CO_1007202409152617172396192");
     assert_eq!(mock.state.oauth(), 2);
     assert_eq!(mock.state.pushes_received(), 2);
-    let auths: Vec<_> = mock
-        .state
-        .pushes
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|r| r.authorization.clone().unwrap())
-        .collect();
+    let auths: Vec<_> = mock.state.pushes.lock().unwrap().iter().map(|r| r.authorization.clone().unwrap()).collect();
     assert_eq!(auths, ["Bearer token-1", "Bearer token-2"]);
     // The new token is cached for the next call.
     client.stk_push(&sample_push()).await.unwrap();
@@ -173,8 +130,7 @@ async fn invalid_access_token_causes_one_refetch_and_one_retry() {
 #[tokio::test]
 async fn invalid_access_token_twice_is_an_error_without_more_retries() {
     let mock = Mock::start().await;
-    let body =
-        r#"{"requestId":"x","errorCode":"400.003.01","errorMessage":"Invalid Access Token"}"#;
+    let body = r#"{"requestId":"x","errorCode":"400.003.01","errorMessage":"Invalid Access Token"}"#;
     mock.state.script_push(400, body);
     mock.state.script_push(400, body);
     let client = Client::new(mock.config()).unwrap();
@@ -189,11 +145,7 @@ async fn invalid_access_token_twice_is_an_error_without_more_retries() {
 async fn timeout_after_sending_is_outcome_unknown_and_not_retried() {
     let mock = Mock::start().await;
     *mock.state.push_delay.lock().unwrap() = Duration::from_secs(3);
-    let client = Client::new(
-        mock.config()
-            .with_timeouts(Duration::from_secs(1), Duration::from_millis(400)),
-    )
-    .unwrap();
+    let client = Client::new(mock.config().with_timeouts(Duration::from_secs(1), Duration::from_millis(400))).unwrap();
     let err = client.stk_push(&sample_push()).await.unwrap_err();
     assert!(matches!(err, Error::OutcomeUnknown { .. }), "{err:?}");
     assert!(!err.is_retry_safe());
@@ -203,26 +155,18 @@ async fn timeout_after_sending_is_outcome_unknown_and_not_retried() {
 #[tokio::test]
 async fn spike_arrest_is_rate_limited() {
     let mock = Mock::start().await;
-    mock.state
-        .script_push(500, fixture("stkpush_error_spike_arrest.json"));
+    mock.state.script_push(500, fixture("stkpush_error_spike_arrest.json"));
     let client = Client::new(mock.config()).unwrap();
     let err = client.stk_push(&sample_push()).await.unwrap_err();
     match &err {
-        Error::RateLimited {
-            error_code,
-            message,
-        } => {
+        Error::RateLimited { error_code, message } => {
             assert_eq!(error_code, "500.003.02");
             assert!(message.contains("Spike Arrest"));
         }
         other => panic!("{other:?}"),
     }
     assert!(err.is_retry_safe());
-    assert_eq!(
-        mock.state.pushes_received(),
-        1,
-        "the client does not retry by itself"
-    );
+    assert_eq!(mock.state.pushes_received(), 1, "the client does not retry by itself");
 }
 
 #[tokio::test]
@@ -250,14 +194,10 @@ async fn gateway_fault_envelope_is_understood() {
 #[tokio::test]
 async fn daraja_rejections_carry_code_message_and_request_id() {
     let mock = Mock::start().await;
-    mock.state
-        .script_push(400, fixture("stkpush_error_invalid_phone.json"));
-    mock.state
-        .script_push(400, fixture("stkpush_error_invalid_shortcode.json"));
-    mock.state
-        .script_push(500, fixture("stkpush_error_wrong_credentials.json"));
-    mock.state
-        .script_push(500, fixture("stkpush_error_subscriber_locked.json"));
+    mock.state.script_push(400, fixture("stkpush_error_invalid_phone.json"));
+    mock.state.script_push(400, fixture("stkpush_error_invalid_shortcode.json"));
+    mock.state.script_push(500, fixture("stkpush_error_wrong_credentials.json"));
+    mock.state.script_push(500, fixture("stkpush_error_subscriber_locked.json"));
     let client = Client::new(mock.config()).unwrap();
     let expect = [
         (400, "400.002.02", "Bad Request - Invalid PhoneNumber", "7071-4170-a0e4-8345632bad441010462"),
@@ -273,12 +213,7 @@ async fn daraja_rejections_carry_code_message_and_request_id() {
     for (status, code, msg, rid) in expect {
         let err = client.stk_push(&sample_push()).await.unwrap_err();
         match &err {
-            Error::Rejected {
-                http_status,
-                error_code,
-                message,
-                request_id,
-            } => {
+            Error::Rejected { http_status, error_code, message, request_id } => {
                 assert_eq!(*http_status, status);
                 assert_eq!(error_code, code);
                 assert_eq!(message, msg);
@@ -299,10 +234,7 @@ async fn unexpected_body_gives_a_short_excerpt_without_secrets() {
     let client = Client::new(mock.config()).unwrap();
     let err = client.stk_push(&sample_push()).await.unwrap_err();
     match &err {
-        Error::UnexpectedResponse {
-            http_status,
-            excerpt,
-        } => {
+        Error::UnexpectedResponse { http_status, excerpt } => {
             assert_eq!(*http_status, 502);
             assert!(excerpt.chars().count() <= 201, "{}", excerpt.len());
             assert!(!excerpt.contains(PASSKEY));
@@ -319,13 +251,7 @@ async fn connection_refused_is_transport_before_send() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let url: url::Url = format!("http://127.0.0.1:{port}").parse().unwrap();
-    let config = Config::new(
-        Environment::Custom(url.clone()),
-        "k",
-        "s",
-        SHORTCODE,
-        PASSKEY,
-    );
+    let config = Config::new(Environment::Custom(url.clone()), "k", "s", SHORTCODE, PASSKEY);
     let client = Client::new(config).unwrap();
     // Refused while fetching the token.
     let err = client.stk_push(&sample_push()).await.unwrap_err();
@@ -344,8 +270,7 @@ async fn connection_refused_is_transport_before_send() {
         })
         .await
         .unwrap();
-    let config =
-        Config::new(Environment::Custom(url), "k", "s", SHORTCODE, PASSKEY).with_token_store(store);
+    let config = Config::new(Environment::Custom(url), "k", "s", SHORTCODE, PASSKEY).with_token_store(store);
     let client = Client::new(config).unwrap();
     let err = client.stk_push(&sample_push()).await.unwrap_err();
     assert!(matches!(err, Error::TransportBeforeSend { .. }), "{err:?}");
@@ -359,11 +284,7 @@ async fn oauth_failures() {
     let client = Client::new(mock.config()).unwrap();
     let err = client.stk_push(&sample_push()).await.unwrap_err();
     match &err {
-        Error::Auth {
-            http_status,
-            error_code,
-            message,
-        } => {
+        Error::Auth { http_status, error_code, message } => {
             assert_eq!(*http_status, Some(400));
             assert_eq!(error_code.as_deref(), Some("400.008.01"));
             assert_eq!(message, "Invalid Authentication passed");
@@ -377,10 +298,7 @@ async fn oauth_failures() {
 
 #[tokio::test]
 async fn oauth_expiry_as_number_or_string() {
-    for body in [
-        fixture("oauth_ok_number_expiry.json"),
-        fixture("oauth_ok_string_expiry.json"),
-    ] {
+    for body in [fixture("oauth_ok_number_expiry.json"), fixture("oauth_ok_string_expiry.json")] {
         let mock = Mock::start().await;
         *mock.state.oauth_answer.lock().unwrap() = Some((200, body));
         let client = Client::new(mock.config()).unwrap();
@@ -395,28 +313,18 @@ async fn oauth_expiry_as_number_or_string() {
 #[tokio::test]
 async fn stk_query_outcomes() {
     let mock = Mock::start().await;
-    mock.state
-        .script_query(500, fixture("stkquery_pending_http500.json"));
-    mock.state
-        .script_query(200, fixture("stkquery_final_cancelled.json"));
-    mock.state
-        .script_query(200, fixture("stkquery_final_success.json"));
-    mock.state
-        .script_query(500, fixture("stkpush_error_wrong_credentials.json"));
-    mock.state
-        .script_query(500, fixture("stkpush_error_spike_arrest.json"));
+    mock.state.script_query(500, fixture("stkquery_pending_http500.json"));
+    mock.state.script_query(200, fixture("stkquery_final_cancelled.json"));
+    mock.state.script_query(200, fixture("stkquery_final_success.json"));
+    mock.state.script_query(500, fixture("stkpush_error_wrong_credentials.json"));
+    mock.state.script_query(500, fixture("stkpush_error_spike_arrest.json"));
     let client = Client::new(mock.config()).unwrap();
     let id = "ws_CO_13012021093521236557";
 
     assert_eq!(client.stk_query(id).await.unwrap(), StkQueryStatus::Pending);
 
     match client.stk_query(id).await.unwrap() {
-        StkQueryStatus::Final {
-            result_code,
-            result_desc,
-            merchant_request_id,
-            checkout_request_id,
-        } => {
+        StkQueryStatus::Final { result_code, result_desc, merchant_request_id, checkout_request_id } => {
             assert_eq!(result_code.as_i64(), Some(1032));
             assert_eq!(result_code.reason(), daraja::FailureReason::Cancelled);
             assert_eq!(result_desc, "Request cancelled by user");
@@ -434,14 +342,8 @@ async fn stk_query_outcomes() {
         matches!(&err, Error::Rejected { error_code, message, .. } if error_code == "500.001.1001" && message == "Wrong credentials"),
         "{err:?}"
     );
-    assert!(matches!(
-        client.stk_query(id).await.unwrap_err(),
-        Error::RateLimited { .. }
-    ));
-    assert!(matches!(
-        client.stk_query("  ").await.unwrap_err(),
-        Error::InvalidInput { .. }
-    ));
+    assert!(matches!(client.stk_query(id).await.unwrap_err(), Error::RateLimited { .. }));
+    assert!(matches!(client.stk_query("  ").await.unwrap_err(), Error::InvalidInput { .. }));
 }
 
 #[tokio::test]
@@ -451,38 +353,17 @@ async fn bad_inputs_are_refused_before_any_request() {
     let mut push = sample_push();
     push.callback_url = "not a url".into();
     let err = client.stk_push(&push).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::InvalidInput {
-                field: "callback_url",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::InvalidInput { field: "callback_url", .. }), "{err:?}");
     assert_eq!(mock.state.oauth(), 0);
 
     // Production: https only, no forbidden words, no sandbox passkey.
     let prod = |passkey: &str| Config::new(Environment::Production, "k", "s", SHORTCODE, passkey);
-    assert!(matches!(
-        Client::new(prod(PASSKEY)).unwrap_err(),
-        Error::InvalidInput {
-            field: "passkey",
-            ..
-        }
-    ));
+    assert!(matches!(Client::new(prod(PASSKEY)).unwrap_err(), Error::InvalidInput { field: "passkey", .. }));
     let client = Client::new(prod("live-passkey")).unwrap();
     for url in ["http://shop.example/cb", "https://shop.example/mpesa/cb"] {
         let mut push = sample_push();
         push.callback_url = url.into();
-        assert!(matches!(
-            client.stk_push(&push).await.unwrap_err(),
-            Error::InvalidInput {
-                field: "callback_url",
-                ..
-            }
-        ));
+        assert!(matches!(client.stk_push(&push).await.unwrap_err(), Error::InvalidInput { field: "callback_url", .. }));
     }
     for bad in [
         Config::new(Environment::Sandbox, "k", "s", "12", PASSKEY),
@@ -490,10 +371,7 @@ async fn bad_inputs_are_refused_before_any_request() {
         Config::new(Environment::Sandbox, "k", "s", SHORTCODE, ""),
         Config::new(Environment::Sandbox, "k", "s", SHORTCODE, PASSKEY).with_till_number("till"),
     ] {
-        assert!(matches!(
-            Client::new(bad).unwrap_err(),
-            Error::InvalidInput { .. }
-        ));
+        assert!(matches!(Client::new(bad).unwrap_err(), Error::InvalidInput { .. }));
     }
 }
 
@@ -502,21 +380,11 @@ async fn debug_output_never_shows_secrets() {
     let mock = Mock::start().await;
     let client = Client::new(mock.config()).unwrap();
     client.stk_push(&sample_push()).await.unwrap();
-    let shown = format!(
-        "{client:?} {:?} {:?}",
-        client.config(),
-        client.stk_credentials()
-    );
-    for secret in [
-        PASSKEY,
-        "test-consumer-key",
-        "test-consumer-secret",
-        "token-1",
-    ] {
+    let shown = format!("{client:?} {:?} {:?}", client.config(), client.stk_credentials());
+    for secret in [PASSKEY, "test-consumer-key", "test-consumer-secret", "token-1"] {
         assert!(!shown.contains(secret), "{secret} leaked in {shown}");
     }
-    let password =
-        daraja::ExposeSecret::expose_secret(&client.stk_credentials().password).to_owned();
+    let password = daraja::ExposeSecret::expose_secret(&client.stk_credentials().password).to_owned();
     assert!(!shown.contains(&password));
 }
 

@@ -23,20 +23,14 @@ fn success_callback() {
     assert_eq!(cb.merchant_request_id, "29115-34620561-1");
     assert_eq!(cb.checkout_request_id, "ws_CO_191220191020363925");
     assert!(cb.result_code.is_success());
-    assert_eq!(
-        cb.result_desc,
-        "The service request is processed successfully."
-    );
+    assert_eq!(cb.result_desc, "The service request is processed successfully.");
     assert!(cb.is_final());
     let d = paid(&cb);
     assert_eq!(d.amount, Some(1));
     assert_eq!(d.amount_raw.as_deref(), Some("1.0"));
     assert_eq!(d.receipt.as_deref(), Some("NLJ7RT61SV"));
     assert_eq!(d.transaction_date.as_deref(), Some("20191219102115"));
-    assert_eq!(
-        d.transaction_time().unwrap().to_string(),
-        "2019-12-19T07:21:15Z"
-    );
+    assert_eq!(d.transaction_time().unwrap().to_string(), "2019-12-19T07:21:15Z");
     assert_eq!(d.phone.as_deref(), Some("254708374149"));
     assert_eq!(d.msisdn().unwrap().as_str(), "254708374149");
     assert_eq!(d.balance, None);
@@ -45,10 +39,7 @@ fn success_callback() {
 #[test]
 fn balance_without_value() {
     let cb = parse("callback_success_balance_without_value.json");
-    assert_eq!(
-        cb.checkout_request_id,
-        "ws_CO_DMZ_264695293_11032019122104433"
-    );
+    assert_eq!(cb.checkout_request_id, "ws_CO_DMZ_264695293_11032019122104433");
     let d = paid(&cb);
     assert_eq!(d.amount, Some(1));
     assert_eq!(d.receipt.as_deref(), Some("NCB7IYQ6NV"));
@@ -79,11 +70,7 @@ fn string_amount() {
 
 fn failure(cb: &StkCallback) -> (&ResultCode, &str, FailureReason) {
     match &cb.outcome {
-        CallbackOutcome::Failure {
-            code,
-            description,
-            reason,
-        } => (code, description, *reason),
+        CallbackOutcome::Failure { code, description, reason } => (code, description, *reason),
         other => panic!("expected failure, got {other:?}"),
     }
 }
@@ -91,13 +78,7 @@ fn failure(cb: &StkCallback) -> (&ResultCode, &str, FailureReason) {
 #[test]
 fn failure_callbacks() {
     let cases = [
-        (
-            "callback_cancelled.json",
-            1032,
-            "Request cancelled by user",
-            FailureReason::Cancelled,
-            "cancelled",
-        ),
+        ("callback_cancelled.json", 1032, "Request cancelled by user", FailureReason::Cancelled, "cancelled"),
         (
             "callback_cancelled_prefixed_desc.json",
             1032,
@@ -105,13 +86,7 @@ fn failure_callbacks() {
             FailureReason::Cancelled,
             "cancelled",
         ),
-        (
-            "callback_string_result_code.json",
-            1032,
-            "Request cancelled by user",
-            FailureReason::Cancelled,
-            "cancelled",
-        ),
+        ("callback_string_result_code.json", 1032, "Request cancelled by user", FailureReason::Cancelled, "cancelled"),
         (
             "callback_insufficient_funds.json",
             1,
@@ -119,13 +94,7 @@ fn failure_callbacks() {
             FailureReason::InsufficientFunds,
             "insufficient_funds",
         ),
-        (
-            "callback_timeout.json",
-            1037,
-            "DS timeout user cannot be reached",
-            FailureReason::Timeout,
-            "timeout",
-        ),
+        ("callback_timeout.json", 1037, "DS timeout user cannot be reached", FailureReason::Timeout, "timeout"),
         (
             "callback_wrong_pin.json",
             2001,
@@ -145,19 +114,10 @@ fn failure_callbacks() {
         assert_eq!(r.as_str(), reason_str, "{name}");
         assert!(!cb.result_code.is_success());
     }
-    assert_eq!(
-        parse("callback_cancelled_prefixed_desc.json").raw_result_desc,
-        "[STK_CB - ]Request cancelled by user"
-    );
-    assert_eq!(
-        parse("callback_wrong_pin.json").raw_result_desc,
-        "[MpesaCB - ]The initiator information is invalid."
-    );
+    assert_eq!(parse("callback_cancelled_prefixed_desc.json").raw_result_desc, "[STK_CB - ]Request cancelled by user");
+    assert_eq!(parse("callback_wrong_pin.json").raw_result_desc, "[MpesaCB - ]The initiator information is invalid.");
     // Numeric and string result codes compare equal.
-    assert_eq!(
-        parse("callback_cancelled.json").result_code,
-        parse("callback_string_result_code.json").result_code
-    );
+    assert_eq!(parse("callback_cancelled.json").result_code, parse("callback_string_result_code.json").result_code);
 }
 
 #[test]
@@ -222,11 +182,7 @@ fn odd_callbacks() {
         br#"{"Body":{"stkCallback":{"CheckoutRequestID":"c","ResultCode":1.5}}}"#,
         br#"{"Body":{"stkCallback":{"CheckoutRequestID":"c","ResultCode":[1]}}}"#,
     ] {
-        assert!(
-            StkCallback::from_slice(bad).is_err(),
-            "{}",
-            String::from_utf8_lossy(bad)
-        );
+        assert!(StkCallback::from_slice(bad).is_err(), "{}", String::from_utf8_lossy(bad));
     }
 }
 
@@ -236,16 +192,12 @@ fn stk_push_and_query_answers() {
     assert_eq!(a.merchant_request_id, "2654-4b64-97ff-b827b542881d3130");
     assert_eq!(a.checkout_request_id, "ws_CO_1007202409152617172396192");
     assert_eq!(a.response_code, "0");
-    assert_eq!(
-        a.response_description,
-        "Success. Request accepted for processing"
-    );
+    assert_eq!(a.response_description, "Success. Request accepted for processing");
     // Serializes back in the wire format (the simulator can answer with it).
     let v = serde_json::to_value(&a).unwrap();
     assert_eq!(v["CheckoutRequestID"], "ws_CO_1007202409152617172396192");
 
-    let q: serde_json::Value =
-        serde_json::from_str(&fixture("stkquery_final_cancelled.json")).unwrap();
+    let q: serde_json::Value = serde_json::from_str(&fixture("stkquery_final_cancelled.json")).unwrap();
     let code: ResultCode = serde_json::from_value(q["ResultCode"].clone()).unwrap();
     assert_eq!(code.reason(), FailureReason::Cancelled);
 }

@@ -16,19 +16,9 @@ const CHILD_ENV: &str = "DARAJA_TZ_CHILD";
 
 #[test]
 fn timestamp_is_eat_under_any_process_time_zone() {
-    for zone in [
-        "UTC",
-        "America/New_York",
-        "Asia/Tokyo",
-        "Pacific/Kiritimati",
-    ] {
+    for zone in ["UTC", "America/New_York", "Asia/Tokyo", "Pacific/Kiritimati"] {
         let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_in_zone",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", "child_in_zone", "--nocapture", "--test-threads=1"])
             .env("TZ", zone)
             .env(CHILD_ENV, zone)
             .output()
@@ -36,17 +26,12 @@ fn timestamp_is_eat_under_any_process_time_zone() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{zone}:\n{stdout}\n{stderr}");
-        assert!(
-            stdout.contains(&format!("child checked {zone}")),
-            "child did not run in {zone}:\n{stdout}"
-        );
+        assert!(stdout.contains(&format!("child checked {zone}")), "child did not run in {zone}:\n{stdout}");
     }
 }
 
 fn eat(t: jiff::Timestamp) -> String {
-    t.to_zoned_datetime(TimeZone::fixed(tz::offset(3)))
-        .strftime("%Y%m%d%H%M%S")
-        .to_string()
+    t.to_zoned_datetime(TimeZone::fixed(tz::offset(3))).strftime("%Y%m%d%H%M%S").to_string()
 }
 
 /// Does nothing unless started by the test above.
@@ -63,21 +48,13 @@ fn child_in_zone() {
         let now = jiff::Timestamp::now();
         let wanted = TimeZone::get(&zone).unwrap().to_offset(now);
         let secs = wanted.seconds();
-        let expected = format!(
-            "{}{:02}{:02}",
-            if secs < 0 { '-' } else { '+' },
-            secs.abs() / 3600,
-            secs.abs() % 3600 / 60
-        );
+        let expected =
+            format!("{}{:02}{:02}", if secs < 0 { '-' } else { '+' }, secs.abs() / 3600, secs.abs() % 3600 / 60);
         assert_eq!(local, expected, "TZ={zone} not in effect");
         assert_ne!(local, "+0300");
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     rt.block_on(async {
         let mock = Mock::start().await;
         let client = Client::new(mock.config()).unwrap(); // SystemClock
@@ -87,30 +64,16 @@ fn child_in_zone() {
         let after = jiff::Timestamp::now();
 
         let allowed = [eat(before), eat(after)];
-        assert!(
-            allowed.contains(&creds.timestamp),
-            "{} not in {allowed:?}",
-            creds.timestamp
-        );
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(creds.password.expose_secret())
-            .unwrap();
-        assert_eq!(
-            String::from_utf8(decoded).unwrap(),
-            format!("{SHORTCODE}{PASSKEY}{}", creds.timestamp)
-        );
+        assert!(allowed.contains(&creds.timestamp), "{} not in {allowed:?}", creds.timestamp);
+        let decoded = base64::engine::general_purpose::STANDARD.decode(creds.password.expose_secret()).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), format!("{SHORTCODE}{PASSKEY}{}", creds.timestamp));
 
         // And what went over the wire: a matching pair, in EAT.
         let body = mock.state.pushes.lock().unwrap()[0].body.clone();
         let ts = body["Timestamp"].as_str().unwrap().to_owned();
         assert!(allowed.contains(&ts), "{ts} not in {allowed:?}");
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(body["Password"].as_str().unwrap())
-            .unwrap();
-        assert_eq!(
-            String::from_utf8(decoded).unwrap(),
-            format!("{SHORTCODE}{PASSKEY}{ts}")
-        );
+        let decoded = base64::engine::general_purpose::STANDARD.decode(body["Password"].as_str().unwrap()).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), format!("{SHORTCODE}{PASSKEY}{ts}"));
     });
     println!("child checked {zone}");
 }
@@ -124,10 +87,6 @@ fn fixed_clock_timestamps() {
         ("2016-02-16T13:56:27Z", "20160216165627"),
     ];
     for (utc, want) in cases {
-        assert_eq!(
-            daraja::daraja_timestamp(utc.parse().unwrap()),
-            want,
-            "{utc}"
-        );
+        assert_eq!(daraja::daraja_timestamp(utc.parse().unwrap()), want, "{utc}");
     }
 }

@@ -24,16 +24,11 @@ fn nice_max(v: f64) -> f64 {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 pub fn svg(r: &Report) -> String {
-    let workloads = [
-        ("callbacks", "callbacks ingested /s"),
-        ("payments", "payments created /s"),
-    ];
+    let workloads = [("callbacks", "callbacks ingested /s"), ("payments", "payments created /s")];
     let rows = r.results.len().max(1);
     let (total_w, total_h) = (W * 2.0 + 20.0, H * rows as f64 + 60.0);
     let mut s = String::new();
@@ -54,20 +49,9 @@ pub fn svg(r: &Report) -> String {
     );
     for (row, res) in r.results.iter().enumerate() {
         for (col, (workload, title)) in workloads.iter().enumerate() {
-            let pts: Vec<&Point> = res
-                .points
-                .iter()
-                .filter(|p| p.workload == *workload)
-                .collect();
+            let pts: Vec<&Point> = res.points.iter().filter(|p| p.workload == *workload).collect();
             let (ox, oy) = (10.0 + col as f64 * (W + 10.0), 50.0 + row as f64 * H);
-            panel(
-                &mut s,
-                ox,
-                oy,
-                &format!("{} — {title}", res.db.as_str()),
-                &r.connections,
-                &pts,
-            );
+            panel(&mut s, ox, oy, &format!("{} — {title}", res.db.as_str()), &r.connections, &pts);
         }
     }
     s.push_str("</svg>\n");
@@ -76,13 +60,7 @@ pub fn svg(r: &Report) -> String {
 
 fn panel(s: &mut String, ox: f64, oy: f64, title: &str, conns: &[usize], pts: &[&Point]) {
     let (l, rgt, t, b) = (ox + 55.0, ox + W - 45.0, oy + 25.0, oy + H - 40.0);
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="{}" font-weight="bold">{}</text>"#,
-        l,
-        oy + 14.0,
-        esc(title)
-    );
+    let _ = write!(s, r#"<text x="{}" y="{}" font-weight="bold">{}</text>"#, l, oy + 14.0, esc(title));
     let _ = write!(
         s,
         r#"<rect x="{l}" y="{t}" width="{}" height="{}" fill="none" stroke="rgb(208,215,222)"/>"#,
@@ -90,12 +68,7 @@ fn panel(s: &mut String, ox: f64, oy: f64, title: &str, conns: &[usize], pts: &[
         b - t
     );
     if pts.is_empty() || conns.is_empty() {
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}">not measured</text>"#,
-            l + 10.0,
-            t + 20.0
-        );
+        let _ = write!(s, r#"<text x="{}" y="{}">not measured</text>"#, l + 10.0, t + 20.0);
         return;
     }
     let ymax = nice_max(pts.iter().map(|p| p.stats.per_second).fold(0.0, f64::max));
@@ -112,33 +85,13 @@ fn panel(s: &mut String, ox: f64, oy: f64, title: &str, conns: &[usize], pts: &[
     for k in 0..=4 {
         let v = ymax * k as f64 / 4.0;
         let lv = lmax * k as f64 / 4.0;
-        let _ = write!(
-            s,
-            r#"<line x1="{l}" y1="{0}" x2="{rgt}" y2="{0}" stroke="rgb(234,238,242)"/>"#,
-            y(v)
-        );
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{:.0}</text>"#,
-            l - 4.0,
-            y(v) + 4.0,
-            v
-        );
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}" fill="rgb(87,96,106)">{}</text>"#,
-            rgt + 4.0,
-            yl(lv) + 4.0,
-            fmt_ms(lv)
-        );
+        let _ = write!(s, r#"<line x1="{l}" y1="{0}" x2="{rgt}" y2="{0}" stroke="rgb(234,238,242)"/>"#, y(v));
+        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="end">{:.0}</text>"#, l - 4.0, y(v) + 4.0, v);
+        let _ =
+            write!(s, r#"<text x="{}" y="{}" fill="rgb(87,96,106)">{}</text>"#, rgt + 4.0, yl(lv) + 4.0, fmt_ms(lv));
     }
     for (i, c) in conns.iter().enumerate() {
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="middle">{c}</text>"#,
-            x(i),
-            b + 14.0
-        );
+        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{c}</text>"#, x(i), b + 14.0);
     }
     let _ = write!(
         s,
@@ -150,40 +103,22 @@ fn panel(s: &mut String, ox: f64, oy: f64, title: &str, conns: &[usize], pts: &[
         let series: Vec<(usize, &Point)> = conns
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| {
-                pts.iter()
-                    .find(|p| p.target == target && p.stats.connections == *c)
-                    .map(|p| (i, *p))
-            })
+            .filter_map(|(i, c)| pts.iter().find(|p| p.target == target && p.stats.connections == *c).map(|p| (i, *p)))
             .collect();
         if series.is_empty() {
             continue;
         }
-        let thr: Vec<String> = series
-            .iter()
-            .map(|(i, p)| format!("{:.1},{:.1}", x(*i), y(p.stats.per_second)))
-            .collect();
-        let lat: Vec<String> = series
-            .iter()
-            .map(|(i, p)| format!("{:.1},{:.1}", x(*i), yl(p.stats.p99_ms)))
-            .collect();
-        let _ = write!(
-            s,
-            r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2.5"/>"#,
-            thr.join(" ")
-        );
+        let thr: Vec<String> =
+            series.iter().map(|(i, p)| format!("{:.1},{:.1}", x(*i), y(p.stats.per_second))).collect();
+        let lat: Vec<String> = series.iter().map(|(i, p)| format!("{:.1},{:.1}", x(*i), yl(p.stats.p99_ms))).collect();
+        let _ = write!(s, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2.5"/>"#, thr.join(" "));
         let _ = write!(
             s,
             r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="1.5" stroke-dasharray="5,3"/>"#,
             lat.join(" ")
         );
         for (i, p) in &series {
-            let _ = write!(
-                s,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#,
-                x(*i),
-                y(p.stats.per_second)
-            );
+            let _ = write!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#, x(*i), y(p.stats.per_second));
         }
         if target == "lipa" {
             if let Some((i, p)) = series.last() {

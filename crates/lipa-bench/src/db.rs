@@ -44,12 +44,7 @@ impl Kind {
 
 /// Make a fresh, empty database and return its URL: a new file under `dir`, or a new PostgreSQL database
 /// on the server of `pg_url`.
-pub async fn fresh(
-    kind: Kind,
-    name: &str,
-    dir: &std::path::Path,
-    pg_url: &str,
-) -> anyhow::Result<String> {
+pub async fn fresh(kind: Kind, name: &str, dir: &std::path::Path, pg_url: &str) -> anyhow::Result<String> {
     match kind {
         Kind::Sqlite => {
             std::fs::create_dir_all(dir)?;
@@ -60,20 +55,11 @@ pub async fn fresh(
             Ok(format!("sqlite://{}", path.display()))
         }
         Kind::Postgres => {
-            let (base, _) = pg_url
-                .rsplit_once('/')
-                .context("the PostgreSQL URL has no database name")?;
-            let admin = PgPoolOptions::new()
-                .max_connections(1)
-                .connect(pg_url)
-                .await?;
+            let (base, _) = pg_url.rsplit_once('/').context("the PostgreSQL URL has no database name")?;
+            let admin = PgPoolOptions::new().max_connections(1).connect(pg_url).await?;
             let db = format!("lipa_bench_{name}_{}", std::process::id());
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-                .execute(&admin)
-                .await?;
-            sqlx::query(&format!("CREATE DATABASE {db}"))
-                .execute(&admin)
-                .await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {db}")).execute(&admin).await?;
+            sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await?;
             admin.close().await;
             Ok(format!("{base}/{db}"))
         }
@@ -83,14 +69,8 @@ pub async fn fresh(
 /// Drop a PostgreSQL database made by [`fresh`] (SQLite files stay for inspection).
 pub async fn drop_fresh(url: &str, pg_url: &str) {
     if let Some((_, db)) = url.rsplit_once('/').filter(|_| url.starts_with("postgres")) {
-        if let Ok(admin) = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(pg_url)
-            .await
-        {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                .execute(&admin)
-                .await;
+        if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(pg_url).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&admin).await;
         }
     }
 }
@@ -98,12 +78,7 @@ pub async fn drop_fresh(url: &str, pg_url: &str) {
 impl Db {
     pub async fn open(url: &str, connections: u32) -> anyhow::Result<Db> {
         if url.starts_with("postgres") {
-            Ok(Db::Pg(
-                PgPoolOptions::new()
-                    .max_connections(connections)
-                    .connect(url)
-                    .await?,
-            ))
+            Ok(Db::Pg(PgPoolOptions::new().max_connections(connections).connect(url).await?))
         } else {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -111,12 +86,7 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30));
             // One writer, as SQLite allows (and as the gateway does).
-            Ok(Db::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(opts)
-                    .await?,
-            ))
+            Ok(Db::Sqlite(SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?))
         }
     }
 
@@ -182,12 +152,7 @@ impl Db {
                  'ws_CO_bench_' || x::text, 'benchsecret' || x::text, $2, $2 FROM generate_series(0, $1 - 1) AS x"
             }
         };
-        on!(self, |p| sqlx::query(seed)
-            .bind(n as i64)
-            .bind(now)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
+        on!(self, |p| sqlx::query(seed).bind(n as i64).bind(now).execute(p).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -201,15 +166,15 @@ impl Db {
     ) -> anyhow::Result<u64> {
         let r = on!(self, |p| {
             sqlx::query(
-            "UPDATE floor_payments SET status = $1, receipt = $2, updated_at = $3 WHERE callback_secret = $4"
-        )
-        .bind(status)
-        .bind(receipt)
-        .bind(now)
-        .bind(secret)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected())
+                "UPDATE floor_payments SET status = $1, receipt = $2, updated_at = $3 WHERE callback_secret = $4",
+            )
+            .bind(status)
+            .bind(receipt)
+            .bind(now)
+            .bind(secret)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(r)
     }
@@ -247,23 +212,19 @@ impl Db {
 
     /// Payments by status in lipa's schema.
     pub async fn lipa_status_counts(&self) -> anyhow::Result<Vec<(String, i64)>> {
-        Ok(on!(self, |p| sqlx::query_as(
-            "SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status"
-        )
-        .fetch_all(p)
-        .await)?)
+        Ok(on!(self, |p| sqlx::query_as("SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status")
+            .fetch_all(p)
+            .await)?)
     }
 
     /// Every payment of lipa's schema: id, status, callback secret, CheckoutRequestID, receipt.
-    pub async fn lipa_payments(
-        &self,
-    ) -> anyhow::Result<Vec<(String, String, String, Option<String>, Option<String>)>> {
+    pub async fn lipa_payments(&self) -> anyhow::Result<Vec<(String, String, String, Option<String>, Option<String>)>> {
         Ok(on!(self, |p| {
             sqlx::query_as(
-            "SELECT id, status, callback_secret, checkout_request_id, mpesa_receipt FROM payments ORDER BY seq"
-        )
-        .fetch_all(p)
-        .await
+                "SELECT id, status, callback_secret, checkout_request_id, mpesa_receipt FROM payments ORDER BY seq",
+            )
+            .fetch_all(p)
+            .await
         })?)
     }
 
@@ -271,10 +232,10 @@ impl Db {
     pub async fn lipa_doubled_events(&self) -> anyhow::Result<Vec<(String, String, i64)>> {
         Ok(on!(self, |p| {
             sqlx::query_as(
-            "SELECT payment_id, type, COUNT(*) FROM events GROUP BY payment_id, type HAVING COUNT(*) > 1"
-        )
-        .fetch_all(p)
-        .await
+                "SELECT payment_id, type, COUNT(*) FROM events GROUP BY payment_id, type HAVING COUNT(*) > 1",
+            )
+            .fetch_all(p)
+            .await
         })?)
     }
 
@@ -282,25 +243,21 @@ impl Db {
     pub async fn lipa_multi_event_payments(&self) -> anyhow::Result<i64> {
         let row: (i64,) = on!(self, |p| {
             sqlx::query_as(
-            "SELECT COUNT(*) FROM (SELECT payment_id FROM events GROUP BY payment_id HAVING COUNT(*) > 1) AS t"
-        )
-        .fetch_one(p)
-        .await
+                "SELECT COUNT(*) FROM (SELECT payment_id FROM events GROUP BY payment_id HAVING COUNT(*) > 1) AS t",
+            )
+            .fetch_one(p)
+            .await
         })?;
         Ok(row.0)
     }
 
     pub async fn lipa_event_count(&self) -> anyhow::Result<i64> {
-        let row: (i64,) = on!(self, |p| sqlx::query_as("SELECT COUNT(*) FROM events")
-            .fetch_one(p)
-            .await)?;
+        let row: (i64,) = on!(self, |p| sqlx::query_as("SELECT COUNT(*) FROM events").fetch_one(p).await)?;
         Ok(row.0)
     }
 
     pub async fn lipa_callback_count(&self) -> anyhow::Result<i64> {
-        let row: (i64,) = on!(self, |p| sqlx::query_as("SELECT COUNT(*) FROM callbacks")
-            .fetch_one(p)
-            .await)?;
+        let row: (i64,) = on!(self, |p| sqlx::query_as("SELECT COUNT(*) FROM callbacks").fetch_one(p).await)?;
         Ok(row.0)
     }
 }

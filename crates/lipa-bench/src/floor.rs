@@ -27,10 +27,7 @@ struct Floor {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub async fn serve(database_url: &str, listen: &str, sim_url: &str) -> anyhow::Result<()> {
@@ -46,12 +43,7 @@ pub async fn serve(database_url: &str, listen: &str, sim_url: &str) -> anyhow::R
     let daraja = daraja::Client::new(cfg)?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let public: Arc<str> = format!("http://{}", listener.local_addr()?).into();
-    let state = Floor {
-        db,
-        daraja,
-        public,
-        seq: Arc::new(AtomicU64::new(0)),
-    };
+    let state = Floor { db, daraja, public, seq: Arc::new(AtomicU64::new(0)) };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/cb/{secret}", post(callback))
@@ -61,34 +53,17 @@ pub async fn serve(database_url: &str, listen: &str, sim_url: &str) -> anyhow::R
     Ok(())
 }
 
-async fn callback(
-    State(f): State<Floor>,
-    Path(secret): Path<String>,
-    body: Bytes,
-) -> (StatusCode, Json<Value>) {
+async fn callback(State(f): State<Floor>, Path(secret): Path<String>, body: Bytes) -> (StatusCode, Json<Value>) {
     let Ok(cb) = daraja::callback::StkCallback::from_slice(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "not a callback"})),
-        );
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "not a callback"})));
     };
     let (status, receipt) = match &cb.outcome {
         daraja::callback::CallbackOutcome::Success(d) => ("succeeded", d.receipt.clone()),
         daraja::callback::CallbackOutcome::Failure { .. } => ("failed", None),
     };
-    match f
-        .db
-        .floor_settle(&secret, status, receipt.as_deref(), now_ms())
-        .await
-    {
-        Ok(_) => (
-            StatusCode::OK,
-            Json(json!({ "ResultCode": 0, "ResultDesc": "Accepted" })),
-        ),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": e.to_string()})),
-        ),
+    match f.db.floor_settle(&secret, status, receipt.as_deref(), now_ms()).await {
+        Ok(_) => (StatusCode::OK, Json(json!({ "ResultCode": 0, "ResultDesc": "Accepted" }))),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e.to_string()}))),
     }
 }
 
@@ -114,45 +89,19 @@ async fn pay(State(f): State<Floor>, Json(p): Json<PayIn>) -> (StatusCode, Json<
     })();
     let push = match push {
         Ok(p) => p,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": e.to_string()})),
-            )
-        }
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({"error": e.to_string()}))),
     };
     let accepted = match f.daraja.stk_push(&push).await {
         Ok(a) => a,
-        Err(e) => {
-            return (
-                StatusCode::BAD_GATEWAY,
-                Json(json!({"error": e.to_string()})),
-            )
-        }
+        Err(e) => return (StatusCode::BAD_GATEWAY, Json(json!({"error": e.to_string()}))),
     };
     let phone = push.phone.as_str().to_string();
-    match f
-        .db
-        .floor_insert(
-            &id,
-            p.amount,
-            &phone,
-            &p.reference,
-            &accepted.checkout_request_id,
-            &secret,
-            now_ms(),
-        )
-        .await
+    match f.db.floor_insert(&id, p.amount, &phone, &p.reference, &accepted.checkout_request_id, &secret, now_ms()).await
     {
         Ok(()) => (
             StatusCode::CREATED,
-            Json(
-                json!({ "id": id, "status": "pending", "checkout_request_id": accepted.checkout_request_id }),
-            ),
+            Json(json!({ "id": id, "status": "pending", "checkout_request_id": accepted.checkout_request_id })),
         ),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": e.to_string()})),
-        ),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e.to_string()}))),
     }
 }

@@ -58,9 +58,7 @@ pub async fn run(
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (next, make, progress) = (next.clone(), make.clone(), progress.clone());
-        tasks.push(tokio::spawn(async move {
-            connection(addr, deadline, next, limit, make, progress).await
-        }));
+        tasks.push(tokio::spawn(async move { connection(addr, deadline, next, limit, make, progress).await }));
     }
     let ticker = {
         let progress = progress.clone();
@@ -95,7 +93,12 @@ pub async fn run(
     };
     let ok = progress.ok.load(Ordering::Relaxed);
     let errors = progress.errors.load(Ordering::Relaxed);
-    eprintln!("\r  {label}: {ok} ok, {errors} errors in {seconds:.1}s = {:.0}/s, p50 {:.2} ms, p99 {:.2} ms        ", ok as f64 / seconds, pct(0.5), pct(0.99));
+    eprintln!(
+        "\r  {label}: {ok} ok, {errors} errors in {seconds:.1}s = {:.0}/s, p50 {:.2} ms, p99 {:.2} ms        ",
+        ok as f64 / seconds,
+        pct(0.5),
+        pct(0.99)
+    );
     Ok(Stats {
         connections,
         ok,
@@ -134,9 +137,7 @@ async fn connection(
         }
         let s = sender.as_mut().expect("connected");
         let r = make(n);
-        let mut b = Request::post(r.path)
-            .header("host", addr.to_string())
-            .header("content-type", "application/json");
+        let mut b = Request::post(r.path).header("host", addr.to_string()).header("content-type", "application/json");
         for (k, v) in r.headers {
             b = b.header(k, v);
         }

@@ -11,10 +11,7 @@ mod procs;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "lipa-bench",
-    about = "Benchmarks and chaos runs for the lipa gateway (see BENCHMARKS.md)"
-)]
+#[command(name = "lipa-bench", about = "Benchmarks and chaos runs for the lipa gateway (see BENCHMARKS.md)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,13 +56,9 @@ async fn main() {
             println!("wrote {}", svg.display());
             anyhow::Ok(true)
         })(),
-        Command::Floor {
-            database_url,
-            listen,
-            sim_url,
-        } => floor::serve(&database_url, &listen, &sim_url)
-            .await
-            .map(|_| true),
+        Command::Floor { database_url, listen, sim_url } => {
+            floor::serve(&database_url, &listen, &sim_url).await.map(|_| true)
+        }
     };
     match result {
         Ok(true) => {}

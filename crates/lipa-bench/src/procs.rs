@@ -21,10 +21,7 @@ pub struct Sim {
 }
 
 pub async fn start_sim(result_delay: Duration) -> anyhow::Result<Sim> {
-    let sim = daraja_sim::Simulator::new(daraja_sim::SimConfig {
-        result_delay,
-        ..daraja_sim::SimConfig::default()
-    });
+    let sim = daraja_sim::Simulator::new(daraja_sim::SimConfig { result_delay, ..daraja_sim::SimConfig::default() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let router = sim.router();
@@ -74,10 +71,7 @@ pub async fn create_key(lipa: &Path, env: &[(String, String)]) -> anyhow::Result
         .await
         .with_context(|| format!("cannot run {}", lipa.display()))?;
     if !out.status.success() {
-        bail!(
-            "lipa keys create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("lipa keys create failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     Ok(stdout.lines().last().unwrap_or_default().trim().to_string())
@@ -91,10 +85,7 @@ pub async fn spawn(
     addr: SocketAddr,
     log: &Path,
 ) -> anyhow::Result<Proc> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     let child = tokio::process::Command::new(program)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -104,11 +95,7 @@ pub async fn spawn(
         .spawn()
         .with_context(|| format!("cannot start {}", program.display()))?;
     let pid = child.id().context("no pid")?;
-    let mut p = Proc {
-        child,
-        pid,
-        peak_kib: 0,
-    };
+    let mut p = Proc { child, pid, peak_kib: 0 };
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -118,18 +105,10 @@ pub async fn spawn(
             }
         }
         if let Some(status) = p.child.try_wait()? {
-            bail!(
-                "{} exited while starting ({status}); see {}",
-                program.display(),
-                log.display()
-            );
+            bail!("{} exited while starting ({status}); see {}", program.display(), log.display());
         }
         if Instant::now() > deadline {
-            bail!(
-                "{} did not answer /healthz within 60 s; see {}",
-                program.display(),
-                log.display()
-            );
+            bail!("{} did not answer /healthz within 60 s; see {}", program.display(), log.display());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

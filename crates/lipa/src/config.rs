@@ -137,11 +137,7 @@ impl Source {
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
-        self.env
-            .get(name)
-            .or_else(|| self.file.get(name))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+        self.env.get(name).or_else(|| self.file.get(name)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 }
 
@@ -153,7 +149,12 @@ fn parse_toml(text: &str) -> Result<HashMap<String, String>, ConfigError> {
             toml::Value::String(s) => s,
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => return Err(ConfigError(format!("lipa.toml: {k} must be a string or a number, not {}", other.type_str()))),
+            other => {
+                return Err(ConfigError(format!(
+                    "lipa.toml: {k} must be a string or a number, not {}",
+                    other.type_str()
+                )))
+            }
         };
         out.insert(k.to_ascii_uppercase(), v);
     }
@@ -198,21 +199,16 @@ impl Config {
                 "simulator" | "sim" => Mode::Simulator,
                 "sandbox" => Mode::Sandbox,
                 "production" => Mode::Production,
-                _ => {
-                    return Err(ConfigError(format!(
-                        "MPESA_ENV={m:?}: use simulator, sandbox or production"
-                    )))
-                }
+                _ => return Err(ConfigError(format!("MPESA_ENV={m:?}: use simulator, sandbox or production"))),
             },
         };
-        let reference_max_len = match src.get("LIPA_REFERENCE_MAX_LEN") {
-            None => 12,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| ConfigError(format!("LIPA_REFERENCE_MAX_LEN={v:?} must be a number from 1 to 100")))?,
-        };
+        let reference_max_len =
+            match src.get("LIPA_REFERENCE_MAX_LEN") {
+                None => 12,
+                Some(v) => v.parse::<usize>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+                    ConfigError(format!("LIPA_REFERENCE_MAX_LEN={v:?} must be a number from 1 to 100"))
+                })?,
+            };
         let flag = |name: &str, default: bool| -> Result<bool, ConfigError> {
             match src.get(name).map(|v| v.to_ascii_lowercase()) {
                 None => Ok(default),
@@ -227,10 +223,18 @@ impl Config {
             consumer_key: secret("MPESA_CONSUMER_KEY"),
             consumer_secret: secret("MPESA_CONSUMER_SECRET"),
             shortcode: src.get("MPESA_SHORTCODE").unwrap_or_else(|| {
-                if mode == Mode::Production { String::new() } else { SANDBOX_SHORTCODE.into() }
+                if mode == Mode::Production {
+                    String::new()
+                } else {
+                    SANDBOX_SHORTCODE.into()
+                }
             }),
             passkey: SecretString::from(src.get("MPESA_PASSKEY").unwrap_or_else(|| {
-                if mode == Mode::Production { String::new() } else { SANDBOX_PASSKEY.into() }
+                if mode == Mode::Production {
+                    String::new()
+                } else {
+                    SANDBOX_PASSKEY.into()
+                }
             })),
             till_number: src.get("MPESA_TILL_NUMBER"),
             base_url: src.get("MPESA_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
@@ -313,7 +317,10 @@ impl Config {
                 problems.push("MPESA_SHORTCODE is the sandbox shortcode 174379: set your production shortcode".into());
             }
             if self.passkey.expose_secret() == SANDBOX_PASSKEY {
-                problems.push("MPESA_PASSKEY is the public sandbox passkey: set the passkey Safaricom sent for your shortcode".into());
+                problems.push(
+                    "MPESA_PASSKEY is the public sandbox passkey: set the passkey Safaricom sent for your shortcode"
+                        .into(),
+                );
             }
             if let Some(url) = &self.public_url {
                 if !url.starts_with("https://") {

@@ -40,19 +40,8 @@ pub struct Report {
 }
 
 impl Report {
-    fn push(
-        &mut self,
-        check: &'static str,
-        level: Level,
-        message: impl Into<String>,
-        fix: Option<&str>,
-    ) {
-        self.findings.push(Finding {
-            check,
-            level,
-            message: message.into(),
-            fix: fix.map(str::to_string),
-        });
+    fn push(&mut self, check: &'static str, level: Level, message: impl Into<String>, fix: Option<&str>) {
+        self.findings.push(Finding { check, level, message: message.into(), fix: fix.map(str::to_string) });
     }
 
     fn ok(&mut self, check: &'static str, message: impl Into<String>) {
@@ -82,16 +71,8 @@ impl fmt::Display for Report {
                 writeln!(f, "        fix: {fix}")?;
             }
         }
-        let errors = self
-            .findings
-            .iter()
-            .filter(|x| x.level == Level::Error)
-            .count();
-        let warnings = self
-            .findings
-            .iter()
-            .filter(|x| x.level == Level::Warn)
-            .count();
+        let errors = self.findings.iter().filter(|x| x.level == Level::Error).count();
+        let warnings = self.findings.iter().filter(|x| x.level == Level::Warn).count();
         if errors == 0 && warnings == 0 {
             writeln!(f, "\nAll checks passed.")
         } else {
@@ -121,19 +102,11 @@ pub async fn run(src: &Source) -> Report {
     };
     let problems = cfg.problems();
     if problems.is_empty() {
-        r.ok(
-            "configuration",
-            format!("{} mode; every setting can be read", cfg.mode.as_str()),
-        );
+        r.ok("configuration", format!("{} mode; every setting can be read", cfg.mode.as_str()));
     }
     for p in problems {
         // Each message names the setting and what it must be.
-        r.push(
-            "configuration",
-            Level::Error,
-            p,
-            Some("change that setting as described, then run lipa doctor again"),
-        );
+        r.push("configuration", Level::Error, p, Some("change that setting as described, then run lipa doctor again"));
     }
     check_production_secrets(&cfg, &mut r);
     check_callback_url(&cfg, &mut r);
@@ -171,10 +144,7 @@ fn check_production_secrets(cfg: &Config, r: &mut Report) {
             Some("set MPESA_SHORTCODE to your paybill/till's store number and MPESA_PASSKEY to the passkey Safaricom emailed for it at go-live"),
         );
     } else {
-        r.ok(
-            "sandbox values in production",
-            "neither the sandbox shortcode nor its passkey is used",
-        );
+        r.ok("sandbox values in production", "neither the sandbox shortcode nor its passkey is used");
     }
 }
 
@@ -182,31 +152,21 @@ fn private_host(host: &url::Host<&str>) -> bool {
     let ip = match host {
         url::Host::Domain(d) => {
             let d = d.to_ascii_lowercase();
-            return d == "localhost"
-                || d.ends_with(".localhost")
-                || d.ends_with(".local")
-                || d.ends_with(".internal");
+            return d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local") || d.ends_with(".internal");
         }
         url::Host::Ipv4(v4) => IpAddr::V4(*v4),
         url::Host::Ipv6(v6) => IpAddr::V6(*v6),
     };
     match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
-        }
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00,
     }
 }
 
 fn check_callback_url(cfg: &Config, r: &mut Report) {
     const CHECK: &str = "callback URL";
     if cfg.mode == Mode::Simulator {
-        r.ok(
-            CHECK,
-            "simulator mode: callbacks come back on the same port, no public URL is needed",
-        );
+        r.ok(CHECK, "simulator mode: callbacks come back on the same port, no public URL is needed");
         return;
     }
     let Some(public) = &cfg.public_url else {
@@ -223,9 +183,7 @@ fn check_callback_url(cfg: &Config, r: &mut Report) {
     }; // reported by the configuration check
     let sample = format!("{public}/callbacks/stk/0123456789abcdef");
     let lower = sample.to_ascii_lowercase();
-    let forbidden = crate::config::FORBIDDEN_CALLBACK_WORDS
-        .iter()
-        .find(|w| lower.contains(**w));
+    let forbidden = crate::config::FORBIDDEN_CALLBACK_WORDS.iter().find(|w| lower.contains(**w));
     let mut fine = true;
     if let Some(word) = forbidden {
         fine = false;
@@ -233,16 +191,14 @@ fn check_callback_url(cfg: &Config, r: &mut Report) {
             CHECK,
             Level::Error,
             format!("{sample} contains \"{word}\", and Daraja refuses callback URLs with that word"),
-            Some("serve lipa under a host name and path without M-PESA, mpesa, Safaricom, exe, exec, cmd, SQL or query"),
+            Some(
+                "serve lipa under a host name and path without M-PESA, mpesa, Safaricom, exe, exec, cmd, SQL or query",
+            ),
         );
     }
     if url.scheme() != "https" {
         fine = false;
-        let level = if cfg.mode == Mode::Production {
-            Level::Error
-        } else {
-            Level::Warn
-        };
+        let level = if cfg.mode == Mode::Production { Level::Error } else { Level::Warn };
         r.push(
             CHECK,
             level,
@@ -260,10 +216,7 @@ fn check_callback_url(cfg: &Config, r: &mut Report) {
         );
     }
     if fine {
-        r.ok(
-            CHECK,
-            format!("{public}/callbacks/stk/<secret> is public HTTPS and free of forbidden words"),
-        );
+        r.ok(CHECK, format!("{public}/callbacks/stk/<secret> is public HTTPS and free of forbidden words"));
     }
 }
 
@@ -276,7 +229,9 @@ fn check_webhooks(cfg: &Config, r: &mut Report) {
             "LIPA_WEBHOOK_SECRET is shorter than 16 characters: easy to guess",
             Some("use a long random value, e.g. `openssl rand -hex 32`, in lipa and in your site"),
         ),
-        (Some(url), Some(_)) => r.ok(CHECK, format!("events are signed and sent to {}", crate::config::redact_url(url))),
+        (Some(url), Some(_)) => {
+            r.ok(CHECK, format!("events are signed and sent to {}", crate::config::redact_url(url)))
+        }
         (Some(_), None) => {} // an error of the configuration check, which says what to do
         (None, Some(_)) => r.push(
             CHECK,
@@ -291,11 +246,7 @@ fn check_webhooks(cfg: &Config, r: &mut Report) {
 async fn check_database(cfg: &Config, r: &mut Report) {
     const CHECK: &str = "database";
     let shown = crate::config::redact_url(&cfg.database_url);
-    let opened = tokio::time::timeout(
-        Duration::from_secs(15),
-        crate::store::open(&cfg.database_url),
-    )
-    .await;
+    let opened = tokio::time::timeout(Duration::from_secs(15), crate::store::open(&cfg.database_url)).await;
     match opened {
         Err(_) => r.push(
             CHECK,
@@ -324,9 +275,9 @@ async fn check_database(cfg: &Config, r: &mut Report) {
 
 fn environment(cfg: &Config) -> Result<daraja::Environment, String> {
     match (&cfg.base_url, cfg.mode) {
-        (Some(url), _) => url::Url::parse(url)
-            .map(daraja::Environment::Custom)
-            .map_err(|e| format!("MPESA_BASE_URL: {e}")),
+        (Some(url), _) => {
+            url::Url::parse(url).map(daraja::Environment::Custom).map_err(|e| format!("MPESA_BASE_URL: {e}"))
+        }
         (None, Mode::Production) => Ok(daraja::Environment::Production),
         (None, _) => Ok(daraja::Environment::Sandbox),
     }
@@ -336,12 +287,7 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
     let env = match environment(cfg) {
         Ok(e) => e,
         Err(e) => {
-            r.push(
-                "credentials",
-                Level::Error,
-                e,
-                Some("set MPESA_BASE_URL to an http(s) URL, or unset it"),
-            );
+            r.push("credentials", Level::Error, e, Some("set MPESA_BASE_URL to an http(s) URL, or unset it"));
             return;
         }
     };
@@ -357,14 +303,9 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
     };
     check_clock(&base, r).await;
     // A fresh in-memory token: this proves the configured credentials, not a token some instance cached.
-    let dcfg = daraja::Config::new(
-        env,
-        key,
-        secret,
-        cfg.shortcode.clone(),
-        SecretString::from(cfg.passkey.expose_secret()),
-    )
-    .with_timeouts(Duration::from_secs(5), Duration::from_secs(20));
+    let dcfg =
+        daraja::Config::new(env, key, secret, cfg.shortcode.clone(), SecretString::from(cfg.passkey.expose_secret()))
+            .with_timeouts(Duration::from_secs(5), Duration::from_secs(20));
     let client = match daraja::Client::new(dcfg) {
         Ok(c) => c,
         Err(e) => {
@@ -378,15 +319,8 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
         }
     };
     match client.access_token().await {
-        Ok(_) => r.ok(
-            "credentials",
-            format!("the consumer key and secret got an access token from {base}"),
-        ),
-        Err(daraja::Error::Auth {
-            http_status,
-            error_code,
-            message,
-        }) if http_status.is_some_and(|s| s < 500) => {
+        Ok(_) => r.ok("credentials", format!("the consumer key and secret got an access token from {base}")),
+        Err(daraja::Error::Auth { http_status, error_code, message }) if http_status.is_some_and(|s| s < 500) => {
             r.push(
                 "credentials",
                 Level::Error,
@@ -451,14 +385,8 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
 /// credentials (the OAuth endpoint without them): the STK password holds a timestamp Daraja checks.
 async fn check_clock(base: &url::Url, r: &mut Report) {
     const CHECK: &str = "clock";
-    let url = format!(
-        "{}/oauth/v1/generate?grant_type=client_credentials",
-        base.as_str().trim_end_matches('/')
-    );
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
+    let url = format!("{}/oauth/v1/generate?grant_type=client_credentials", base.as_str().trim_end_matches('/'));
+    let http = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
         Ok(h) => h,
         Err(_) => return,
     };
@@ -479,40 +407,18 @@ async fn check_clock(base: &url::Url, r: &mut Report) {
         .headers()
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            jiff::fmt::rfc2822::DateTimeParser::new()
-                .parse_timestamp(v)
-                .ok()
-        });
+        .and_then(|v| jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(v).ok());
     let Some(date) = date else {
-        r.push(
-            CHECK,
-            Level::Warn,
-            "Daraja's answer carried no readable Date header; the clock was not compared",
-            None,
-        );
+        r.push(CHECK, Level::Warn, "Daraja's answer carried no readable Date header; the clock was not compared", None);
         return;
     };
     let skew = (now.as_second() - date.as_second()).abs();
     let fix = "synchronise the host clock (e.g. `timedatectl set-ntp true`); the time zone does not matter, lipa makes EAT timestamps itself";
     if skew > 300 {
-        r.push(
-            CHECK,
-            Level::Error,
-            format!("the host clock is {skew} s off Daraja's"),
-            Some(fix),
-        );
+        r.push(CHECK, Level::Error, format!("the host clock is {skew} s off Daraja's"), Some(fix));
     } else if skew > 30 {
-        r.push(
-            CHECK,
-            Level::Warn,
-            format!("the host clock is {skew} s off Daraja's"),
-            Some(fix),
-        );
+        r.push(CHECK, Level::Warn, format!("the host clock is {skew} s off Daraja's"), Some(fix));
     } else {
-        r.ok(
-            CHECK,
-            format!("the host clock agrees with Daraja's within {skew} s"),
-        );
+        r.ok(CHECK, format!("the host clock agrees with Daraja's within {skew} s"));
     }
 }

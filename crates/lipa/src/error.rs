@@ -11,13 +11,23 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub enum ApiError {
     /// 400/422-class input problems: a machine code, a message and the field at fault.
-    Invalid { code: &'static str, message: String, field: Option<&'static str> },
+    Invalid {
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
     Unauthorized,
     NotFound(&'static str),
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
     TooLarge,
     /// 429 with `Retry-After` (whole seconds).
-    RateLimited { message: String, retry_after: u64 },
+    RateLimited {
+        message: String,
+        retry_after: u64,
+    },
     Unavailable(String),
     Internal(String),
 }
@@ -57,12 +67,9 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("no such {what}"), None),
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message, None),
-            ApiError::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is too large".into(),
-                None,
-            ),
+            ApiError::TooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large".into(), None)
+            }
             ApiError::RateLimited { message, .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", message, None),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m, None),
             ApiError::Internal(detail) => {

@@ -51,21 +51,12 @@ impl Ingest {
     /// Record a callback durably and apply it; returns once its transaction has committed.
     pub async fn record(&self, callback: CallbackIn) -> Result<Applied, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send((callback, reply))
-            .await
-            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
+        self.queue.send((callback, reply)).await.map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?;
+        answer.await.map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
     }
 }
 
-async fn writer(
-    store: Arc<dyn Store>,
-    rx: Arc<Mutex<mpsc::Receiver<(CallbackIn, Reply)>>>,
-    max: usize,
-) {
+async fn writer(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<(CallbackIn, Reply)>>>, max: usize) {
     loop {
         let mut batch = Vec::new();
         {
@@ -94,9 +85,7 @@ async fn writer(
             Err(e) => {
                 tracing::warn!(error = %e, size = callbacks.len(), "a callback batch failed; retrying its callbacks one by one");
                 for (c, reply) in callbacks.into_iter().zip(replies) {
-                    let r = store
-                        .record_callback(&c.secret, &c.raw_body, c.outcome.as_ref(), c.now)
-                        .await;
+                    let r = store.record_callback(&c.secret, &c.raw_body, c.outcome.as_ref(), c.now).await;
                     let _ = reply.send(r);
                 }
             }

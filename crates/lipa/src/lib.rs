@@ -16,5 +16,5 @@ pub mod security;
 pub mod service;
 pub mod startup;
 pub mod store;
-pub mod webhook;
 pub mod token;
+pub mod webhook;

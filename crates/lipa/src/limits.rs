@@ -49,19 +49,13 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES && !map.contains_key(key) {
             let (cap, rate) = (self.capacity, self.per_sec);
-            map.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < cap
-            });
+            map.retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < cap);
             if map.len() >= MAX_ENTRIES {
                 map.clear();
             }
         }
-        let b = map.entry(key.clone()).or_insert(Bucket {
-            tokens: self.capacity,
-            at: now,
-        });
-        b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * self.per_sec)
-            .min(self.capacity);
+        let b = map.entry(key.clone()).or_insert(Bucket { tokens: self.capacity, at: now });
+        b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * self.per_sec).min(self.capacity);
         b.at = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
@@ -113,10 +107,7 @@ impl Limits {
             None => Ok(()),
             Some(l) => l
                 .take(&key_id.to_string(), Instant::now())
-                .map_err(|retry_after| Refused {
-                    retry_after,
-                    limit: "api_key",
-                }),
+                .map_err(|retry_after| Refused { retry_after, limit: "api_key" }),
         }
     }
 
@@ -124,20 +115,14 @@ impl Limits {
     pub fn checkout_prompt(&self, ip: Option<IpAddr>, phone: &str) -> Result<(), Refused> {
         let now = Instant::now();
         if let (Some(l), Some(ip)) = (&self.checkout_ip, ip) {
-            l.take(&ip, now).map_err(|retry_after| Refused {
-                retry_after,
-                limit: "checkout_ip",
-            })?;
+            l.take(&ip, now).map_err(|retry_after| Refused { retry_after, limit: "checkout_ip" })?;
         }
         if !self.cooldown.is_zero() {
             let mut last = self.last_prompt.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(at) = last.get(phone) {
                 let since = now.saturating_duration_since(*at);
                 if since < self.cooldown {
-                    return Err(Refused {
-                        retry_after: self.cooldown - since,
-                        limit: "checkout_phone_cooldown",
-                    });
+                    return Err(Refused { retry_after: self.cooldown - since, limit: "checkout_phone_cooldown" });
                 }
             }
             if last.len() >= MAX_ENTRIES {
@@ -147,11 +132,7 @@ impl Limits {
             last.insert(phone.to_string(), now);
         }
         if let Some(l) = &self.checkout_phone {
-            l.take(&phone.to_string(), now)
-                .map_err(|retry_after| Refused {
-                    retry_after,
-                    limit: "checkout_phone",
-                })?;
+            l.take(&phone.to_string(), now).map_err(|retry_after| Refused { retry_after, limit: "checkout_phone" })?;
         }
         Ok(())
     }
@@ -168,10 +149,7 @@ mod tests {
         assert!(l.take(&"k", t0).is_ok());
         assert!(l.take(&"k", t0).is_ok());
         let wait = l.take(&"k", t0).unwrap_err();
-        assert!(
-            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
-            "{wait:?}"
-        );
+        assert!(wait > Duration::from_secs(29) && wait <= Duration::from_secs(30), "{wait:?}");
         assert!(l.take(&"other", t0).is_ok(), "keys are independent");
         assert!(l.take(&"k", t0 + Duration::from_secs(31)).is_ok());
         assert!(RateLimiter::<&str>::new(0, Duration::from_secs(60)).is_none());

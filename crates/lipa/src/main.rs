@@ -159,7 +159,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -213,7 +214,11 @@ async fn pay(args: PayArgs) -> anyhow::Result<()> {
     }
     let p = call(http.post(format!("{base}/v1/payments")).bearer_auth(&args.api.api_key).json(&body)).await?;
     let id = p["id"].as_str().unwrap_or_default().to_string();
-    println!("payment {id}: KES {} to {} — ask the customer to enter their M-Pesa PIN", p["amount"], p["phone"].as_str().unwrap_or("?"));
+    println!(
+        "payment {id}: KES {} to {} — ask the customer to enter their M-Pesa PIN",
+        p["amount"],
+        p["phone"].as_str().unwrap_or("?")
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     let mut last = String::new();
     loop {
@@ -237,13 +242,21 @@ async fn pay(args: PayArgs) -> anyhow::Result<()> {
             return if status == "succeeded" { Ok(()) } else { bail!("payment {id} ended {status}") };
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("payment {id} is still pending after {} s; it goes on — check it with `lipa payments list`", args.timeout);
+            bail!(
+                "payment {id} is still pending after {} s; it goes on — check it with `lipa payments list`",
+                args.timeout
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-async fn payments_list(status: Option<String>, reference: Option<String>, limit: u32, api: ApiArgs) -> anyhow::Result<()> {
+async fn payments_list(
+    status: Option<String>,
+    reference: Option<String>,
+    limit: u32,
+    api: ApiArgs,
+) -> anyhow::Result<()> {
     let base = api.url.trim_end_matches('/');
     let mut query = vec![("limit", limit.to_string())];
     if let Some(s) = status {
@@ -253,7 +266,10 @@ async fn payments_list(status: Option<String>, reference: Option<String>, limit:
         query.push(("reference", r));
     }
     let page = call(client().get(format!("{base}/v1/payments")).query(&query).bearer_auth(&api.api_key)).await?;
-    println!("{:<28} {:<13} {:>8}  {:<13} {:<13} {:<11} created", "id", "status", "KES", "phone", "reference", "receipt");
+    println!(
+        "{:<28} {:<13} {:>8}  {:<13} {:<13} {:<11} created",
+        "id", "status", "KES", "phone", "reference", "receipt"
+    );
     for p in page["data"].as_array().into_iter().flatten() {
         let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
         println!(

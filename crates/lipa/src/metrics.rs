@@ -17,13 +17,9 @@ use axum::response::Response;
 use crate::app::{now_ms, AppState};
 
 /// Seconds from a callback's arrival to its committed change.
-const CALLBACK_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-];
+const CALLBACK_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 /// Seconds from a payment's creation to its final status.
-const SETTLE_BUCKETS: &[f64] = &[
-    0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
-];
+const SETTLE_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0];
 
 struct Histogram {
     bounds: &'static [f64],
@@ -34,12 +30,7 @@ struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            counts: vec![0; bounds.len()],
-            sum: 0.0,
-            count: 0,
-        }
+        Histogram { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
     }
 
     fn observe(&mut self, v: f64) {
@@ -57,16 +48,8 @@ impl Histogram {
         for (b, c) in self.bounds.iter().zip(&self.counts) {
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
         }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
         let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
         let _ = writeln!(out, "{name}_count{braces} {}", self.count);
     }
@@ -90,10 +73,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics {
-            inner: Mutex::new(Inner::default()),
-            started: Instant::now(),
-        }
+        Metrics { inner: Mutex::new(Inner::default()), started: Instant::now() }
     }
 }
 
@@ -103,11 +83,7 @@ impl Metrics {
     }
 
     pub fn http(&self, route: &str, method: &str, status: u16) {
-        self.with(|m| {
-            *m.http
-                .entry((route.to_string(), method.to_string(), status))
-                .or_default() += 1
-        });
+        self.with(|m| *m.http.entry((route.to_string(), method.to_string(), status)).or_default() += 1);
     }
 
     /// A Daraja call (`push`, `query`, `token`) failed; the label is Daraja's error code or the kind.
@@ -119,17 +95,10 @@ impl Metrics {
             daraja::Error::UnexpectedResponse { .. } => "unexpected_response".to_string(),
             daraja::Error::InvalidInput { .. } => "invalid_input".to_string(),
             daraja::Error::TokenStore(_) => "token_store".to_string(),
-            other => other
-                .error_code()
-                .map(str::to_string)
-                .unwrap_or_else(|| "auth".to_string()),
+            other => other.error_code().map(str::to_string).unwrap_or_else(|| "auth".to_string()),
         };
         // Codes come from Daraja's answer: keep the label small and printable whatever it sent.
-        let code: String = code
-            .chars()
-            .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
-            .take(40)
-            .collect();
+        let code: String = code.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').take(40).collect();
         self.with(|m| *m.daraja_errors.entry((operation, code)).or_default() += 1);
     }
 
@@ -137,21 +106,14 @@ impl Metrics {
     pub fn callback(&self, result: &'static str, took: Duration) {
         self.with(|m| {
             *m.callbacks.entry(result).or_default() += 1;
-            m.callback_latency
-                .get_or_insert_with(|| Histogram::new(CALLBACK_BUCKETS))
-                .observe(took.as_secs_f64());
+            m.callback_latency.get_or_insert_with(|| Histogram::new(CALLBACK_BUCKETS)).observe(took.as_secs_f64());
         });
     }
 
     /// A payment reached a final status; `source` is what told us (`callback`, `query`, `push`, `timer`).
     pub fn settled(&self, source: &'static str, created_at_ms: i64) {
         let secs = (now_ms() - created_at_ms).max(0) as f64 / 1000.0;
-        self.with(|m| {
-            m.settle
-                .entry(source)
-                .or_insert_with(|| Histogram::new(SETTLE_BUCKETS))
-                .observe(secs)
-        });
+        self.with(|m| m.settle.entry(source).or_insert_with(|| Histogram::new(SETTLE_BUCKETS)).observe(secs));
     }
 
     pub fn rate_limited(&self, limit: &'static str) {
@@ -160,7 +122,9 @@ impl Metrics {
 
     fn render_local(&self, out: &mut String) {
         self.with(|m| {
-            out.push_str("# HELP lipa_http_requests_total HTTP requests answered, by route pattern, method and status.\n");
+            out.push_str(
+                "# HELP lipa_http_requests_total HTTP requests answered, by route pattern, method and status.\n",
+            );
             out.push_str("# TYPE lipa_http_requests_total counter\n");
             for ((route, method, status), n) in &m.http {
                 let _ = writeln!(
@@ -186,10 +150,14 @@ impl Metrics {
             }
             out.push_str("# HELP lipa_callback_settle_seconds From a callback's arrival to its committed change.\n");
             out.push_str("# TYPE lipa_callback_settle_seconds histogram\n");
-            m.callback_latency
-                .get_or_insert_with(|| Histogram::new(CALLBACK_BUCKETS))
-                .render(out, "lipa_callback_settle_seconds", "");
-            out.push_str("# HELP lipa_payment_settle_seconds From a payment's creation to its final status, by source.\n");
+            m.callback_latency.get_or_insert_with(|| Histogram::new(CALLBACK_BUCKETS)).render(
+                out,
+                "lipa_callback_settle_seconds",
+                "",
+            );
+            out.push_str(
+                "# HELP lipa_payment_settle_seconds From a payment's creation to its final status, by source.\n",
+            );
             out.push_str("# TYPE lipa_payment_settle_seconds histogram\n");
             for (source, h) in &m.settle {
                 h.render(out, "lipa_payment_settle_seconds", &format!("source=\"{source}\""));
@@ -199,17 +167,12 @@ impl Metrics {
 }
 
 fn label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Counts every answer by route pattern (`/v1/payments/{id}`, never the id itself) and status.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let method = req.method().as_str().to_string();
     let resp = next.run(req).await;
     let route = route.unwrap_or_else(|| "unmatched".into());
@@ -238,10 +201,7 @@ pub async fn render(state: &AppState) -> String {
         Ok(rows) => {
             out.push_str("# HELP lipa_payments Payments in the database, by status.\n# TYPE lipa_payments gauge\n");
             let mut seen: BTreeMap<String, i64> =
-                ["pending", "succeeded", "failed", "needs_review"]
-                    .iter()
-                    .map(|s| (s.to_string(), 0))
-                    .collect();
+                ["pending", "succeeded", "failed", "needs_review"].iter().map(|s| (s.to_string(), 0)).collect();
             seen.extend(rows);
             for (status, n) in seen {
                 let _ = writeln!(out, "lipa_payments{{status=\"{}\"}} {n}", label(&status));

@@ -29,19 +29,11 @@ impl IpNet {
         let ip = canonical(ip);
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.prefix))
-                };
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.prefix))
-                };
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -58,9 +50,7 @@ impl FromStr for IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address or CIDR block"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an IP address or CIDR block"))?;
         let addr = canonical(addr);
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
@@ -94,21 +84,14 @@ pub fn parse_nets(name: &str, value: &str) -> Result<Vec<IpNet>, ConfigError> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<IpNet>()
-                .map_err(|e| ConfigError(format!("{name}: {e}")))
-        })
+        .map(|s| s.parse::<IpNet>().map_err(|e| ConfigError(format!("{name}: {e}"))))
         .collect()
 }
 
 /// The client's address: the peer, or — only when the peer is a trusted proxy — the nearest address in
 /// `X-Forwarded-For` that is not itself a trusted proxy (read from the right: the left part is whatever the
 /// client chose to send).
-pub fn client_ip(
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
-    trusted: &[IpNet],
-) -> Option<IpAddr> {
+pub fn client_ip(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = canonical(peer?.ip());
     if !trusted.iter().any(|n| n.contains(peer)) {
         return Some(peer);
@@ -180,10 +163,7 @@ impl fmt::Debug for Settings {
             .field("callback_allowlist", &self.callback_allowlist)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("confirm_success_by_query", &self.confirm_success_by_query)
-            .field(
-                "metrics_token",
-                &self.metrics_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -195,34 +175,23 @@ impl Settings {
             match src.get(name) {
                 None => Ok(default),
                 Some(v) if v.eq_ignore_ascii_case("off") => Ok(0),
-                Some(v) => v.parse::<u32>().map_err(|_| {
-                    ConfigError(format!(
-                        "{name}={v:?} must be a whole number (0 or off: no limit)"
-                    ))
-                }),
+                Some(v) => v
+                    .parse::<u32>()
+                    .map_err(|_| ConfigError(format!("{name}={v:?} must be a whole number (0 or off: no limit)"))),
             }
         };
         let cooldown = match src.get("LIPA_CHECKOUT_PHONE_COOLDOWN") {
             None => d.checkout_phone_cooldown,
             Some(v) if v.eq_ignore_ascii_case("off") => Duration::ZERO,
             Some(v) => parse_duration(&v).ok_or_else(|| {
-                ConfigError(format!(
-                    "LIPA_CHECKOUT_PHONE_COOLDOWN={v:?} is not a duration (try 30s or 2m)"
-                ))
+                ConfigError(format!("LIPA_CHECKOUT_PHONE_COOLDOWN={v:?} is not a duration (try 30s or 2m)"))
             })?,
         };
-        let confirm = match src
-            .get("LIPA_CONFIRM_SUCCESS_BY_QUERY")
-            .map(|v| v.to_ascii_lowercase())
-        {
+        let confirm = match src.get("LIPA_CONFIRM_SUCCESS_BY_QUERY").map(|v| v.to_ascii_lowercase()) {
             None => false,
             Some(v) if ["1", "true", "on", "yes"].contains(&v.as_str()) => true,
             Some(v) if ["0", "false", "off", "no"].contains(&v.as_str()) => false,
-            Some(v) => {
-                return Err(ConfigError(format!(
-                    "LIPA_CONFIRM_SUCCESS_BY_QUERY={v:?} must be on or off"
-                )))
-            }
+            Some(v) => return Err(ConfigError(format!("LIPA_CONFIRM_SUCCESS_BY_QUERY={v:?} must be on or off"))),
         };
         Ok(Settings {
             api_per_minute: count("LIPA_RATE_LIMIT_API", d.api_per_minute)?,
@@ -233,10 +202,7 @@ impl Settings {
                 "LIPA_CALLBACK_ALLOWLIST",
                 &src.get("LIPA_CALLBACK_ALLOWLIST").unwrap_or_default(),
             )?,
-            trusted_proxies: parse_nets(
-                "LIPA_TRUSTED_PROXIES",
-                &src.get("LIPA_TRUSTED_PROXIES").unwrap_or_default(),
-            )?,
+            trusted_proxies: parse_nets("LIPA_TRUSTED_PROXIES", &src.get("LIPA_TRUSTED_PROXIES").unwrap_or_default())?,
             confirm_success_by_query: confirm,
             metrics_token: src.get("LIPA_METRICS_TOKEN").map(SecretString::from),
         })
@@ -275,28 +241,13 @@ mod tests {
     fn forwarded_for_only_from_trusted_proxies() {
         let trusted = vec![net("10.0.0.0/8")];
         let mut h = HeaderMap::new();
-        h.insert(
-            "x-forwarded-for",
-            "6.6.6.6, 196.201.214.200, 10.0.0.7".parse().unwrap(),
-        );
+        h.insert("x-forwarded-for", "6.6.6.6, 196.201.214.200, 10.0.0.7".parse().unwrap());
         let proxy: SocketAddr = "10.0.0.2:5000".parse().unwrap();
         let stranger: SocketAddr = "5.5.5.5:5000".parse().unwrap();
-        assert_eq!(
-            client_ip(Some(proxy), &h, &trusted),
-            Some("196.201.214.200".parse().unwrap())
-        );
-        assert_eq!(
-            client_ip(Some(stranger), &h, &trusted),
-            Some("5.5.5.5".parse().unwrap())
-        );
-        assert_eq!(
-            client_ip(Some(proxy), &HeaderMap::new(), &trusted),
-            Some("10.0.0.2".parse().unwrap())
-        );
+        assert_eq!(client_ip(Some(proxy), &h, &trusted), Some("196.201.214.200".parse().unwrap()));
+        assert_eq!(client_ip(Some(stranger), &h, &trusted), Some("5.5.5.5".parse().unwrap()));
+        assert_eq!(client_ip(Some(proxy), &HeaderMap::new(), &trusted), Some("10.0.0.2".parse().unwrap()));
         h.insert("x-forwarded-for", "garbage".parse().unwrap());
-        assert_eq!(
-            client_ip(Some(proxy), &h, &trusted),
-            Some("10.0.0.2".parse().unwrap())
-        );
+        assert_eq!(client_ip(Some(proxy), &h, &trusted), Some("10.0.0.2".parse().unwrap()));
     }
 }

@@ -16,7 +16,8 @@ pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError
     let phone = p.phone.as_deref().unwrap_or_default();
     let push = daraja::StkPush {
         phone: daraja::Msisdn::parse(phone).map_err(|e| ApiError::Internal(format!("stored phone is invalid: {e}")))?,
-        amount: daraja::Amount::try_from(p.amount).map_err(|e| ApiError::Internal(format!("stored amount is invalid: {e}")))?,
+        amount: daraja::Amount::try_from(p.amount)
+            .map_err(|e| ApiError::Internal(format!("stored amount is invalid: {e}")))?,
         reference: daraja::AccountReference::new(&p.reference, state.cfg.reference_max_len)
             .map_err(|e| ApiError::Internal(format!("stored reference is invalid: {e}")))?,
         description: daraja::TransactionDesc::new(&p.description),

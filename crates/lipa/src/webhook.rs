@@ -68,11 +68,7 @@ fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
 
 /// The hex HMAC-SHA256 of `"<timestamp>.<body>"`.
 pub fn signature(secret: impl AsRef<[u8]>, timestamp: i64, body: &[u8]) -> String {
-    hex::encode(
-        mac(secret.as_ref(), timestamp, body)
-            .finalize()
-            .into_bytes(),
-    )
+    hex::encode(mac(secret.as_ref(), timestamp, body).finalize().into_bytes())
 }
 
 /// The `Lipa-Signature` header value for a body sent at `timestamp` (Unix seconds).
@@ -95,10 +91,7 @@ pub fn verify(
         let (key, value) = part.trim().split_once('=').ok_or(VerifyError::Malformed)?;
         match key {
             "t" => {
-                if timestamp.is_some()
-                    || value.is_empty()
-                    || !value.bytes().all(|b| b.is_ascii_digit())
-                {
+                if timestamp.is_some() || value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(VerifyError::Malformed);
                 }
                 timestamp = Some(value.parse::<i64>().map_err(|_| VerifyError::Malformed)?);
@@ -145,14 +138,8 @@ mod tests {
     fn known_vector() {
         // Computed independently with Python: hmac.new(b"whsec_abc", b"1700000000." + BODY, sha256).hexdigest()
         let sig = signature("whsec_abc", 1_700_000_000, BODY);
-        assert_eq!(
-            sig,
-            "a7fe5be3254f456f20bad8d002b9be061ccfa4ec1ebab469b13a62ae18beb6f3"
-        );
-        assert_eq!(
-            sign("whsec_abc", 1_700_000_000, BODY),
-            format!("t=1700000000,v1={sig}")
-        );
+        assert_eq!(sig, "a7fe5be3254f456f20bad8d002b9be061ccfa4ec1ebab469b13a62ae18beb6f3");
+        assert_eq!(sign("whsec_abc", 1_700_000_000, BODY), format!("t=1700000000,v1={sig}"));
         let again = signature("whsec_abc", 1_700_000_000, BODY);
         assert_eq!(sig, again);
         assert_ne!(sig, signature("whsec_abc", 1_700_000_001, BODY));
@@ -163,31 +150,15 @@ mod tests {
         let h = sign("s1", 1000, BODY);
         assert_eq!(verify("s1", &h, BODY, 1000, DEFAULT_TOLERANCE), Ok(()));
         assert_eq!(verify("s1", &h, BODY, 1300, DEFAULT_TOLERANCE), Ok(()));
-        assert_eq!(
-            verify("s1", &h, BODY, 700, DEFAULT_TOLERANCE),
-            Ok(()),
-            "a receiver's clock may be behind"
-        );
-        assert_eq!(
-            verify("s1", &h, BODY, 1301, DEFAULT_TOLERANCE),
-            Err(VerifyError::Expired)
-        );
-        assert_eq!(
-            verify("s2", &h, BODY, 1000, DEFAULT_TOLERANCE),
-            Err(VerifyError::Mismatch)
-        );
+        assert_eq!(verify("s1", &h, BODY, 700, DEFAULT_TOLERANCE), Ok(()), "a receiver's clock may be behind");
+        assert_eq!(verify("s1", &h, BODY, 1301, DEFAULT_TOLERANCE), Err(VerifyError::Expired));
+        assert_eq!(verify("s2", &h, BODY, 1000, DEFAULT_TOLERANCE), Err(VerifyError::Mismatch));
         let mut tampered = BODY.to_vec();
         tampered[10] ^= 1;
-        assert_eq!(
-            verify("s1", &h, &tampered, 1000, DEFAULT_TOLERANCE),
-            Err(VerifyError::Mismatch)
-        );
+        assert_eq!(verify("s1", &h, &tampered, 1000, DEFAULT_TOLERANCE), Err(VerifyError::Mismatch));
         // The timestamp is signed: moving it breaks the signature.
         let moved = h.replace("t=1000", "t=1001");
-        assert_eq!(
-            verify("s1", &moved, BODY, 1000, DEFAULT_TOLERANCE),
-            Err(VerifyError::Mismatch)
-        );
+        assert_eq!(verify("s1", &moved, BODY, 1000, DEFAULT_TOLERANCE), Err(VerifyError::Mismatch));
     }
 
     #[test]
@@ -197,10 +168,7 @@ mod tests {
         let h = format!("t=1000,v1={old},v1={new}");
         assert_eq!(verify("old", &h, BODY, 1000, DEFAULT_TOLERANCE), Ok(()));
         assert_eq!(verify("new", &h, BODY, 1000, DEFAULT_TOLERANCE), Ok(()));
-        assert_eq!(
-            verify("other", &h, BODY, 1000, DEFAULT_TOLERANCE),
-            Err(VerifyError::Mismatch)
-        );
+        assert_eq!(verify("other", &h, BODY, 1000, DEFAULT_TOLERANCE), Err(VerifyError::Mismatch));
         // A garbled value next to a good one does not hide the good one.
         let h = format!("t=1000, v1=zz, v0=abc, v1={new}");
         assert_eq!(verify("new", &h, BODY, 1000, DEFAULT_TOLERANCE), Ok(()));
@@ -209,29 +177,11 @@ mod tests {
     #[test]
     fn malformed_headers() {
         let sig = signature("s", 1000, BODY);
-        for h in [
-            "",
-            "t=",
-            "v1=abcd",
-            "t=abc,v1=00",
-            "t=1000;v1=00",
-            "t=-5,v1=00",
-            &format!("t=1,t=1000,v1={sig}"),
-        ] {
-            assert_eq!(
-                verify("s", h, BODY, 1000, DEFAULT_TOLERANCE),
-                Err(VerifyError::Malformed),
-                "{h:?}"
-            );
+        for h in ["", "t=", "v1=abcd", "t=abc,v1=00", "t=1000;v1=00", "t=-5,v1=00", &format!("t=1,t=1000,v1={sig}")] {
+            assert_eq!(verify("s", h, BODY, 1000, DEFAULT_TOLERANCE), Err(VerifyError::Malformed), "{h:?}");
         }
-        assert_eq!(
-            verify("s", "t=1000", BODY, 1000, DEFAULT_TOLERANCE),
-            Err(VerifyError::NoSignature)
-        );
-        assert_eq!(
-            verify("s", "t=1000,v1=", BODY, 1000, DEFAULT_TOLERANCE),
-            Err(VerifyError::Mismatch)
-        );
+        assert_eq!(verify("s", "t=1000", BODY, 1000, DEFAULT_TOLERANCE), Err(VerifyError::NoSignature));
+        assert_eq!(verify("s", "t=1000,v1=", BODY, 1000, DEFAULT_TOLERANCE), Err(VerifyError::Mismatch));
     }
 
     #[test]

@@ -39,10 +39,7 @@ impl Driver {
             .kill_on_drop(true)
             .spawn()
             .expect("start chromedriver");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let ready = common::poll(Duration::from_secs(20), || async {
             let r = http.get(format!("{base}/status")).send().await.ok()?;
@@ -50,10 +47,7 @@ impl Driver {
             v["value"]["ready"].as_bool().filter(|r| *r)
         })
         .await;
-        assert!(
-            ready.is_some(),
-            "chromedriver did not become ready on port {port}"
-        );
+        assert!(ready.is_some(), "chromedriver did not become ready on port {port}");
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -66,30 +60,11 @@ impl Driver {
                 ]
             }
         }}});
-        let v: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {v}"))
-            .to_string();
-        let shots =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
+        let v: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
         std::fs::create_dir_all(&shots).unwrap();
-        Driver {
-            http,
-            base,
-            session,
-            shots,
-            _child: child,
-            _profile: profile,
-        }
+        Driver { http, base, session, shots, _child: child, _profile: profile }
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -101,10 +76,7 @@ impl Driver {
         let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(
-            status.is_success(),
-            "WebDriver {path} answered {status}: {v}"
-        );
+        assert!(status.is_success(), "WebDriver {path} answered {status}: {v}");
         v["value"].clone()
     }
 
@@ -121,33 +93,22 @@ impl Driver {
     }
 
     async fn url(&self) -> String {
-        self.get("/url")
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.get("/url").await.as_str().unwrap_or_default().to_string()
     }
 
     async fn js(&self, script: &str) -> Value {
-        self.post("/execute/sync", json!({ "script": script, "args": [] }))
-            .await
+        self.post("/execute/sync", json!({ "script": script, "args": [] })).await
     }
 
     async fn find(&self, css: &str) -> String {
-        let v = self
-            .post("/element", json!({ "using": "css selector", "value": css }))
-            .await;
-        v[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_string()
+        let v = self.post("/element", json!({ "using": "css selector", "value": css })).await;
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
     }
 
     async fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css).await;
         self.post(&format!("/element/{e}/clear"), json!({})).await;
-        self.post(&format!("/element/{e}/value"), json!({ "text": text }))
-            .await;
+        self.post(&format!("/element/{e}/value"), json!({ "text": text })).await;
     }
 
     async fn click(&self, css: &str) {
@@ -164,11 +125,8 @@ impl Driver {
                 return;
             }
             if Instant::now() > deadline {
-                self.shot(&format!("FAILED-{}", what.replace(' ', "-")))
-                    .await;
-                let text = self
-                    .js("return document.body ? document.body.innerText : ''")
-                    .await;
+                self.shot(&format!("FAILED-{}", what.replace(' ', "-"))).await;
+                let text = self.js("return document.body ? document.body.innerText : ''").await;
                 panic!(
                     "timed out waiting for {what} at {}; page text:\n{}",
                     self.url().await,
@@ -180,36 +138,25 @@ impl Driver {
     }
 
     async fn text(&self, css: &str) -> String {
-        let v = self
-            .js(&format!(
-                "var e = document.querySelector({}); return e ? e.innerText : null;",
-                json!(css)
-            ))
-            .await;
+        let v =
+            self.js(&format!("var e = document.querySelector({}); return e ? e.innerText : null;", json!(css))).await;
         v.as_str().unwrap_or_default().to_string()
     }
 
     async fn size(&self, width: u32, height: u32) {
-        self.post("/window/rect", json!({ "width": width, "height": height }))
-            .await;
+        self.post("/window/rect", json!({ "width": width, "height": height })).await;
     }
 
     async fn shot(&self, name: &str) {
         let v = self.get("/screenshot").await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap_or_default())
-            .unwrap_or_default();
+        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).unwrap_or_default();
         let path = self.shots.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
         eprintln!("screenshot: {}", path.display());
     }
 
     async fn quit(self) {
-        let _ = self
-            .http
-            .delete(format!("{}/session/{}", self.base, self.session))
-            .send()
-            .await;
+        let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
     }
 }
 
@@ -220,34 +167,24 @@ fn tool(env: &str, default: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shop_checkout_handset_and_admin_in_a_browser() {
-    let (Some(chromedriver), Some(chrome)) = (
-        tool("CHROMEDRIVER", "/usr/bin/chromedriver"),
-        tool("CHROME_BIN", "/usr/bin/chromium"),
-    ) else {
-        eprintln!("SKIPPED: the browser test needs chromedriver and chromium (apt-get install chromium chromium-driver)");
+    let (Some(chromedriver), Some(chrome)) =
+        (tool("CHROMEDRIVER", "/usr/bin/chromedriver"), tool("CHROME_BIN", "/usr/bin/chromium"))
+    else {
+        eprintln!(
+            "SKIPPED: the browser test needs chromedriver and chromium (apt-get install chromium chromium-driver)"
+        );
         return;
     };
-    let app = common::spawn_with(
-        &common::Backend::Sqlite,
-        &[("LIPA_ADMIN_PASSWORD", ADMIN_PASSWORD)],
-    )
-    .await;
+    let app = common::spawn_with(&common::Backend::Sqlite, &[("LIPA_ADMIN_PASSWORD", ADMIN_PASSWORD)]).await;
     let d = Driver::start(&chromedriver, &chrome).await;
     let url = app.url.clone();
 
     // A phone-sized window for the customer's side.
     d.size(390, 844).await;
     d.goto(&format!("{url}/")).await;
-    d.wait_for(
-        "the shop",
-        "document.querySelector('form[action=\"/shop/buy\"] button')",
-        Duration::from_secs(10),
-    )
-    .await;
-    assert!(
-        d.url().await.ends_with("/shop"),
-        "/ leads to the shop in simulator mode"
-    );
+    d.wait_for("the shop", "document.querySelector('form[action=\"/shop/buy\"] button')", Duration::from_secs(10))
+        .await;
+    assert!(d.url().await.ends_with("/shop"), "/ leads to the shop in simulator mode");
     d.shot("01-shop-mobile").await;
 
     d.click("form[action=\"/shop/buy\"] button").await;
@@ -260,40 +197,21 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
     let checkout_url = d.url().await;
     assert!(checkout_url.contains("/pay/pay_"), "{checkout_url}");
     let page_text = d.text("main").await;
-    assert!(
-        page_text.contains("KES 800") && page_text.contains("ANGAZE"),
-        "{page_text}"
-    );
+    assert!(page_text.contains("KES 800") && page_text.contains("ANGAZE"), "{page_text}");
     d.shot("02-checkout-phone-mobile").await;
 
     // A number that is not Kenyan: a clear error, no push.
     d.type_into("#phone", "12345").await;
     d.click("#live form button[type=submit]").await;
-    d.wait_for(
-        "the phone error",
-        "document.querySelector('#phone-error')",
-        Duration::from_secs(10),
-    )
-    .await;
-    assert!(d
-        .text("#phone-error")
-        .await
-        .contains("not a Kenyan mobile number"));
+    d.wait_for("the phone error", "document.querySelector('#phone-error')", Duration::from_secs(10)).await;
+    assert!(d.text("#phone-error").await.contains("not a Kenyan mobile number"));
     d.shot("03-checkout-phone-error-mobile").await;
 
     d.type_into("#phone", "0712345678").await;
     d.click("#live form button[type=submit]").await;
-    d.wait_for(
-        "check your phone",
-        "document.querySelector('#live[data-state=waiting]')",
-        Duration::from_secs(15),
-    )
-    .await;
-    assert_eq!(
-        d.url().await,
-        checkout_url,
-        "after the phone the customer is back on the checkout page"
-    );
+    d.wait_for("check your phone", "document.querySelector('#live[data-state=waiting]')", Duration::from_secs(15))
+        .await;
+    assert_eq!(d.url().await, checkout_url, "after the phone the customer is back on the checkout page");
     let waiting = d.text("#live").await;
     assert!(
         waiting.contains("Check your phone")
@@ -301,14 +219,12 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
         "{waiting}"
     );
     assert_eq!(
-        d.js("return document.querySelectorAll('input[type=password]').length")
-            .await,
+        d.js("return document.querySelectorAll('input[type=password]').length").await,
         json!(0),
         "never a PIN field"
     );
     // A marker that only survives if the page is not reloaded or navigated.
-    d.js("window.__lipaMarker = 'still-here'; return true;")
-        .await;
+    d.js("window.__lipaMarker = 'still-here'; return true;").await;
     d.shot("04-checkout-check-your-phone-mobile").await;
     let checkout_window = d.get("/window").await.as_str().unwrap().to_string();
 
@@ -322,149 +238,65 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
         Duration::from_secs(15),
     )
     .await;
-    assert!(
-        d.text("form.prompt").await.contains("800"),
-        "the prompt names the amount"
-    );
-    d.type_into("form.prompt input[type=password]", "1234")
-        .await;
+    assert!(d.text("form.prompt").await.contains("800"), "the prompt names the amount");
+    d.type_into("form.prompt input[type=password]", "1234").await;
     d.shot("05-handset-prompt-mobile").await;
     d.click("form.prompt button[type=submit]").await;
-    d.wait_for(
-        "the handset's receipt",
-        "document.querySelector('#status.ok')",
-        Duration::from_secs(15),
-    )
-    .await;
+    d.wait_for("the handset's receipt", "document.querySelector('#status.ok')", Duration::from_secs(15)).await;
     d.shot("06-handset-paid-mobile").await;
 
     // Back on the checkout tab: the success screen arrives by itself.
-    d.post("/window", json!({ "handle": checkout_window }))
+    d.post("/window", json!({ "handle": checkout_window })).await;
+    d.wait_for("the success screen", "document.querySelector('#live[data-state=succeeded]')", Duration::from_secs(30))
         .await;
-    d.wait_for(
-        "the success screen",
-        "document.querySelector('#live[data-state=succeeded]')",
-        Duration::from_secs(30),
-    )
-    .await;
-    assert_eq!(
-        d.js("return window.__lipaMarker || null").await,
-        json!("still-here"),
-        "the page was reloaded"
-    );
+    assert_eq!(d.js("return window.__lipaMarker || null").await, json!("still-here"), "the page was reloaded");
     assert_eq!(d.url().await, checkout_url);
     let done = d.text("#live").await;
-    assert!(
-        done.contains("Payment received") && done.contains("M-Pesa receipt"),
-        "{done}"
-    );
-    assert!(
-        done.contains("Back to ANGAZE"),
-        "a link back to the shop: {done}"
-    );
+    assert!(done.contains("Payment received") && done.contains("M-Pesa receipt"), "{done}");
+    assert!(done.contains("Back to ANGAZE"), "a link back to the shop: {done}");
     d.shot("07-checkout-success-mobile").await;
-    let reference = d
-        .text("dl.facts")
-        .await
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let reference = d.text("dl.facts").await.lines().last().unwrap_or_default().trim().to_string();
     assert!(reference.starts_with("SHOP-"), "{reference}");
 
     // The link back: the shop knows the order is paid.
     d.click("#live a.button").await;
-    d.wait_for(
-        "the shop's order notice",
-        "document.querySelector('.notice')",
-        Duration::from_secs(10),
-    )
-    .await;
+    d.wait_for("the shop's order notice", "document.querySelector('.notice')", Duration::from_secs(10)).await;
     assert!(d.text(".notice").await.contains("is paid"));
 
     // Admin: sign in, find the payment, its history has the callback, the chart has bars.
     d.goto(&format!("{url}/admin")).await;
-    d.wait_for(
-        "the login page",
-        "document.querySelector('#password')",
-        Duration::from_secs(10),
-    )
-    .await;
+    d.wait_for("the login page", "document.querySelector('#password')", Duration::from_secs(10)).await;
     d.type_into("#password", "wrong password").await;
     d.click("form[action=\"/admin/login\"] button").await;
-    d.wait_for(
-        "the login error",
-        "document.querySelector('#login-error')",
-        Duration::from_secs(20),
-    )
-    .await;
+    d.wait_for("the login error", "document.querySelector('#login-error')", Duration::from_secs(20)).await;
     d.type_into("#password", ADMIN_PASSWORD).await;
     d.click("form[action=\"/admin/login\"] button").await;
-    d.wait_for(
-        "the dashboard",
-        "document.querySelector('svg.chart')",
-        Duration::from_secs(20),
-    )
-    .await;
-    let bars = d
-        .js("return document.querySelectorAll('svg.chart rect.bar-ok').length")
-        .await;
-    assert!(
-        bars.as_u64().unwrap_or(0) >= 1,
-        "the chart shows the succeeded payment: {bars}"
-    );
-    assert!(
-        d.text("#payments").await.contains(&reference),
-        "the payment is listed"
-    );
+    d.wait_for("the dashboard", "document.querySelector('svg.chart')", Duration::from_secs(20)).await;
+    let bars = d.js("return document.querySelectorAll('svg.chart rect.bar-ok').length").await;
+    assert!(bars.as_u64().unwrap_or(0) >= 1, "the chart shows the succeeded payment: {bars}");
+    assert!(d.text("#payments").await.contains(&reference), "the payment is listed");
     d.shot("08-admin-dashboard-mobile").await;
 
     d.size(1280, 900).await;
     d.shot("09-admin-dashboard-desktop").await;
     d.type_into("#q", &reference).await;
     d.click("form[role=search] button").await;
-    d.wait_for(
-        "the search result",
-        &format!("location.search.indexOf('{reference}') >= 0"),
-        Duration::from_secs(10),
-    )
-    .await;
-    assert_eq!(
-        d.js("return document.querySelectorAll('#payments tbody tr').length")
-            .await,
-        json!(1)
-    );
+    d.wait_for("the search result", &format!("location.search.indexOf('{reference}') >= 0"), Duration::from_secs(10))
+        .await;
+    assert_eq!(d.js("return document.querySelectorAll('#payments tbody tr').length").await, json!(1));
     d.click("#payments tbody tr a").await;
-    d.wait_for(
-        "the payment's history",
-        "document.querySelector('.timeline')",
-        Duration::from_secs(10),
-    )
-    .await;
+    d.wait_for("the payment's history", "document.querySelector('.timeline')", Duration::from_secs(10)).await;
     let history = d.text(".timeline").await;
-    assert!(
-        history.contains("callback") && history.contains("stkCallback"),
-        "{history}"
-    );
+    assert!(history.contains("callback") && history.contains("stkCallback"), "{history}");
     assert!(history.contains("payment.succeeded"), "{history}");
     d.shot("10-admin-payment-desktop").await;
 
     d.goto(&checkout_url).await;
-    d.wait_for(
-        "the success screen",
-        "document.querySelector('#live[data-state=succeeded]')",
-        Duration::from_secs(10),
-    )
-    .await;
+    d.wait_for("the success screen", "document.querySelector('#live[data-state=succeeded]')", Duration::from_secs(10))
+        .await;
     d.shot("11-checkout-success-desktop").await;
     d.goto(&format!("{url}/shop")).await;
-    d.wait_for(
-        "the shop",
-        "document.querySelector('.product')",
-        Duration::from_secs(10),
-    )
-    .await;
+    d.wait_for("the shop", "document.querySelector('.product')", Duration::from_secs(10)).await;
     d.shot("12-shop-desktop").await;
 
     d.quit().await;

@@ -25,11 +25,7 @@ async fn simulator() -> Env {
     tokio::spawn(daraja_sim::serve(listener, config));
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("doctor.db").display());
-    Env {
-        base,
-        _dir: dir,
-        db,
-    }
+    Env { base, _dir: dir, db }
 }
 
 impl Env {
@@ -75,65 +71,36 @@ async fn good_configuration_is_all_green() {
     let env = simulator().await;
     let r = env.doctor(&[]).await;
     assert!(r.findings.iter().all(|f| f.level == Level::Ok), "{r}");
-    for check in [
-        "configuration",
-        "database",
-        "credentials",
-        "shortcode and passkey",
-        "clock",
-        "callback URL",
-        "webhooks",
-    ] {
+    for check in
+        ["configuration", "database", "credentials", "shortcode and passkey", "clock", "callback URL", "webhooks"]
+    {
         assert_eq!(r.about(check).len(), 1, "one finding about {check}:\n{r}");
     }
     let text = r.to_string();
     assert!(text.contains("All checks passed."), "{text}");
-    assert!(
-        !text.contains(SECRET) && !text.contains(SANDBOX_PASSKEY),
-        "no secret is printed:\n{text}"
-    );
+    assert!(!text.contains(SECRET) && !text.contains(SANDBOX_PASSKEY), "no secret is printed:\n{text}");
 }
 
 #[tokio::test]
 async fn wrong_passkey_is_wrong_credentials_with_the_fix() {
     let env = simulator().await;
-    let r = env
-        .doctor(&[("MPESA_PASSKEY", "not-the-passkey-for-174379")])
-        .await;
+    let r = env.doctor(&[("MPESA_PASSKEY", "not-the-passkey-for-174379")]).await;
     assert!(r.has_errors());
     let f = error_about(&r, "shortcode and passkey");
     assert!(f.message.contains("Wrong credentials"), "{r}");
     assert!(f.fix.as_deref().unwrap().contains("MPESA_PASSKEY"), "{r}");
-    assert_eq!(
-        r.about("credentials")[0].level,
-        Level::Ok,
-        "the token still works:\n{r}"
-    );
-    assert!(
-        !r.to_string().contains("not-the-passkey-for-174379"),
-        "the passkey is not printed"
-    );
+    assert_eq!(r.about("credentials")[0].level, Level::Ok, "the token still works:\n{r}");
+    assert!(!r.to_string().contains("not-the-passkey-for-174379"), "the passkey is not printed");
 }
 
 #[tokio::test]
 async fn wrong_consumer_secret_is_an_auth_finding() {
     let env = simulator().await;
-    let r = env
-        .doctor(&[("MPESA_CONSUMER_SECRET", "wrong-secret")])
-        .await;
+    let r = env.doctor(&[("MPESA_CONSUMER_SECRET", "wrong-secret")]).await;
     let f = error_about(&r, "credentials");
-    assert!(
-        f.message.contains("refused the consumer key and secret"),
-        "{r}"
-    );
-    assert!(
-        f.fix.as_deref().unwrap().contains("MPESA_CONSUMER_SECRET"),
-        "{r}"
-    );
-    assert!(
-        r.about("shortcode and passkey").is_empty(),
-        "no passkey verdict without a token:\n{r}"
-    );
+    assert!(f.message.contains("refused the consumer key and secret"), "{r}");
+    assert!(f.fix.as_deref().unwrap().contains("MPESA_CONSUMER_SECRET"), "{r}");
+    assert!(r.about("shortcode and passkey").is_empty(), "no passkey verdict without a token:\n{r}");
     assert!(!r.to_string().contains("wrong-secret"));
 }
 
@@ -142,10 +109,7 @@ async fn unknown_shortcode_is_named() {
     let env = simulator().await;
     let r = env.doctor(&[("MPESA_SHORTCODE", "600999")]).await;
     let f = error_about(&r, "shortcode and passkey");
-    assert!(
-        f.message.contains("Merchant does not exist") && f.message.contains("600999"),
-        "{r}"
-    );
+    assert!(f.message.contains("Merchant does not exist") && f.message.contains("600999"), "{r}");
 }
 
 #[tokio::test]
@@ -160,11 +124,7 @@ async fn unreachable_daraja_and_database_are_explained() {
     let f = error_about(&r, "credentials");
     assert!(f.fix.as_deref().unwrap().contains("reach Daraja"), "{r}");
     let f = error_about(&r, "database");
-    assert!(
-        f.message
-            .contains("postgres://lipa:redacted@127.0.0.1:9/lipa"),
-        "password hidden: {r}"
-    );
+    assert!(f.message.contains("postgres://lipa:redacted@127.0.0.1:9/lipa"), "password hidden: {r}");
     assert!(!r.to_string().contains(":pw@"));
 }
 
@@ -172,36 +132,12 @@ async fn unreachable_daraja_and_database_are_explained() {
 async fn callback_url_findings() {
     let env = simulator().await;
     let r = env.doctor(&[("LIPA_PUBLIC_URL", "")]).await;
-    assert!(
-        error_about(&r, "callback URL")
-            .message
-            .contains("LIPA_PUBLIC_URL is not set"),
-        "{r}"
-    );
-    let r = env
-        .doctor(&[("LIPA_PUBLIC_URL", "http://127.0.0.1:8080")])
-        .await;
-    assert!(
-        error_about(&r, "callback URL")
-            .message
-            .contains("cannot reach"),
-        "{r}"
-    );
-    assert!(
-        r.about("callback URL")
-            .iter()
-            .any(|f| f.level == Level::Warn && f.message.contains("not HTTPS")),
-        "{r}"
-    );
-    let r = env
-        .doctor(&[("LIPA_PUBLIC_URL", "https://pay.example.com/mpesa")])
-        .await;
-    assert!(
-        error_about(&r, "callback URL")
-            .message
-            .contains("\"mpesa\""),
-        "{r}"
-    );
+    assert!(error_about(&r, "callback URL").message.contains("LIPA_PUBLIC_URL is not set"), "{r}");
+    let r = env.doctor(&[("LIPA_PUBLIC_URL", "http://127.0.0.1:8080")]).await;
+    assert!(error_about(&r, "callback URL").message.contains("cannot reach"), "{r}");
+    assert!(r.about("callback URL").iter().any(|f| f.level == Level::Warn && f.message.contains("not HTTPS")), "{r}");
+    let r = env.doctor(&[("LIPA_PUBLIC_URL", "https://pay.example.com/mpesa")]).await;
+    assert!(error_about(&r, "callback URL").message.contains("\"mpesa\""), "{r}");
 }
 
 #[tokio::test]
@@ -210,41 +146,17 @@ async fn sandbox_values_in_production_and_webhook_pairs() {
     let r = env.doctor(&[("MPESA_ENV", "production")]).await;
     let f = error_about(&r, "sandbox values in production");
     assert!(f.fix.as_deref().unwrap().contains("MPESA_PASSKEY"), "{r}");
-    assert!(
-        r.about("metrics").iter().any(|f| f.level == Level::Warn),
-        "{r}"
-    );
+    assert!(r.about("metrics").iter().any(|f| f.level == Level::Warn), "{r}");
     // The configuration check also names each problem (here the sandbox values and MPESA_BASE_URL).
-    let config: Vec<_> = r
-        .about("configuration")
-        .iter()
-        .map(|f| f.message.clone())
-        .collect();
-    assert!(
-        config.iter().any(|m| m.contains("sandbox shortcode")),
-        "{config:?}"
-    );
-    assert!(
-        config.iter().any(|m| m.contains("MPESA_BASE_URL")),
-        "{config:?}"
-    );
+    let config: Vec<_> = r.about("configuration").iter().map(|f| f.message.clone()).collect();
+    assert!(config.iter().any(|m| m.contains("sandbox shortcode")), "{config:?}");
+    assert!(config.iter().any(|m| m.contains("MPESA_BASE_URL")), "{config:?}");
 
-    let r = env
-        .doctor(&[("LIPA_WEBHOOK_URL", "https://shop.example.com/hooks")])
-        .await;
+    let r = env.doctor(&[("LIPA_WEBHOOK_URL", "https://shop.example.com/hooks")]).await;
+    assert!(error_about(&r, "configuration").message.contains("LIPA_WEBHOOK_SECRET"), "{r}");
+    let r = env.doctor(&[("LIPA_WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef")]).await;
     assert!(
-        error_about(&r, "configuration")
-            .message
-            .contains("LIPA_WEBHOOK_SECRET"),
-        "{r}"
-    );
-    let r = env
-        .doctor(&[("LIPA_WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef")])
-        .await;
-    assert!(
-        r.about("webhooks")
-            .iter()
-            .any(|f| f.level == Level::Warn && f.message.contains("LIPA_WEBHOOK_URL")),
+        r.about("webhooks").iter().any(|f| f.level == Level::Warn && f.message.contains("LIPA_WEBHOOK_URL")),
         "{r}"
     );
     assert!(!r.has_errors(), "a warning is not an error:\n{r}");
@@ -264,19 +176,12 @@ async fn the_command_exits_non_zero_on_errors() {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
     };
     let (ok, text) = run(&[]);
     assert!(ok, "{text}");
     assert!(text.contains("All checks passed."), "{text}");
     let (ok, text) = run(&[("MPESA_PASSKEY", "bad-passkey")]);
     assert!(!ok, "{text}");
-    assert!(
-        text.contains("[ERROR] shortcode and passkey") && text.contains("fix: set MPESA_PASSKEY"),
-        "{text}"
-    );
+    assert!(text.contains("[ERROR] shortcode and passkey") && text.contains("fix: set MPESA_PASSKEY"), "{text}");
 }

@@ -2,7 +2,7 @@
 //! arbitrary bytes and structure-aware mutations of the real Daraja fixtures — and a short HTTP run of
 //! random bodies and headers against a running gateway. The property everywhere: no panic, and no 500.
 //!
-//! `LIPA_FUZZ_CASES` scales the number of cases (default 2000 per target); the whole file stays well under
+//! `LIPA_FUZZ_CASES` scales the number of cases (default 4000 per target); the whole file stays well under
 //! two minutes in CI.
 
 mod common;
@@ -16,18 +16,11 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
 fn cases() -> u32 {
-    std::env::var("LIPA_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000)
+    std::env::var("LIPA_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(4000)
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: cases(),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() }
 }
 
 /// The real callback bodies Daraja sends (crates/daraja/tests/fixtures/callback_*.json).
@@ -36,12 +29,7 @@ fn fixtures() -> Vec<Value> {
     let mut out: Vec<Value> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("callback_")
-        })
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("callback_"))
         .map(|p| serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap())
         .collect();
     assert!(out.len() >= 5, "the Daraja fixtures are there");
@@ -60,29 +48,12 @@ fn random_value(rng: &mut StdRng, depth: u32) -> Value {
         4 => json!(rng.gen::<f64>() * 1e6 - 1e3),
         5 => json!(u64::MAX),
         6 => Value::String(
-            [
-                "",
-                "0",
-                "1032",
-                "800.00",
-                "254708374149",
-                "0712 345 678",
-                "ws_CO_1",
-                "€∞\u{0}",
-            ][rng.gen_range(0..8)]
-            .into(),
+            ["", "0", "1032", "800.00", "254708374149", "0712 345 678", "ws_CO_1", "€∞\u{0}"][rng.gen_range(0..8)]
+                .into(),
         ),
-        7 => Value::String(
-            (0..rng.gen_range(0..40))
-                .map(|_| rng.gen::<char>())
-                .collect(),
-        ),
+        7 => Value::String((0..rng.gen_range(0..40)).map(|_| rng.gen::<char>()).collect()),
         8 => json!(rng.gen_range(0..99_999_999_999_999u64)),
-        9 => Value::Array(
-            (0..rng.gen_range(0..4))
-                .map(|_| random_value(rng, depth + 1))
-                .collect(),
-        ),
+        9 => Value::Array((0..rng.gen_range(0..4)).map(|_| random_value(rng, depth + 1)).collect()),
         _ => {
             let mut m = Map::new();
             for _ in 0..rng.gen_range(0..4) {
@@ -169,10 +140,7 @@ fn check_callback(body: &[u8]) {
     let outcome = lipa::service::callback_outcome(body);
     // An outcome is only ever read from a body that parses.
     assert!(outcome.is_none() || parsed.is_ok());
-    if let Some(lipa::domain::Outcome::Succeeded {
-        amount: Some(a), ..
-    }) = outcome
-    {
+    if let Some(lipa::domain::Outcome::Succeeded { amount: Some(a), .. }) = outcome {
         assert!(a >= 0, "a negative amount was accepted: {a}");
     }
 }
@@ -182,15 +150,9 @@ fn check_create(body: &[u8]) {
         Ok(req) => {
             assert!((1..=250_000).contains(&req.amount), "{req:?}");
             if let Some(p) = &req.phone {
-                assert!(
-                    p.len() == 12 && p.starts_with("254") && p.bytes().all(|b| b.is_ascii_digit()),
-                    "{req:?}"
-                );
+                assert!(p.len() == 12 && p.starts_with("254") && p.bytes().all(|b| b.is_ascii_digit()), "{req:?}");
             }
-            assert!(
-                !req.reference.is_empty() && req.reference.chars().count() <= 12,
-                "{req:?}"
-            );
+            assert!(!req.reference.is_empty() && req.reference.chars().count() <= 12, "{req:?}");
             assert!(req.metadata.is_object(), "{req:?}");
         }
         Err(lipa::error::ApiError::Invalid { .. }) => {}
@@ -257,51 +219,28 @@ proptest! {
 /// `POST /callbacks/stk/{secret}` (a real payment's secret and made-up ones). Never a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_never_answers_500() {
-    let app =
-        common::spawn_with(&common::Backend::Sqlite, &[("LIPA_SIM_RESULT_DELAY", "5s")]).await;
+    let app = common::spawn_with(&common::Backend::Sqlite, &[("LIPA_SIM_RESULT_DELAY", "5s")]).await;
     let fixtures = fixtures();
-    let p = app
-        .create(json!({"amount": 800, "phone": "0712345678", "reference": "FUZZ-REAL"}))
-        .await;
+    let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "FUZZ-REAL"})).await;
     let real = app.callback_path(p["id"].as_str().unwrap()).await;
     let rounds = (cases() / 4).max(50);
-    let mut rng = StdRng::seed_from_u64(
-        std::env::var("LIPA_FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(8),
-    );
-    let content_types = [
-        "application/json",
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "",
-        "application/json; charset=utf-16",
-    ];
+    let mut rng = StdRng::seed_from_u64(std::env::var("LIPA_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(8));
+    let content_types =
+        ["application/json", "text/plain", "application/x-www-form-urlencoded", "", "application/json; charset=utf-16"];
     let mut seen = std::collections::BTreeMap::<u16, u32>::new();
     for i in 0..rounds {
         let seed: u64 = rng.gen();
         let (path, body) = match i % 4 {
             0 => ("/v1/payments".to_string(), random_create(seed)),
-            1 => (
-                "/v1/payments".to_string(),
-                (0..rng.gen_range(0..300)).map(|_| rng.gen()).collect(),
-            ),
+            1 => ("/v1/payments".to_string(), (0..rng.gen_range(0..300)).map(|_| rng.gen()).collect()),
             2 => (real.clone(), mutated_fixture(&fixtures, seed)),
             _ => {
-                let secret: String = (0..rng.gen_range(1..70))
-                    .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
-                    .collect();
-                (
-                    format!("/callbacks/stk/{secret}"),
-                    mutated_fixture(&fixtures, seed),
-                )
+                let secret: String =
+                    (0..rng.gen_range(1..70)).map(|_| rng.sample(rand::distributions::Alphanumeric) as char).collect();
+                (format!("/callbacks/stk/{secret}"), mutated_fixture(&fixtures, seed))
             }
         };
-        let mut req = app
-            .http
-            .post(format!("{}{path}", app.url))
-            .body(body.clone());
+        let mut req = app.http.post(format!("{}{path}", app.url)).body(body.clone());
         let ct = content_types[rng.gen_range(0..content_types.len())];
         if !ct.is_empty() {
             req = req.header("content-type", ct);
@@ -309,18 +248,11 @@ async fn http_never_answers_500() {
         match rng.gen_range(0..6) {
             0 => {}
             1 => req = req.header("authorization", "Bearer lipa_sk_wrong"),
-            2 => {
-                req = req.header(
-                    "authorization",
-                    format!("Basic {}", "x".repeat(rng.gen_range(0..300))),
-                )
-            }
+            2 => req = req.header("authorization", format!("Basic {}", "x".repeat(rng.gen_range(0..300)))),
             _ => req = req.bearer_auth(&app.key),
         }
         if rng.gen_bool(0.3) {
-            let key: String = (0..rng.gen_range(0..300))
-                .map(|_| char::from(rng.gen_range(0x20u8..0x7f)))
-                .collect();
+            let key: String = (0..rng.gen_range(0..300)).map(|_| char::from(rng.gen_range(0x20u8..0x7f))).collect();
             req = req.header("idempotency-key", key);
         }
         if rng.gen_bool(0.2) {
@@ -330,11 +262,7 @@ async fn http_never_answers_500() {
         let status = r.status().as_u16();
         *seen.entry(status).or_default() += 1;
         let text = r.text().await.unwrap_or_default();
-        assert!(
-            status < 500,
-            "{path} answered {status} to {:?}: {text}",
-            String::from_utf8_lossy(&body)
-        );
+        assert!(status < 500, "{path} answered {status} to {:?}: {text}", String::from_utf8_lossy(&body));
         if path.starts_with("/callbacks/") && status == 200 {
             assert_eq!(text, r#"{"ResultCode":0,"ResultDesc":"Accepted"}"#);
         }

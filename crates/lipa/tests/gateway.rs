@@ -174,8 +174,13 @@ async fn idempotency_key_prevents_a_second_push() {
             (0..10).map(|_| app.post_raw("/v1/payments", body.clone(), &[("Idempotency-Key", "race-1")])),
         )
         .await;
-        let ids: std::collections::HashSet<String> =
-            answers.iter().map(|(s, p)| { assert_eq!(*s, 201, "{p}"); p["id"].as_str().unwrap().to_string() }).collect();
+        let ids: std::collections::HashSet<String> = answers
+            .iter()
+            .map(|(s, p)| {
+                assert_eq!(*s, 201, "{p}");
+                p["id"].as_str().unwrap().to_string()
+            })
+            .collect();
         assert_eq!(ids.len(), 1, "{answers:?}");
         let pushes = app.sim().transactions().iter().filter(|t| t.phone == "254712345674").count();
         assert_eq!(pushes, 1, "exactly one STK push");
@@ -191,7 +196,8 @@ async fn second_pending_payment_for_a_reference_is_refused() {
     for backend in backends() {
         let app = spawn(&backend).await;
         app.create(json!({"amount": 50, "phone": "0712345675", "reference": "ORDER-9"})).await;
-        let (s, err) = app.post("/v1/payments", &json!({"amount": 50, "phone": "0712345676", "reference": "ORDER-9"})).await;
+        let (s, err) =
+            app.post("/v1/payments", &json!({"amount": 50, "phone": "0712345676", "reference": "ORDER-9"})).await;
         assert_eq!(s, 409, "{err}");
         assert_eq!(err["error"]["code"], "payment_pending");
         assert_eq!(app.sim().transactions().len(), 1);
@@ -220,7 +226,10 @@ async fn bad_input_is_refused_before_any_push() {
         (json!({"amount": 800, "phone": "0712345678", "reference": "   "}), "reference"),
         (json!({"amount": 800, "phone": "0712345678"}), "reference"),
         (json!({"amount": 800, "phone": "0712345678", "reference": "X", "metadata": [1]}), "metadata"),
-        (json!({"amount": 800, "phone": "0712345678", "reference": "X", "return_url": "javascript:alert(1)"}), "return_url"),
+        (
+            json!({"amount": 800, "phone": "0712345678", "reference": "X", "return_url": "javascript:alert(1)"}),
+            "return_url",
+        ),
     ];
     for (body, field) in cases {
         let (s, err) = app.post("/v1/payments", &body).await;

@@ -20,26 +20,14 @@ fn no_redirects() -> reqwest::Client {
 }
 
 async fn page(app: &TestApp, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
-    let r = no_redirects()
-        .get(format!("{}{path}", app.url))
-        .send()
-        .await
-        .unwrap();
+    let r = no_redirects().get(format!("{}{path}", app.url)).send().await.unwrap();
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     (status, r.text().await.unwrap(), headers)
 }
 
-async fn form(
-    app: &TestApp,
-    path: &str,
-    fields: &[(&str, &str)],
-    cookie: Option<&str>,
-) -> reqwest::Response {
-    let mut req = no_redirects()
-        .post(format!("{}{path}", app.url))
-        .form(fields)
-        .header("origin", app.url.clone());
+async fn form(app: &TestApp, path: &str, fields: &[(&str, &str)], cookie: Option<&str>) -> reqwest::Response {
+    let mut req = no_redirects().post(format!("{}{path}", app.url)).form(fields).header("origin", app.url.clone());
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }
@@ -47,23 +35,11 @@ async fn form(
 }
 
 fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+    r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
 async fn state_of(app: &TestApp, id: &str) -> String {
-    let v: Value = app
-        .http
-        .get(format!("{}/pay/{id}/status", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.http.get(format!("{}/pay/{id}/status", app.url)).send().await.unwrap().json().await.unwrap();
     v["state"].as_str().unwrap_or_default().to_string()
 }
 
@@ -76,47 +52,30 @@ async fn checkout_shows_little_escapes_all_and_sends_one_push() {
                            "metadata": {"internal": "do-not-show-7731"}, "return_url": "https://shop.example/orders/1"}))
             .await;
         let id = p["id"].as_str().unwrap().to_string();
-        let checkout = p["checkout_url"]
-            .as_str()
-            .expect("a payment without phone has a checkout_url");
+        let checkout = p["checkout_url"].as_str().expect("a payment without phone has a checkout_url");
         assert!(checkout.ends_with(&format!("/pay/{id}")));
 
         let (status, html, headers) = page(&app, &format!("/pay/{id}")).await;
         assert_eq!(status, 200);
         let csp = headers["content-security-policy"].to_str().unwrap();
         assert!(
-            csp.contains("default-src 'none'")
-                && csp.contains("script-src 'self'")
-                && !csp.contains("unsafe-inline"),
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
             "{csp}"
         );
         assert!(html.contains("KES 1,250") && html.contains("ANGAZE"));
         assert!(
-            html.contains("Tea &lt;script&gt;alert(1)&lt;/script&gt;")
-                && !html.contains("<script>alert"),
+            html.contains("Tea &lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"),
             "escaped"
         );
-        assert!(
-            !html.contains("do-not-show-7731"),
-            "metadata is not shown to customers"
-        );
+        assert!(!html.contains("do-not-show-7731"), "metadata is not shown to customers");
         assert!(!html.contains("type=\"password\""), "never a PIN field");
         assert!(html.contains("name=\"phone\""));
 
         // A bad number: a clear error and nothing sent.
-        let r = form(
-            &app,
-            &format!("/pay/{id}/phone"),
-            &[("phone", "0812 <345>")],
-            None,
-        )
-        .await;
+        let r = form(&app, &format!("/pay/{id}/phone"), &[("phone", "0812 <345>")], None).await;
         assert_eq!(r.status().as_u16(), 400);
         let body = r.text().await.unwrap();
-        assert!(
-            body.contains("not a Kenyan mobile number") && body.contains("0812 &lt;345&gt;"),
-            "{body}"
-        );
+        assert!(body.contains("not a Kenyan mobile number") && body.contains("0812 &lt;345&gt;"), "{body}");
         assert_eq!(state_of(&app, &id).await, "enter_phone");
 
         // Another site cannot submit the form.
@@ -130,41 +89,15 @@ async fn checkout_shows_little_escapes_all_and_sends_one_push() {
         assert_eq!(r.status().as_u16(), 403);
 
         // The event stream starts with the current panel.
-        let mut sse = app
-            .http
-            .get(format!("{}/pay/{id}/events", app.url))
-            .send()
-            .await
-            .unwrap();
-        assert!(sse.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream"));
+        let mut sse = app.http.get(format!("{}/pay/{id}/events", app.url)).send().await.unwrap();
+        assert!(sse.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
         let first = String::from_utf8_lossy(&sse.chunk().await.unwrap().unwrap()).to_string();
-        assert!(
-            first.contains("event: status") && first.contains("enter_phone"),
-            "{first}"
-        );
+        assert!(first.contains("event: status") && first.contains("enter_phone"), "{first}");
 
         // The sandbox test number pays by itself; a second submit sends no second prompt.
-        let r = form(
-            &app,
-            &format!("/pay/{id}/phone"),
-            &[("phone", "0708 374 149")],
-            None,
-        )
-        .await;
-        assert_eq!(
-            (r.status().as_u16(), location(&r)),
-            (303, format!("/pay/{id}"))
-        );
-        let r = form(
-            &app,
-            &format!("/pay/{id}/phone"),
-            &[("phone", "0700001032")],
-            None,
-        )
-        .await;
+        let r = form(&app, &format!("/pay/{id}/phone"), &[("phone", "0708 374 149")], None).await;
+        assert_eq!((r.status().as_u16(), location(&r)), (303, format!("/pay/{id}")));
+        let r = form(&app, &format!("/pay/{id}/phone"), &[("phone", "0700001032")], None).await;
         assert_eq!(r.status().as_u16(), 303);
         // The stream follows the payment to its end and then closes.
         let mut seen = first;
@@ -180,20 +113,10 @@ async fn checkout_shows_little_escapes_all_and_sends_one_push() {
         assert_eq!(paid["status"], "succeeded");
         assert_eq!(paid["phone"], "254708374149");
         let log = app.gw.state.store.payment_log(&id).await.unwrap();
-        assert_eq!(
-            log.iter().filter(|e| e.kind == "push").count(),
-            1,
-            "one push: {log:?}"
-        );
+        assert_eq!(log.iter().filter(|e| e.kind == "push").count(), 1, "one push: {log:?}");
         let (_, html, _) = page(&app, &format!("/pay/{id}")).await;
-        assert!(
-            html.contains("Payment received")
-                && html.contains("href=\"https://shop.example/orders/1\"")
-        );
-        assert!(
-            !html.contains(paid["checkout_request_id"].as_str().unwrap()),
-            "Daraja ids stay private"
-        );
+        assert!(html.contains("Payment received") && html.contains("href=\"https://shop.example/orders/1\""));
+        assert!(!html.contains(paid["checkout_request_id"].as_str().unwrap()), "Daraja ids stay private");
 
         assert_eq!(page(&app, "/pay/pay_ffffffffffffffffffffffff").await.0, 404);
         assert_eq!(page(&app, "/pay/%3Cscript%3E").await.0, 404);
@@ -205,19 +128,14 @@ async fn checkout_shows_little_escapes_all_and_sends_one_push() {
 async fn try_again_makes_one_new_payment_per_failure() {
     for backend in backends() {
         let app = spawn_with(&backend, &[]).await;
-        let p = app.create(json!({"amount": 800, "reference": "RETRY-1", "return_url": "https://shop.example/r"})).await;
+        let p =
+            app.create(json!({"amount": 800, "reference": "RETRY-1", "return_url": "https://shop.example/r"})).await;
         let id = p["id"].as_str().unwrap().to_string();
         // Try again is only for failed payments.
         let r = form(&app, &format!("/pay/{id}/retry"), &[], None).await;
         assert_eq!(location(&r), format!("/pay/{id}"));
 
-        form(
-            &app,
-            &format!("/pay/{id}/phone"),
-            &[("phone", "0700001032")],
-            None,
-        )
-        .await;
+        form(&app, &format!("/pay/{id}/phone"), &[("phone", "0700001032")], None).await;
         assert_eq!(app.settled(&id).await["failure_reason"], "cancelled");
         let (_, html, _) = page(&app, &format!("/pay/{id}")).await;
         assert!(html.contains("cancelled on the phone") && html.contains("Try again"));
@@ -225,36 +143,21 @@ async fn try_again_makes_one_new_payment_per_failure() {
         let r = form(&app, &format!("/pay/{id}/retry"), &[], None).await;
         assert_eq!(r.status().as_u16(), 303);
         let next = location(&r);
-        assert!(
-            next.starts_with("/pay/pay_") && next != format!("/pay/{id}"),
-            "{next}"
-        );
+        assert!(next.starts_with("/pay/pay_") && next != format!("/pay/{id}"), "{next}");
         let again = form(&app, &format!("/pay/{id}/retry"), &[], None).await;
-        assert_eq!(
-            location(&again),
-            next,
-            "a double click leads to the same new payment"
-        );
+        assert_eq!(location(&again), next, "a double click leads to the same new payment");
 
         let new_id = next.trim_start_matches("/pay/");
         let (_, n) = app.get(&format!("/v1/payments/{new_id}")).await;
         assert_eq!(
-            (
-                n["status"].as_str(),
-                n["reference"].as_str(),
-                n["amount"].as_i64()
-            ),
+            (n["status"].as_str(), n["reference"].as_str(), n["amount"].as_i64()),
             (Some("pending"), Some("RETRY-1"), Some(800))
         );
         assert_eq!(n["return_url"], "https://shop.example/r");
         assert_eq!(state_of(&app, new_id).await, "enter_phone");
         // The new attempt is pending: the guard stops a third one for the reference.
-        let (status, _) = app
-            .post(
-                "/v1/payments",
-                &json!({"amount": 800, "reference": "RETRY-1", "phone": "0708374149"}),
-            )
-            .await;
+        let (status, _) =
+            app.post("/v1/payments", &json!({"amount": 800, "reference": "RETRY-1", "phone": "0708374149"})).await;
         assert_eq!(status, 409);
         app.stop().await;
     }
@@ -262,10 +165,7 @@ async fn try_again_makes_one_new_payment_per_failure() {
 
 async fn login(app: &TestApp) -> String {
     let r = form(app, "/admin/login", &[("password", PASSWORD)], None).await;
-    assert_eq!(
-        (r.status().as_u16(), location(&r)),
-        (303, "/admin".to_string())
-    );
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/admin".to_string()));
     let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
     for part in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
         assert!(set.contains(part), "{set}");
@@ -274,18 +174,12 @@ async fn login(app: &TestApp) -> String {
 }
 
 async fn admin_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
-    let r = no_redirects()
-        .get(format!("{}{path}", app.url))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = no_redirects().get(format!("{}{path}", app.url)).header("cookie", cookie).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
 fn csrf_of(html: &str) -> String {
-    let at =
-        html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
     html[at..at + 32].to_string()
 }
 
@@ -294,17 +188,11 @@ async fn admin_login_csrf_chart_and_resolving_a_review() {
     for backend in backends() {
         let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", PASSWORD)]).await;
         assert!(!format!("{:?}", app.gw.state.cfg).contains(PASSWORD));
-        assert!(
-            app.gw.state.cfg.admin_password.is_none(),
-            "the plain password is not kept"
-        );
+        assert!(app.gw.state.cfg.admin_password.is_none(), "the plain password is not kept");
 
         // Not signed in: to the login page. Wrong password: refused.
         let (status, _, headers) = page(&app, "/admin").await;
-        assert_eq!(
-            (status, headers["location"].to_str().unwrap()),
-            (303, "/admin/login")
-        );
+        assert_eq!((status, headers["location"].to_str().unwrap()), (303, "/admin/login"));
         let started = std::time::Instant::now();
         let r = form(&app, "/admin/login", &[("password", "nope")], None).await;
         eprintln!(
@@ -314,37 +202,21 @@ async fn admin_login_csrf_chart_and_resolving_a_review() {
         );
         assert_eq!(r.status().as_u16(), 401);
         assert!(r.headers().get("set-cookie").is_none());
-        let (status, _) = admin_page(
-            &app,
-            "lipa_admin=0000000000000000000000000000000000000000000000000000000000000000",
-            "/admin",
-        )
-        .await;
+        let (status, _) =
+            admin_page(&app, "lipa_admin=0000000000000000000000000000000000000000000000000000000000000000", "/admin")
+                .await;
         assert_eq!(status, 303, "a made-up session is no session");
 
         let cookie = login(&app).await;
-        let paid = app
-            .create(json!({"amount": 800, "phone": "0708374149", "reference": "ADM-1"}))
-            .await;
-        let failed = app
-            .create(json!({"amount": 500, "phone": "0700000001", "reference": "ADM-2"}))
-            .await;
-        let review = app
-            .create(json!({"amount": 900, "reference": "ADM-<3>"}))
-            .await;
+        let paid = app.create(json!({"amount": 800, "phone": "0708374149", "reference": "ADM-1"})).await;
+        let failed = app.create(json!({"amount": 500, "phone": "0700000001", "reference": "ADM-2"})).await;
+        let review = app.create(json!({"amount": 900, "reference": "ADM-<3>"})).await;
         app.settled(paid["id"].as_str().unwrap()).await;
         app.settled(failed["id"].as_str().unwrap()).await;
         let review_id = review["id"].as_str().unwrap().to_string();
         let now = lipa::app::now_ms();
-        let outcome = Outcome::Unresolved {
-            why: "test: fate unknown".into(),
-        };
-        app.gw
-            .state
-            .store
-            .apply_outcome(&review_id, Source::Timer, &outcome, now)
-            .await
-            .unwrap();
+        let outcome = Outcome::Unresolved { why: "test: fate unknown".into() };
+        app.gw.state.store.apply_outcome(&review_id, Source::Timer, &outcome, now).await.unwrap();
 
         let (status, html) = admin_page(&app, &cookie, "/admin").await;
         assert_eq!(status, 200);
@@ -353,16 +225,11 @@ async fn admin_login_csrf_chart_and_resolving_a_review() {
                 && html.contains("class=\"bar-ok\"")
                 && html.contains("class=\"bar-bad\"")
         );
-        assert!(
-            html.contains("KES 800") && html.contains("ADM-&lt;3&gt;") && !html.contains("ADM-<3>")
-        );
+        assert!(html.contains("KES 800") && html.contains("ADM-&lt;3&gt;") && !html.contains("ADM-<3>"));
         let (_, html) = admin_page(&app, &cookie, "/admin?q=ADM-1").await;
         assert!(html.contains("ADM-1") && !html.contains("ADM-2"));
         let (_, html) = admin_page(&app, &cookie, "/admin?q=%2B254%20700%20000%20001").await;
-        assert!(
-            html.contains("ADM-2") && !html.contains("ADM-1<"),
-            "search by phone in another format"
-        );
+        assert!(html.contains("ADM-2") && !html.contains("ADM-1<"), "search by phone in another format");
         let (_, html) = admin_page(&app, &cookie, "/admin?status=needs_review").await;
         assert!(html.contains(&review_id) && !html.contains("ADM-1"));
         let (_, html) = admin_page(&app, &cookie, "/admin?range=24h").await;
@@ -373,97 +240,41 @@ async fn admin_login_csrf_chart_and_resolving_a_review() {
         assert!(html.contains("Resolve the review") && html.contains("test: fate unknown"));
         let csrf = csrf_of(&html);
         let path = format!("/admin/payments/{review_id}/resolve");
-        let r = form(
-            &app,
-            &path,
-            &[("csrf", "x"), ("decision", "succeeded"), ("note", "seen")],
-            Some(&cookie),
-        )
-        .await;
+        let r = form(&app, &path, &[("csrf", "x"), ("decision", "succeeded"), ("note", "seen")], Some(&cookie)).await;
         assert_eq!(r.status().as_u16(), 403);
         let r = no_redirects()
             .post(format!("{}{path}", app.url))
             .header("cookie", &cookie)
             .header("origin", "https://evil.example")
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("decision", "succeeded"),
-                ("note", "seen"),
-            ])
+            .form(&[("csrf", csrf.as_str()), ("decision", "succeeded"), ("note", "seen")])
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            r.status().as_u16(),
-            403,
-            "another origin is refused even with the token"
-        );
-        assert_eq!(
-            app.get(&format!("/v1/payments/{review_id}")).await.1["status"],
-            "needs_review"
-        );
+        assert_eq!(r.status().as_u16(), 403, "another origin is refused even with the token");
+        assert_eq!(app.get(&format!("/v1/payments/{review_id}")).await.1["status"], "needs_review");
         let r = form(
             &app,
             &path,
-            &[
-                ("csrf", &csrf),
-                ("decision", "succeeded"),
-                ("note", "receipt TX1 in the portal"),
-            ],
+            &[("csrf", &csrf), ("decision", "succeeded"), ("note", "receipt TX1 in the portal")],
             Some(&cookie),
         )
         .await;
-        assert_eq!(
-            location(&r),
-            format!("/admin/payments/{review_id}?done=resolved")
-        );
-        assert_eq!(
-            app.get(&format!("/v1/payments/{review_id}")).await.1["status"],
-            "succeeded"
-        );
-        let types: Vec<String> = app
-            .events_for(&review_id)
-            .await
-            .iter()
-            .map(|e| e["type"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(
-            types,
-            ["payment.succeeded", "payment.needs_review"],
-            "newest first"
-        );
+        assert_eq!(location(&r), format!("/admin/payments/{review_id}?done=resolved"));
+        assert_eq!(app.get(&format!("/v1/payments/{review_id}")).await.1["status"], "succeeded");
+        let types: Vec<String> =
+            app.events_for(&review_id).await.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+        assert_eq!(types, ["payment.succeeded", "payment.needs_review"], "newest first");
         // Only from needs_review: a second decision changes nothing.
-        let r = form(
-            &app,
-            &path,
-            &[("csrf", &csrf), ("decision", "failed"), ("note", "oops")],
-            Some(&cookie),
-        )
-        .await;
-        assert_eq!(
-            location(&r),
-            format!("/admin/payments/{review_id}?done=not_in_review")
-        );
+        let r = form(&app, &path, &[("csrf", &csrf), ("decision", "failed"), ("note", "oops")], Some(&cookie)).await;
+        assert_eq!(location(&r), format!("/admin/payments/{review_id}?done=not_in_review"));
         assert_eq!(app.events_for(&review_id).await.len(), 2);
         let (_, html) = admin_page(&app, &cookie, &format!("/admin/payments/{review_id}")).await;
         assert!(html.contains("resolved by an operator as succeeded: receipt TX1 in the portal"));
 
         // Redeliver an event.
-        let event_id = app.events_for(&review_id).await[0]["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let r = form(
-            &app,
-            &format!("/admin/events/{event_id}/redeliver"),
-            &[("csrf", &csrf)],
-            Some(&cookie),
-        )
-        .await;
-        assert_eq!(
-            location(&r),
-            format!("/admin/payments/{review_id}?done=redelivered")
-        );
+        let event_id = app.events_for(&review_id).await[0]["id"].as_str().unwrap().to_string();
+        let r = form(&app, &format!("/admin/events/{event_id}/redeliver"), &[("csrf", &csrf)], Some(&cookie)).await;
+        assert_eq!(location(&r), format!("/admin/payments/{review_id}?done=redelivered"));
 
         // Sign out: the session is gone (also for another instance sharing the database).
         let r = form(&app, "/admin/logout", &[("csrf", &csrf)], Some(&cookie)).await;
@@ -482,28 +293,16 @@ async fn shop_makes_a_payment_and_pages_are_off_outside_the_simulator_where_they
     assert!(to.starts_with("/pay/pay_"), "{to}");
     let id = to.trim_start_matches("/pay/");
     let (_, p) = app.get(&format!("/v1/payments/{id}")).await;
-    assert_eq!(
-        (p["amount"].as_i64(), p["status"].as_str()),
-        (Some(800), Some("pending"))
-    );
+    assert_eq!((p["amount"].as_i64(), p["status"].as_str()), (Some(800), Some("pending")));
     assert!(p["reference"].as_str().unwrap().starts_with("SHOP-"));
     assert!(p["checkout_url"].as_str().unwrap().ends_with(&to));
     let banner = app.gw.banner();
-    assert!(
-        banner.contains("/shop") && banner.contains("/admin  (password: "),
-        "{banner}"
-    );
-    let pw = app
-        .gw
-        .admin_password
-        .clone()
-        .expect("simulator mode makes an admin password");
+    assert!(banner.contains("/shop") && banner.contains("/admin  (password: "), "{banner}");
+    let pw = app.gw.admin_password.clone().expect("simulator mode makes an admin password");
     let r = form(&app, "/admin/login", &[("password", &pw)], None).await;
     assert_eq!(r.status().as_u16(), 303);
-    let found = poll(Duration::from_secs(5), || async {
-        (page(&app, "/assets/lipa.css").await.0 == 200).then_some(())
-    })
-    .await;
+    let found =
+        poll(Duration::from_secs(5), || async { (page(&app, "/assets/lipa.css").await.0 == 200).then_some(()) }).await;
     assert!(found.is_some());
     app.stop().await;
 }

@@ -47,7 +47,14 @@ struct Instance {
     log: std::path::PathBuf,
 }
 
-fn start_instance(db: &str, port: u16, public_url: &str, sim_url: &str, dir: &std::path::Path, extra: &[(&str, &str)]) -> Instance {
+fn start_instance(
+    db: &str,
+    port: u16,
+    public_url: &str,
+    sim_url: &str,
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Instance {
     let log = dir.join(format!("lipa-{port}-{}.log", rand::random::<u32>()));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lipa"));
     cmd.arg("serve")
@@ -77,7 +84,9 @@ fn start_instance(db: &str, port: u16, public_url: &str, sim_url: &str, dir: &st
 impl Instance {
     async fn wait_healthy(&mut self, http: &reqwest::Client) {
         let url = format!("http://127.0.0.1:{}/healthz", self.port);
-        let ok = poll(Duration::from_secs(30), || async { http.get(&url).send().await.ok().filter(|r| r.status() == 200) }).await;
+        let ok =
+            poll(Duration::from_secs(30), || async { http.get(&url).send().await.ok().filter(|r| r.status() == 200) })
+                .await;
         if ok.is_none() {
             let err = std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default();
             panic!("instance on {} did not come up: {err}", self.port);
@@ -183,15 +192,11 @@ async fn db_rows(db: &str) -> Vec<(String, String, String, Option<String>, i64, 
     let rows = if db.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(db).await.unwrap();
         let rows = sqlx::query(q).fetch_all(&pool).await.unwrap();
-        rows.iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
-            .collect()
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()
     } else {
         let pool = sqlx::SqlitePool::connect(db).await.unwrap();
         let rows = sqlx::query(q).fetch_all(&pool).await.unwrap();
-        rows.iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
-            .collect()
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()
     };
     rows
 }
@@ -221,7 +226,13 @@ async fn check_against_truth(db: &str, sim: &daraja_sim::Simulator, expected: us
             wrong.push(format!("{id} {reference}: {status} ({code:?}, {events} events), simulator says {want}"));
         }
     }
-    assert!(wrong.is_empty(), "{} of {} payments disagree with the simulator:\n{}", wrong.len(), rows.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} payments disagree with the simulator:\n{}",
+        wrong.len(),
+        rows.len(),
+        wrong.join("\n")
+    );
 }
 
 fn phone_for(i: usize) -> &'static str {
@@ -259,7 +270,11 @@ async fn sigkill_mid_callbacks_loses_nothing() {
     for t in sim.transactions() {
         let acks = t.callbacks.iter().filter(|c| c.status == Some(200)).count() as i64;
         acknowledged += acks;
-        assert!(by_ref.get(t.reference.as_str()).copied().unwrap_or(0) >= acks, "{} acknowledged but not stored", t.reference);
+        assert!(
+            by_ref.get(t.reference.as_str()).copied().unwrap_or(0) >= acks,
+            "{} acknowledged but not stored",
+            t.reference
+        );
     }
     assert!(acknowledged > 0);
     drop(gw);
@@ -324,8 +339,10 @@ async fn three_instances_one_token() {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let key = make_key(&db).await;
     let ports = [free_port(), free_port(), free_port()];
-    let mut instances: Vec<Instance> =
-        ports.iter().map(|p| start_instance(&db, *p, &format!("http://127.0.0.1:{p}"), &sim_url, dir.path(), &[])).collect();
+    let mut instances: Vec<Instance> = ports
+        .iter()
+        .map(|p| start_instance(&db, *p, &format!("http://127.0.0.1:{p}"), &sim_url, dir.path(), &[]))
+        .collect();
     for i in &mut instances {
         i.wait_healthy(&http).await;
     }
@@ -336,7 +353,13 @@ async fn three_instances_one_token() {
             let ready = http.get(format!("http://127.0.0.1:{p}/readyz")).send().await.unwrap();
             assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
             let body = json!({"amount": 10, "phone": "0708374149", "reference": format!("TOK{n}")});
-            let r = http.post(format!("http://127.0.0.1:{p}/v1/payments")).bearer_auth(&key).json(&body).send().await.unwrap();
+            let r = http
+                .post(format!("http://127.0.0.1:{p}/v1/payments"))
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             let p: Value = r.json().await.unwrap();
             assert_eq!(p["status"], "pending", "{p}");
         }
@@ -344,7 +367,8 @@ async fn three_instances_one_token() {
     futures::future::join_all(calls).await;
     for (n, p) in ports.iter().enumerate() {
         let body = json!({"amount": 11, "phone": "0708374149", "reference": format!("TOK2{n}")});
-        let r = http.post(format!("http://127.0.0.1:{p}/v1/payments")).bearer_auth(&key).json(&body).send().await.unwrap();
+        let r =
+            http.post(format!("http://127.0.0.1:{p}/v1/payments")).bearer_auth(&key).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201);
     }
     assert_eq!(sim.oauth_requests(), 1, "one OAuth request for three instances");

@@ -24,11 +24,7 @@ fn b64(text: impl AsRef<[u8]>) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in text.as_ref().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -60,11 +56,7 @@ fn forbidden(api_key: &str) -> Vec<String> {
 
 fn assert_clean(what: &str, text: &str, api_key: &str) {
     for s in forbidden(api_key) {
-        assert!(
-            !text.contains(&s),
-            "{what} contains a secret ({}…):\n{text}",
-            &s[..6]
-        );
+        assert!(!text.contains(&s), "{what} contains a secret ({}…):\n{text}", &s[..6]);
     }
 }
 
@@ -118,13 +110,9 @@ async fn serve(env: &HashMap<String, String>, dir: &std::path::Path) -> Gateway 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let out = child.stdout.take().unwrap();
     let err = child.stderr.take().unwrap();
-    for (reader, name) in [
-        (
-            Box::new(out) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-            "stdout",
-        ),
-        (Box::new(err), "stderr"),
-    ] {
+    for (reader, name) in
+        [(Box::new(out) as Box<dyn tokio::io::AsyncRead + Unpin + Send>, "stdout"), (Box::new(err), "stderr")]
+    {
         let lines = lines.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -137,10 +125,7 @@ async fn serve(env: &HashMap<String, String>, dir: &std::path::Path) -> Gateway 
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let url = loop {
-        let l = tokio::time::timeout_at(deadline.into(), rx.recv())
-            .await
-            .expect("banner in time")
-            .expect("output");
+        let l = tokio::time::timeout_at(deadline.into(), rx.recv()).await.expect("banner in time").expect("output");
         if let Some(rest) = l.trim().strip_prefix("API:") {
             break rest.trim().trim_end_matches("/v1/payments").to_string();
         }
@@ -173,32 +158,13 @@ async fn no_secret_in_any_log_line_or_response() {
     let mut env = base_env(&sim_url, &db);
 
     // An API key, made the documented way (printed once by design: that output is not a log).
-    let keys = command(&env, dir.path(), &["keys", "create"])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        keys.status.success(),
-        "{}",
-        String::from_utf8_lossy(&keys.stderr)
-    );
-    let api_key = String::from_utf8_lossy(&keys.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let keys = command(&env, dir.path(), &["keys", "create"]).output().await.unwrap();
+    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
+    let api_key = String::from_utf8_lossy(&keys.stdout).lines().last().unwrap().trim().to_string();
     assert!(api_key.starts_with("lipa_sk_"), "{api_key}");
-    assert_clean(
-        "keys create stderr",
-        &String::from_utf8_lossy(&keys.stderr),
-        &api_key,
-    );
+    assert_clean("keys create stderr", &String::from_utf8_lossy(&keys.stderr), &api_key);
 
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let mut bodies: Vec<String> = Vec::new();
 
     // The main gateway, with JSON logs.
@@ -215,26 +181,14 @@ async fn no_secret_in_any_log_line_or_response() {
             .json(&json!({"amount": 10, "phone": phone, "reference": reference}))
     };
     let mut ids = Vec::new();
-    for (phone, reference) in [
-        ("0708374149", "S-OK"),
-        ("0700001032", "S-NO"),
-        ("0700000001", "S-FUNDS"),
-    ] {
+    for (phone, reference) in [("0708374149", "S-OK"), ("0700001032", "S-NO"), ("0700000001", "S-FUNDS")] {
         let (status, body) = call(create(phone, reference)).await;
         assert_eq!(status, 201, "{body}");
-        ids.push(
-            serde_json::from_str::<Value>(&body).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_string());
         bodies.push(body);
     }
     // Daraja refuses a push (spike arrest on every try).
-    sim.set_faults(daraja_sim::Faults {
-        spike_arrest: 1.0,
-        ..Default::default()
-    });
+    sim.set_faults(daraja_sim::Faults { spike_arrest: 1.0, ..Default::default() });
     let (status, body) = call(create("0708374149", "S-RL")).await;
     assert_eq!(status, 201);
     assert!(body.contains("\"failed\""), "{body}");
@@ -242,44 +196,16 @@ async fn no_secret_in_any_log_line_or_response() {
     sim.set_faults(daraja_sim::Faults::default());
     // Bad input, a wrong key, a forged callback, pages, health, metrics, the admin login (wrong and right).
     bodies.push(
-        call(
-            http.post(format!("{}/v1/payments", gw.url))
-                .bearer_auth(&api_key)
-                .body("{\"amount\": -1}"),
-        )
-        .await
-        .1,
+        call(http.post(format!("{}/v1/payments", gw.url)).bearer_auth(&api_key).body("{\"amount\": -1}")).await.1,
     );
-    bodies.push(
-        call(
-            http.get(format!("{}/v1/payments", gw.url))
-                .bearer_auth("lipa_sk_wrong"),
-        )
-        .await
-        .1,
-    );
-    bodies.push(
-        call(
-            http.post(format!("{}/callbacks/stk/0000", gw.url))
-                .body("{\"Body\":1}"),
-        )
-        .await
-        .1,
-    );
-    for path in [
-        "/readyz",
-        "/healthz",
-        "/metrics",
-        "/openapi.json",
-        "/admin/login",
-    ] {
+    bodies.push(call(http.get(format!("{}/v1/payments", gw.url)).bearer_auth("lipa_sk_wrong")).await.1);
+    bodies.push(call(http.post(format!("{}/callbacks/stk/0000", gw.url)).body("{\"Body\":1}")).await.1);
+    for path in ["/readyz", "/healthz", "/metrics", "/openapi.json", "/admin/login"] {
         bodies.push(call(http.get(format!("{}{path}", gw.url))).await.1);
     }
     for pw in ["wrong-password", ADMIN_PASSWORD] {
         let (_, body) = call(
-            http.post(format!("{}/admin/login", gw.url))
-                .header("origin", gw.url.clone())
-                .form(&[("password", pw)]),
+            http.post(format!("{}/admin/login", gw.url)).header("origin", gw.url.clone()).form(&[("password", pw)]),
         )
         .await;
         bodies.push(body);
@@ -287,53 +213,23 @@ async fn no_secret_in_any_log_line_or_response() {
     // Wait until every payment is settled and the webhook worker has failed a few times (nothing listens).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, list) = call(
-            http.get(format!("{}/v1/payments?limit=100", gw.url))
-                .bearer_auth(&api_key),
-        )
-        .await;
+        let (_, list) = call(http.get(format!("{}/v1/payments?limit=100", gw.url)).bearer_auth(&api_key)).await;
         let v: Value = serde_json::from_str(&list).unwrap();
-        let pending = v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["status"] == "pending")
-            .count();
+        let pending = v["data"].as_array().unwrap().iter().filter(|p| p["status"] == "pending").count();
         if pending == 0 && gw.output().contains("webhook") {
             bodies.push(list);
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "payments did not settle:\n{list}\n{}",
-            gw.output()
-        );
+        assert!(Instant::now() < deadline, "payments did not settle:\n{list}\n{}", gw.output());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for id in &ids {
-        bodies.push(
-            call(
-                http.get(format!("{}/v1/payments/{id}", gw.url))
-                    .bearer_auth(&api_key),
-            )
-            .await
-            .1,
-        );
-        bodies.push(
-            call(
-                http.get(format!("{}/v1/events?payment_id={id}", gw.url))
-                    .bearer_auth(&api_key),
-            )
-            .await
-            .1,
-        );
+        bodies.push(call(http.get(format!("{}/v1/payments/{id}", gw.url)).bearer_auth(&api_key)).await.1);
+        bodies.push(call(http.get(format!("{}/v1/events?payment_id={id}", gw.url)).bearer_auth(&api_key)).await.1);
     }
     gw.child.kill().await.unwrap();
     let out = gw.output();
-    assert!(
-        out.contains("DEBUG") || out.contains("\"level\":\"DEBUG\""),
-        "debug logging is on:\n{out}"
-    );
+    assert!(out.contains("DEBUG") || out.contains("\"level\":\"DEBUG\""), "debug logging is on:\n{out}");
     for line in out.lines().filter_map(|l| l.strip_prefix("stderr: ")) {
         serde_json::from_str::<Value>(line)
             .unwrap_or_else(|e| panic!("LIPA_LOG_FORMAT=json wrote a non-JSON line ({e}): {line}"));
@@ -360,34 +256,16 @@ async fn no_secret_in_any_log_line_or_response() {
     gw.child.kill().await.unwrap();
     assert!(gw.output().contains("Wrong credentials"), "{}", gw.output());
     assert!(!gw.output().contains("pk-SECRET-wrong-passkey-00"));
-    assert_clean(
-        "the gateway's output (wrong passkey)",
-        &gw.output(),
-        &api_key,
-    );
+    assert_clean("the gateway's output (wrong passkey)", &gw.output(), &api_key);
     assert_clean("a response body (wrong passkey)", &body, &api_key);
 
     // A wrong consumer secret: no token. (A fresh database: the token cached in the shared one would
     // still be good, and lipa uses it.)
     let mut wrong = env.clone();
-    wrong.insert(
-        "MPESA_CONSUMER_SECRET".into(),
-        "cs-SECRET-wrong-secret-00".into(),
-    );
-    wrong.insert(
-        "LIPA_DATABASE_URL".into(),
-        format!("sqlite://{}", dir.path().join("fresh.db").display()),
-    );
-    let keys = command(&wrong, dir.path(), &["keys", "create"])
-        .output()
-        .await
-        .unwrap();
-    let api_key = String::from_utf8_lossy(&keys.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    wrong.insert("MPESA_CONSUMER_SECRET".into(), "cs-SECRET-wrong-secret-00".into());
+    wrong.insert("LIPA_DATABASE_URL".into(), format!("sqlite://{}", dir.path().join("fresh.db").display()));
+    let keys = command(&wrong, dir.path(), &["keys", "create"]).output().await.unwrap();
+    let api_key = String::from_utf8_lossy(&keys.stdout).lines().last().unwrap().trim().to_string();
     let mut gw = serve(&wrong, dir.path()).await;
     let (status, ready) = call(http.get(format!("{}/readyz", gw.url))).await;
     assert_eq!(status, 503, "{ready}");
@@ -408,28 +286,17 @@ async fn no_secret_in_any_log_line_or_response() {
     let mut bad = env.clone();
     bad.insert("MPESA_ENV".into(), "production".into());
     bad.insert("LIPA_PUBLIC_URL".into(), "http://pay.example.com".into());
-    let out = command(&bad, dir.path(), &["serve"])
-        .output()
-        .await
-        .unwrap();
+    let out = command(&bad, dir.path(), &["serve"]).output().await.unwrap();
     assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("not HTTPS"), "{text}");
     assert_clean("a refused configuration", &text, &api_key);
     // And the doctor, which also talks to Daraja.
     let mut doc = env.clone();
     doc.insert("MPESA_PASSKEY".into(), "pk-SECRET-wrong-passkey-00".into());
-    let out = command(&doc, dir.path(), &["doctor"])
-        .output()
-        .await
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && text.contains("Wrong credentials"),
-        "{text}"
-    );
+    let out = command(&doc, dir.path(), &["doctor"]).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("Wrong credentials"), "{text}");
     assert!(!text.contains("pk-SECRET-wrong-passkey-00"));
     assert_clean("lipa doctor", &text, &api_key);
 }

@@ -80,8 +80,14 @@ async fn create_idempotency_and_guard() {
         let err = store.create_payment(new(payment("R1", 3_000), Some(("k2", "h1")))).await.unwrap_err();
         assert!(matches!(err, StoreError::ReferencePending), "{err}");
         // Nothing half-written: the refused request's key is not claimed.
-        store.apply_outcome(&id, Source::Push, &Outcome::PushRejected { code: "x".into(), message: "m".into() }, 4_000).await.unwrap();
-        assert!(matches!(store.create_payment(new(payment("R1", 5_000), Some(("k2", "h1")))).await.unwrap(), Created::New(_)));
+        store
+            .apply_outcome(&id, Source::Push, &Outcome::PushRejected { code: "x".into(), message: "m".into() }, 4_000)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create_payment(new(payment("R1", 5_000), Some(("k2", "h1")))).await.unwrap(),
+            Created::New(_)
+        ));
         let got = store.get_payment(&id).await.unwrap().unwrap();
         assert_eq!(got.metadata, serde_json::json!({"k": "v"}));
         assert_eq!(got.status, PaymentStatus::Failed);

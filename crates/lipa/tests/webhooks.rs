@@ -51,11 +51,7 @@ struct Receiver {
 
 impl Receiver {
     async fn start(default: u16, script: &[u16]) -> Receiver {
-        let inner = Arc::new(Mutex::new(Inner {
-            hits: Vec::new(),
-            script: script.iter().copied().collect(),
-            default,
-        }));
+        let inner = Arc::new(Mutex::new(Inner { hits: Vec::new(), script: script.iter().copied().collect(), default }));
         let state = inner.clone();
         let app = axum::Router::new().route(
             "/hooks/lipa",
@@ -64,13 +60,8 @@ impl Receiver {
                 async move {
                     let mut s = state.lock().unwrap();
                     let answer = s.script.pop_front().unwrap_or(s.default);
-                    let header = |name: &str| {
-                        headers
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string()
-                    };
+                    let header =
+                        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
                     s.hits.push(Hit {
                         at: Instant::now(),
                         signature: header("lipa-signature"),
@@ -83,10 +74,7 @@ impl Receiver {
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/hooks/lipa?token=in-the-query",
-            listener.local_addr().unwrap()
-        );
+        let url = format!("http://{}/hooks/lipa?token=in-the-query", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Receiver { inner, url }
     }
@@ -96,10 +84,7 @@ impl Receiver {
     }
 
     fn hits_for(&self, event_id: &str) -> Vec<Hit> {
-        self.hits()
-            .into_iter()
-            .filter(|h| h.id() == event_id)
-            .collect()
+        self.hits().into_iter().filter(|h| h.id() == event_id).collect()
     }
 
     fn answer(&self, status: u16) {
@@ -114,10 +99,7 @@ impl Receiver {
         })
         .await
         .unwrap_or_else(|| {
-            panic!(
-                "{event_id}: fewer than {n} webhook requests within {within:?}: {:?}",
-                self.hits_for(event_id).len()
-            )
+            panic!("{event_id}: fewer than {n} webhook requests within {within:?}: {:?}", self.hits_for(event_id).len())
         })
     }
 }
@@ -133,9 +115,7 @@ fn env<'a>(receiver: &'a Receiver, retry_base: &'a str) -> Vec<(&'a str, &'a str
 
 /// Create a payment with a simulator test number and return the id of its one event once it exists.
 async fn paid_event(app: &TestApp, phone: &str, reference: &str) -> (String, String) {
-    let p = app
-        .create(json!({"amount": 800, "phone": phone, "reference": reference}))
-        .await;
+    let p = app.create(json!({"amount": 800, "phone": phone, "reference": reference})).await;
     let id = p["id"].as_str().unwrap().to_string();
     app.settled(&id).await;
     let events = app.events_for(&id).await;
@@ -157,18 +137,12 @@ async fn wait_delivery(app: &TestApp, id: &str, status: &str, within: Duration) 
     .await;
     match got {
         Some(e) => e,
-        None => panic!(
-            "{id} did not reach delivery status {status} within {within:?}: {}",
-            event(app, id).await
-        ),
+        None => panic!("{id} did not reach delivery status {status} within {within:?}: {}", event(app, id).await),
     }
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// The body of a delivered event is the API's event without `delivery`, signed as documented; a wrong
@@ -179,63 +153,24 @@ async fn events_arrive_signed_and_once() {
     for backend in backends() {
         let app = spawn_with(&backend, &env(&receiver, "200ms")).await;
         let (payment_id, event_id) = paid_event(&app, "0708374149", "WH-SIGN").await;
-        let hit = receiver
-            .wait_for(&event_id, 1, Duration::from_secs(20))
-            .await
-            .remove(0);
+        let hit = receiver.wait_for(&event_id, 1, Duration::from_secs(20)).await.remove(0);
 
-        assert!(
-            hit.content_type.starts_with("application/json"),
-            "{}",
-            hit.content_type
-        );
+        assert!(hit.content_type.starts_with("application/json"), "{}", hit.content_type);
+        assert_eq!(verify(SECRET, &hit.signature, &hit.body, now(), DEFAULT_TOLERANCE), Ok(()), "{}", hit.signature);
         assert_eq!(
-            verify(SECRET, &hit.signature, &hit.body, now(), DEFAULT_TOLERANCE),
-            Ok(()),
-            "{}",
-            hit.signature
-        );
-        assert_eq!(
-            verify(
-                "whsec_wrong",
-                &hit.signature,
-                &hit.body,
-                now(),
-                DEFAULT_TOLERANCE
-            ),
+            verify("whsec_wrong", &hit.signature, &hit.body, now(), DEFAULT_TOLERANCE),
             Err(VerifyError::Mismatch)
         );
         assert_eq!(
-            verify(
-                SECRET,
-                &hit.signature,
-                &hit.body,
-                now() + 600,
-                DEFAULT_TOLERANCE
-            ),
+            verify(SECRET, &hit.signature, &hit.body, now() + 600, DEFAULT_TOLERANCE),
             Err(VerifyError::Expired)
         );
-        let t: i64 = hit
-            .signature
-            .strip_prefix("t=")
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(
-            (now() - t).abs() < 60,
-            "the signature's timestamp is the sending time: {t}"
-        );
+        let t: i64 = hit.signature.strip_prefix("t=").unwrap().split(',').next().unwrap().parse().unwrap();
+        assert!((now() - t).abs() < 60, "the signature's timestamp is the sending time: {t}");
 
         let body = hit.json();
         let mut api = event(&app, &event_id).await;
-        let delivery = api
-            .as_object_mut()
-            .unwrap()
-            .remove("delivery")
-            .expect("the API shows delivery");
+        let delivery = api.as_object_mut().unwrap().remove("delivery").expect("the API shows delivery");
         assert_eq!(body, api, "the webhook body is the event object");
         assert_eq!(body["type"], "payment.succeeded");
         assert_eq!(body["data"]["id"], payment_id.as_str());
@@ -246,41 +181,20 @@ async fn events_arrive_signed_and_once() {
         assert_eq!(e["delivery"]["attempts"], 1, "{e}");
         assert!(e["delivery"]["delivered_at"].is_string(), "{e}");
 
-        let attempts = app
-            .gw
-            .state
-            .store
-            .webhook_attempts(&event_id)
-            .await
-            .unwrap();
+        let attempts = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
         assert_eq!(attempts.len(), 1, "{attempts:?}");
         assert_eq!(attempts[0].http_status, Some(200));
         assert_eq!(attempts[0].outcome, "delivered");
-        assert!(
-            !attempts[0].url.contains("token"),
-            "the query string may hold a token: {}",
-            attempts[0].url
-        );
+        assert!(!attempts[0].url.contains("token"), "the query string may hold a token: {}", attempts[0].url);
         let log = app.gw.state.store.payment_log(&payment_id).await.unwrap();
-        assert!(
-            log.iter()
-                .any(|l| l.kind == "webhook" && l.detail.contains("HTTP 200")),
-            "{log:?}"
-        );
+        assert!(log.iter().any(|l| l.kind == "webhook" && l.detail.contains("HTTP 200")), "{log:?}");
 
         // A second event is delivered after the first; the first has still come only once.
         let (_, second) = paid_event(&app, "0700001032", "WH-SIGN2").await;
         receiver.wait_for(&second, 1, Duration::from_secs(20)).await;
         wait_delivery(&app, &second, "delivered", Duration::from_secs(10)).await;
-        assert_eq!(
-            receiver.hits_for(&event_id).len(),
-            1,
-            "a delivered event is not sent again"
-        );
-        assert_eq!(
-            receiver.hits_for(&second)[0].json()["type"],
-            "payment.failed"
-        );
+        assert_eq!(receiver.hits_for(&event_id).len(), 1, "a delivered event is not sent again");
+        assert_eq!(receiver.hits_for(&second)[0].json()["type"], "payment.failed");
         app.stop().await;
     }
 }
@@ -292,58 +206,24 @@ async fn failures_are_retried_with_growing_spacing() {
         let receiver = Receiver::start(200, &[500, 500, 500]).await;
         let app = spawn_with(&backend, &env(&receiver, "300ms")).await;
         let (payment_id, event_id) = paid_event(&app, "0700000000", "WH-RETRY").await;
-        let hits = receiver
-            .wait_for(&event_id, 4, Duration::from_secs(30))
-            .await;
-        assert_eq!(
-            hits.iter().map(|h| h.answered).collect::<Vec<_>>(),
-            [500, 500, 500, 200]
-        );
-        assert!(
-            hits.iter().all(|h| h.id() == event_id),
-            "the same event id on every attempt"
-        );
-        assert!(
-            hits.windows(2).all(|w| w[0].body == w[1].body),
-            "the same body on every attempt"
-        );
+        let hits = receiver.wait_for(&event_id, 4, Duration::from_secs(30)).await;
+        assert_eq!(hits.iter().map(|h| h.answered).collect::<Vec<_>>(), [500, 500, 500, 200]);
+        assert!(hits.iter().all(|h| h.id() == event_id), "the same event id on every attempt");
+        assert!(hits.windows(2).all(|w| w[0].body == w[1].body), "the same body on every attempt");
         for h in &hits {
-            assert_eq!(
-                verify(SECRET, &h.signature, &h.body, now(), DEFAULT_TOLERANCE),
-                Ok(())
-            );
+            assert_eq!(verify(SECRET, &h.signature, &h.body, now(), DEFAULT_TOLERANCE), Ok(()));
         }
         let gaps: Vec<Duration> = hits.windows(2).map(|w| w[1].at - w[0].at).collect();
         // Base 300 ms ±10 %, then 600 ms, then 1.2 s; the worker's 50 ms tick adds a little.
         assert!(gaps[0] >= Duration::from_millis(250), "{gaps:?}");
-        assert!(
-            gaps[1] > gaps[0] && gaps[2] > gaps[1],
-            "the spacing grows: {gaps:?}"
-        );
+        assert!(gaps[1] > gaps[0] && gaps[2] > gaps[1], "the spacing grows: {gaps:?}");
         assert!(gaps[2] >= gaps[0] * 3, "doubling: {gaps:?}");
 
         let e = wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
         assert_eq!(e["delivery"]["attempts"], 4, "{e}");
-        let attempts = app
-            .gw
-            .state
-            .store
-            .webhook_attempts(&event_id)
-            .await
-            .unwrap();
-        let seen: Vec<_> = attempts
-            .iter()
-            .map(|a| (a.http_status, a.outcome.as_str()))
-            .collect();
-        assert_eq!(
-            seen,
-            [
-                (Some(500), "retry"),
-                (Some(500), "retry"),
-                (Some(500), "retry"),
-                (Some(200), "delivered")
-            ]
-        );
+        let attempts = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
+        let seen: Vec<_> = attempts.iter().map(|a| (a.http_status, a.outcome.as_str())).collect();
+        assert_eq!(seen, [(Some(500), "retry"), (Some(500), "retry"), (Some(500), "retry"), (Some(200), "delivered")]);
         let log = app.gw.state.store.payment_log(&payment_id).await.unwrap();
         assert_eq!(
             log.iter().filter(|l| l.kind == "webhook").count(),
@@ -366,41 +246,24 @@ async fn gives_up_then_redeliver_sends_again() {
         let e = wait_delivery(&app, &event_id, "failed", Duration::from_secs(20)).await;
         let attempts = e["delivery"]["attempts"].as_i64().unwrap();
         assert!(attempts >= 2, "retried before giving up: {e}");
-        assert!(
-            e["delivery"]["failed_at"].is_string() && e["delivery"]["next_attempt_at"].is_null(),
-            "{e}"
-        );
-        let failed = app
-            .gw
-            .state
-            .store
-            .webhook_attempts(&event_id)
-            .await
-            .unwrap();
+        assert!(e["delivery"]["failed_at"].is_string() && e["delivery"]["next_attempt_at"].is_null(), "{e}");
+        let failed = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
         assert_eq!(failed.last().unwrap().outcome, "gave_up");
         assert_eq!(receiver.hits_for(&event_id).len() as i64, attempts);
 
         // The receiver is fixed; the merchant asks for the event again.
         receiver.answer(200);
-        let (status, body) = app
-            .post(&format!("/v1/events/{event_id}/redeliver"), &json!({}))
-            .await;
+        let (status, body) = app.post(&format!("/v1/events/{event_id}/redeliver"), &json!({})).await;
         assert_eq!(status, 202, "{body}");
         assert_eq!(body["delivery"]["status"], "pending", "{body}");
-        let hits = receiver
-            .wait_for(&event_id, attempts as usize + 1, Duration::from_secs(10))
-            .await;
+        let hits = receiver.wait_for(&event_id, attempts as usize + 1, Duration::from_secs(10)).await;
         assert_eq!(hits.last().unwrap().answered, 200);
         wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
 
         // Redeliver of a delivered event: it comes once more.
-        let (status, _) = app
-            .post(&format!("/v1/events/{event_id}/redeliver"), &json!({}))
-            .await;
+        let (status, _) = app.post(&format!("/v1/events/{event_id}/redeliver"), &json!({})).await;
         assert_eq!(status, 202);
-        receiver
-            .wait_for(&event_id, attempts as usize + 2, Duration::from_secs(10))
-            .await;
+        receiver.wait_for(&event_id, attempts as usize + 2, Duration::from_secs(10)).await;
         wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
         let (status, _) = app.post("/v1/events/evt_nope/redeliver", &json!({})).await;
         assert_eq!(status, 404);
@@ -441,36 +304,17 @@ async fn two_instances_deliver_each_event_once() {
         let receiver = Receiver::start(200, &[]).await;
         let a = spawn_with(&backend, &env(&receiver, "300ms")).await;
         let db = a.gw.state.cfg.database_url.clone();
-        let b = spawn_on(
-            &backend,
-            &db,
-            tempfile::tempdir().unwrap(),
-            &env(&receiver, "300ms"),
-        )
-        .await;
+        let b = spawn_on(&backend, &db, tempfile::tempdir().unwrap(), &env(&receiver, "300ms")).await;
         let mut ids = Vec::new();
         for i in 0..8 {
-            let phone = if i % 2 == 0 {
-                "0708374149"
-            } else {
-                "0700002001"
-            };
-            let p = a
-                .create(
-                    json!({"amount": 100 + i, "phone": phone, "reference": format!("WH-TWO{i}")}),
-                )
-                .await;
+            let phone = if i % 2 == 0 { "0708374149" } else { "0700002001" };
+            let p = a.create(json!({"amount": 100 + i, "phone": phone, "reference": format!("WH-TWO{i}")})).await;
             ids.push(p["id"].as_str().unwrap().to_string());
         }
         let mut events = Vec::new();
         for id in &ids {
             a.settled(id).await;
-            events.push(
-                a.events_for(id).await[0]["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            );
+            events.push(a.events_for(id).await[0]["id"].as_str().unwrap().to_string());
         }
         for e in &events {
             wait_delivery(&b, e, "delivered", Duration::from_secs(20)).await;
@@ -480,12 +324,7 @@ async fn two_instances_deliver_each_event_once() {
             *counts.entry(h.id()).or_default() += 1;
         }
         for e in &events {
-            assert_eq!(
-                counts.get(e),
-                Some(&1),
-                "{e} on {}: {counts:?}",
-                backend.name()
-            );
+            assert_eq!(counts.get(e), Some(&1), "{e} on {}: {counts:?}", backend.name());
         }
         b.gw.shutdown().await;
         a.stop().await;
@@ -494,25 +333,15 @@ async fn two_instances_deliver_each_event_once() {
 
 /// Pull a fenced code block of the given language out of docs/webhooks.md.
 fn doc_snippet(lang: &str) -> String {
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/webhooks.md"
-    ))
-    .unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/webhooks.md")).unwrap();
     let fence = format!("```{lang}\n");
-    let start = doc
-        .find(&fence)
-        .unwrap_or_else(|| panic!("no {lang} block in docs/webhooks.md"))
-        + fence.len();
+    let start = doc.find(&fence).unwrap_or_else(|| panic!("no {lang} block in docs/webhooks.md")) + fence.len();
     let end = start + doc[start..].find("```").unwrap();
     doc[start..end].to_string()
 }
 
 fn have(program: &str) -> bool {
-    std::process::Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    std::process::Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 /// Run a documented snippet on a request the gateway really signed: it must accept it and refuse a wrong
@@ -525,10 +354,7 @@ async fn run_snippet(program: &str, lang: &str, call: &str) {
     let receiver = Receiver::start(200, &[]).await;
     let app = spawn_with(&Backend::Sqlite, &env(&receiver, "200ms")).await;
     let (_, event_id) = paid_event(&app, "0708374149", "WH-DOC").await;
-    let hit = receiver
-        .wait_for(&event_id, 1, Duration::from_secs(20))
-        .await
-        .remove(0);
+    let hit = receiver.wait_for(&event_id, 1, Duration::from_secs(20)).await.remove(0);
     app.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -544,17 +370,8 @@ async fn run_snippet(program: &str, lang: &str, call: &str) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{lang}: {}{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        stdout.trim(),
-        "ok=true wrong_secret=false changed_body=false",
-        "{lang}"
-    );
+    assert!(out.status.success(), "{lang}: {}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), "ok=true wrong_secret=false changed_body=false", "{lang}");
 }
 
 #[tokio::test]

@@ -31,10 +31,7 @@ impl Receiver {
     }
 
     pub fn for_id(&self, id: &str) -> Vec<Value> {
-        self.bodies()
-            .into_iter()
-            .filter(|b| b["Body"]["stkCallback"]["CheckoutRequestID"] == id)
-            .collect()
+        self.bodies().into_iter().filter(|b| b["Body"]["stkCallback"]["CheckoutRequestID"] == id).collect()
     }
 }
 
@@ -52,16 +49,11 @@ async fn receive(State(r): State<Receiver>, Json(body): Json<Value>) -> (StatusC
 pub async fn spawn_receiver() -> Receiver {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let r = Receiver {
-        url: format!(
-            "http://{}/callbacks/stk/abc123",
-            listener.local_addr().unwrap()
-        ),
+        url: format!("http://{}/callbacks/stk/abc123", listener.local_addr().unwrap()),
         status: Arc::new(AtomicU16::new(200)),
         bodies: Arc::default(),
     };
-    let app = Router::new()
-        .route("/callbacks/stk/abc123", post(receive))
-        .with_state(r.clone());
+    let app = Router::new().route("/callbacks/stk/abc123", post(receive)).with_state(r.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     r
 }
@@ -74,10 +66,7 @@ pub struct Harness {
 }
 
 pub fn fast_config() -> SimConfig {
-    SimConfig {
-        result_delay: Duration::from_millis(50),
-        ..SimConfig::default()
-    }
+    SimConfig { result_delay: Duration::from_millis(50), ..SimConfig::default() }
 }
 
 pub async fn spawn(config: SimConfig) -> Harness {
@@ -89,10 +78,7 @@ pub async fn spawn(config: SimConfig) -> Harness {
     Harness {
         sim,
         base,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .build()
-            .unwrap(),
+        http: reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap(),
         receiver: spawn_receiver().await,
     }
 }
@@ -101,10 +87,7 @@ pub async fn spawn(config: SimConfig) -> Harness {
 pub fn eat_timestamp(offset_secs: i64) -> String {
     let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(3));
     let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(offset_secs);
-    t.to_zoned_datetime(tz)
-        .datetime()
-        .strftime("%Y%m%d%H%M%S")
-        .to_string()
+    t.to_zoned_datetime(tz).datetime().strftime("%Y%m%d%H%M%S").to_string()
 }
 
 pub fn password(shortcode: &str, passkey: &str, timestamp: &str) -> String {
@@ -125,11 +108,7 @@ impl Answer {
         self.body["errorMessage"].as_str().unwrap_or("")
     }
     pub fn warnings(&self) -> Vec<String> {
-        self.headers
-            .get_all("x-sim-warning")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
+        self.headers.get_all("x-sim-warning").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
     }
     pub fn checkout_id(&self) -> String {
         self.body["CheckoutRequestID"].as_str().unwrap().to_owned()
@@ -141,21 +120,14 @@ async fn answer(resp: reqwest::Response) -> Answer {
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    Answer { status, headers, body }
 }
 
 impl Harness {
     pub async fn token(&self) -> String {
         let resp = self
             .http
-            .get(format!(
-                "{}/oauth/v1/generate?grant_type=client_credentials",
-                self.base
-            ))
+            .get(format!("{}/oauth/v1/generate?grant_type=client_credentials", self.base))
             .basic_auth("key", Some("secret"))
             .send()
             .await
@@ -183,20 +155,12 @@ impl Harness {
     }
 
     pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> Answer {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let resp = self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(body).send().await.unwrap();
         answer(resp).await
     }
 
     pub async fn push(&self, token: &str, body: &Value) -> Answer {
-        self.post_json("/mpesa/stkpush/v1/processrequest", token, body)
-            .await
+        self.post_json("/mpesa/stkpush/v1/processrequest", token, body).await
     }
 
     pub async fn query(&self, token: &str, checkout_id: &str) -> Answer {
@@ -207,29 +171,15 @@ impl Harness {
             "Timestamp": ts,
             "CheckoutRequestID": checkout_id,
         });
-        self.post_json("/mpesa/stkpushquery/v1/query", token, &body)
-            .await
+        self.post_json("/mpesa/stkpushquery/v1/query", token, &body).await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        answer(
-            self.http
-                .get(format!("{}{path}", self.base))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        answer(self.http.get(format!("{}{path}", self.base)).send().await.unwrap()).await
     }
 
     pub async fn post_control(&self, path: &str, body: &Value) -> Answer {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let resp = self.http.post(format!("{}{path}", self.base)).json(body).send().await.unwrap();
         answer(resp).await
     }
 
@@ -244,12 +194,7 @@ impl Harness {
 
     /// Waits until the push is final and has `attempts` recorded callback attempts.
     pub async fn settled(&self, id: &str, attempts: usize) -> TransactionView {
-        poll(|| {
-            self.sim
-                .transaction(id)
-                .filter(|t| t.state == TxState::Final && t.callbacks.len() >= attempts)
-        })
-        .await
+        poll(|| self.sim.transaction(id).filter(|t| t.state == TxState::Final && t.callbacks.len() >= attempts)).await
     }
 }
 
@@ -260,10 +205,7 @@ pub async fn poll<T>(mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "condition not met within {DEADLINE:?}"
-        );
+        assert!(start.elapsed() < DEADLINE, "condition not met within {DEADLINE:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

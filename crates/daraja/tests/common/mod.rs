@@ -52,16 +52,10 @@ pub struct MockState {
 
 impl MockState {
     pub fn script_push(&self, status: u16, body: impl Into<String>) {
-        self.push_script
-            .lock()
-            .unwrap()
-            .push_back((status, body.into()));
+        self.push_script.lock().unwrap().push_back((status, body.into()));
     }
     pub fn script_query(&self, status: u16, body: impl Into<String>) {
-        self.query_script
-            .lock()
-            .unwrap()
-            .push_back((status, body.into()));
+        self.query_script.lock().unwrap().push_back((status, body.into()));
     }
     pub fn oauth(&self) -> u64 {
         self.oauth_count.load(Ordering::SeqCst)
@@ -89,39 +83,22 @@ impl Mock {
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Mock {
-            state,
-            url: format!("http://{addr}").parse().unwrap(),
-        }
+        Mock { state, url: format!("http://{addr}").parse().unwrap() }
     }
 
     pub fn config(&self) -> Config {
-        Config::new(
-            Environment::Custom(self.url.clone()),
-            KEY,
-            SECRET,
-            SHORTCODE,
-            PASSKEY,
-        )
+        Config::new(Environment::Custom(self.url.clone()), KEY, SECRET, SHORTCODE, PASSKEY)
     }
 }
 
 fn answer(status: u16, body: String) -> Response {
-    (
-        StatusCode::from_u16(status).unwrap(),
-        [("content-type", "application/json")],
-        body,
-    )
-        .into_response()
+    (StatusCode::from_u16(status).unwrap(), [("content-type", "application/json")], body).into_response()
 }
 
 async fn oauth(State(s): State<Arc<MockState>>, headers: HeaderMap) -> Response {
     let n = s.oauth_count.fetch_add(1, Ordering::SeqCst) + 1;
     if let Some(h) = headers.get("authorization") {
-        s.oauth_auth_headers
-            .lock()
-            .unwrap()
-            .push(h.to_str().unwrap().to_owned());
+        s.oauth_auth_headers.lock().unwrap().push(h.to_str().unwrap().to_owned());
     }
     let delay = *s.oauth_delay.lock().unwrap();
     if !delay.is_zero() {
@@ -130,27 +107,14 @@ async fn oauth(State(s): State<Arc<MockState>>, headers: HeaderMap) -> Response 
     if let Some((status, body)) = s.oauth_answer.lock().unwrap().clone() {
         return answer(status, body);
     }
-    let expires = s
-        .expires_in
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or(Value::String("3599".into()));
-    answer(
-        200,
-        serde_json::json!({"access_token": format!("token-{n}"), "expires_in": expires})
-            .to_string(),
-    )
+    let expires = s.expires_in.lock().unwrap().clone().unwrap_or(Value::String("3599".into()));
+    answer(200, serde_json::json!({"access_token": format!("token-{n}"), "expires_in": expires}).to_string())
 }
 
 fn record(headers: &HeaderMap, body: &Bytes) -> Received {
     Received {
-        authorization: headers
-            .get("authorization")
-            .map(|h| h.to_str().unwrap().to_owned()),
-        content_type: headers
-            .get("content-type")
-            .map(|h| h.to_str().unwrap().to_owned()),
+        authorization: headers.get("authorization").map(|h| h.to_str().unwrap().to_owned()),
+        content_type: headers.get("content-type").map(|h| h.to_str().unwrap().to_owned()),
         body: serde_json::from_slice(body).unwrap_or(Value::Null),
     }
 }

@@ -3,6 +3,4 @@
 pub mod ids;
 pub mod payment;
 
-pub use payment::{
-    decide, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source,
-};
+pub use payment::{decide, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source};

@@ -183,16 +183,12 @@ impl Payment {
 /// Result codes are numbers in the API when they are numeric (all STK codes are); Daraja's rare
 /// alphanumeric codes stay strings.
 fn result_code_json(code: &str) -> serde_json::Value {
-    code.parse::<i64>()
-        .map(serde_json::Value::from)
-        .unwrap_or_else(|_| code.into())
+    code.parse::<i64>().map(serde_json::Value::from).unwrap_or_else(|_| code.into())
 }
 
 /// Unix milliseconds as RFC 3339 UTC, e.g. `2026-11-28T09:15:02.123Z`.
 pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
 }
 
 /// Who told us.
@@ -230,12 +226,7 @@ pub enum Outcome {
         result_desc: String,
     },
     /// The customer did not pay.
-    Failed {
-        checkout_request_id: Option<String>,
-        result_code: String,
-        result_desc: String,
-        reason: String,
-    },
+    Failed { checkout_request_id: Option<String>, result_code: String, result_desc: String, reason: String },
     /// Daraja refused the push itself (no prompt was shown).
     PushRejected { code: String, message: String },
     /// The push may or may not have reached the phone and no answer came in time.
@@ -310,10 +301,7 @@ impl Decision {
     }
 
     fn review(why: impl Into<String>) -> Self {
-        Self {
-            review_reason: Some(why.into()),
-            ..Self::to(PaymentStatus::NeedsReview)
-        }
+        Self { review_reason: Some(why.into()), ..Self::to(PaymentStatus::NeedsReview) }
     }
 
     pub fn event(&self) -> Option<EventType> {
@@ -331,18 +319,10 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
     };
     match (p.status, outcome) {
         // The one way out of review: a person decided. The note goes to the payment's log, not its fields.
-        (
-            PaymentStatus::NeedsReview,
-            Outcome::Resolved {
-                succeeded: true, ..
-            },
-        ) => Some(Decision::to(PaymentStatus::Succeeded)),
-        (
-            PaymentStatus::NeedsReview,
-            Outcome::Resolved {
-                succeeded: false, ..
-            },
-        ) => Some(Decision {
+        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: true, .. }) => {
+            Some(Decision::to(PaymentStatus::Succeeded))
+        }
+        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: false, .. }) => Some(Decision {
             // Keep Daraja's reason when there was one; otherwise say it was not a known M-Pesa failure.
             failure_reason: p.failure_reason.is_none().then(|| "error".to_string()),
             ..Decision::to(PaymentStatus::Failed)
@@ -350,16 +330,7 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         (_, Outcome::Resolved { .. }) => None,
         (PaymentStatus::NeedsReview, _) => None,
 
-        (
-            status,
-            Outcome::SuccessToConfirm {
-                checkout_request_id,
-                receipt,
-                amount,
-                phone,
-                result_desc,
-            },
-        ) => {
+        (status, Outcome::SuccessToConfirm { checkout_request_id, receipt, amount, phone, result_desc }) => {
             let success = Outcome::Succeeded {
                 checkout_request_id: checkout_request_id.clone(),
                 receipt: receipt.clone(),
@@ -373,9 +344,7 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
             }
             match (receipt, &p.mpesa_receipt) {
                 (Some(r), Some(ours)) if r != ours => {
-                    return Some(Decision::review(format!(
-                        "a second success with another receipt ({r}) after {ours}"
-                    )))
+                    return Some(Decision::review(format!("a second success with another receipt ({r}) after {ours}")))
                 }
                 (Some(_), Some(_)) => return None,
                 _ => {}
@@ -392,25 +361,14 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         }
 
         // A success was reported but STK Query says otherwise: a person must look.
-        (PaymentStatus::Pending, Outcome::Failed { result_code, .. })
-            if p.mpesa_receipt.is_some() =>
-        {
+        (PaymentStatus::Pending, Outcome::Failed { result_code, .. }) if p.mpesa_receipt.is_some() => {
             Some(Decision::review(format!(
                 "a success was reported (receipt {}) but then result {result_code}: not confirmed",
                 p.mpesa_receipt.as_deref().unwrap_or_default()
             )))
         }
 
-        (
-            PaymentStatus::Pending,
-            Outcome::Succeeded {
-                checkout_request_id,
-                receipt,
-                amount,
-                phone,
-                result_desc,
-            },
-        ) => {
+        (PaymentStatus::Pending, Outcome::Succeeded { checkout_request_id, receipt, amount, phone, result_desc }) => {
             if names_other(checkout_request_id) {
                 return Some(Decision::review("callback names another CheckoutRequestID"));
             }
@@ -436,15 +394,7 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
             d.result_desc = Some(result_desc.clone());
             Some(d)
         }
-        (
-            PaymentStatus::Pending,
-            Outcome::Failed {
-                checkout_request_id,
-                result_code,
-                result_desc,
-                reason,
-            },
-        ) => {
+        (PaymentStatus::Pending, Outcome::Failed { checkout_request_id, result_code, result_desc, reason }) => {
             if names_other(checkout_request_id) {
                 return Some(Decision::review("callback names another CheckoutRequestID"));
             }
@@ -462,9 +412,7 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
             failure_reason: Some("rejected".into()),
             ..Decision::to(PaymentStatus::Failed)
         }),
-        (PaymentStatus::Pending, Outcome::Unresolved { why }) => {
-            Some(Decision::review(why.clone()))
-        }
+        (PaymentStatus::Pending, Outcome::Unresolved { why }) => Some(Decision::review(why.clone())),
         (PaymentStatus::Pending, Outcome::Abandoned) => Some(Decision {
             result_desc: Some("The customer did not enter a phone number in time".into()),
             failure_reason: Some("timeout".into()),
@@ -472,14 +420,12 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         }),
 
         // Already paid: the same success again is a duplicate; another receipt is a second charge.
-        (PaymentStatus::Succeeded, Outcome::Succeeded { receipt, .. }) => {
-            match (receipt, &p.mpesa_receipt) {
-                (Some(r), Some(ours)) if r != ours => Some(Decision::review(format!(
-                    "a second success with another receipt ({r}) after {ours}"
-                ))),
-                _ => None,
+        (PaymentStatus::Succeeded, Outcome::Succeeded { receipt, .. }) => match (receipt, &p.mpesa_receipt) {
+            (Some(r), Some(ours)) if r != ours => {
+                Some(Decision::review(format!("a second success with another receipt ({r}) after {ours}")))
             }
-        }
+            _ => None,
+        },
         // A failure after the money arrived does not take the money back: keep the success.
         (PaymentStatus::Succeeded, _) => None,
 
@@ -559,19 +505,13 @@ mod tests {
         apply(&mut p, &d);
         assert_eq!(decide(&p, &success(800, "R1")), None);
         assert_eq!(decide(&p, &failure("1032", "cancelled")), None);
-        assert_eq!(
-            decide(&p, &success(800, "R2")).unwrap().status,
-            PaymentStatus::NeedsReview
-        );
+        assert_eq!(decide(&p, &success(800, "R2")).unwrap().status, PaymentStatus::NeedsReview);
     }
 
     #[test]
     fn mismatches_go_to_review() {
         let p = pending();
-        assert_eq!(
-            decide(&p, &success(1, "R1")).unwrap().status,
-            PaymentStatus::NeedsReview
-        );
+        assert_eq!(decide(&p, &success(1, "R1")).unwrap().status, PaymentStatus::NeedsReview);
         let other_phone = Outcome::Succeeded {
             checkout_request_id: Some("ws_CO_1".into()),
             receipt: Some("R".into()),
@@ -579,10 +519,7 @@ mod tests {
             phone: Some("254799999999".into()),
             result_desc: "ok".into(),
         };
-        assert_eq!(
-            decide(&p, &other_phone).unwrap().status,
-            PaymentStatus::NeedsReview
-        );
+        assert_eq!(decide(&p, &other_phone).unwrap().status, PaymentStatus::NeedsReview);
         let masked = Outcome::Succeeded {
             checkout_request_id: Some("ws_CO_1".into()),
             receipt: Some("R".into()),
@@ -590,20 +527,14 @@ mod tests {
             phone: Some("2547 ***** 678".into()),
             result_desc: "ok".into(),
         };
-        assert_eq!(
-            decide(&p, &masked).unwrap().status,
-            PaymentStatus::Succeeded
-        );
+        assert_eq!(decide(&p, &masked).unwrap().status, PaymentStatus::Succeeded);
         let other_id = Outcome::Failed {
             checkout_request_id: Some("ws_CO_2".into()),
             result_code: "1032".into(),
             result_desc: "x".into(),
             reason: "cancelled".into(),
         };
-        assert_eq!(
-            decide(&p, &other_id).unwrap().status,
-            PaymentStatus::NeedsReview
-        );
+        assert_eq!(decide(&p, &other_id).unwrap().status, PaymentStatus::NeedsReview);
     }
 
     #[test]
@@ -623,18 +554,8 @@ mod tests {
     #[test]
     fn rejected_and_unresolved() {
         let p = pending();
-        let d = decide(
-            &p,
-            &Outcome::PushRejected {
-                code: "400.002.02".into(),
-                message: "m".into(),
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            (d.status, d.failure_reason.as_deref()),
-            (PaymentStatus::Failed, Some("rejected"))
-        );
+        let d = decide(&p, &Outcome::PushRejected { code: "400.002.02".into(), message: "m".into() }).unwrap();
+        assert_eq!((d.status, d.failure_reason.as_deref()), (PaymentStatus::Failed, Some("rejected")));
         let d = decide(&p, &Outcome::Unresolved { why: "w".into() }).unwrap();
         assert_eq!(d.status, PaymentStatus::NeedsReview);
     }
@@ -642,37 +563,17 @@ mod tests {
     #[test]
     fn only_a_review_can_be_resolved() {
         let mut p = pending();
-        let ok = Outcome::Resolved {
-            succeeded: true,
-            note: "paid, receipt seen in the portal".into(),
-        };
-        let no = Outcome::Resolved {
-            succeeded: false,
-            note: "not paid".into(),
-        };
-        assert_eq!(
-            decide(&p, &ok),
-            None,
-            "a pending payment is not resolved by hand"
-        );
+        let ok = Outcome::Resolved { succeeded: true, note: "paid, receipt seen in the portal".into() };
+        let no = Outcome::Resolved { succeeded: false, note: "not paid".into() };
+        assert_eq!(decide(&p, &ok), None, "a pending payment is not resolved by hand");
         p.status = PaymentStatus::NeedsReview;
         let d = decide(&p, &ok).unwrap();
-        assert_eq!(
-            (d.status, d.event()),
-            (PaymentStatus::Succeeded, Some(EventType::Succeeded))
-        );
+        assert_eq!((d.status, d.event()), (PaymentStatus::Succeeded, Some(EventType::Succeeded)));
         let d = decide(&p, &no).unwrap();
-        assert_eq!(
-            (d.status, d.event()),
-            (PaymentStatus::Failed, Some(EventType::Failed))
-        );
+        assert_eq!((d.status, d.event()), (PaymentStatus::Failed, Some(EventType::Failed)));
         assert_eq!(d.failure_reason.as_deref(), Some("error"));
         p.status = PaymentStatus::Succeeded;
-        assert_eq!(
-            decide(&p, &no),
-            None,
-            "a settled payment is not changed by hand"
-        );
+        assert_eq!(decide(&p, &no), None, "a settled payment is not changed by hand");
         p.status = PaymentStatus::Failed;
         assert_eq!(decide(&p, &ok), None);
     }
@@ -687,17 +588,10 @@ mod tests {
             result_desc: "ok".into(),
         };
         let d = decide(&p, &reported).unwrap();
-        assert_eq!(
-            (d.status, d.event(), d.check_now),
-            (PaymentStatus::Pending, None, true)
-        );
+        assert_eq!((d.status, d.event(), d.check_now), (PaymentStatus::Pending, None, true));
         assert_eq!(d.mpesa_receipt.as_deref(), Some("R1"));
         p.mpesa_receipt = Some("R1".into());
-        assert_eq!(
-            decide(&p, &reported),
-            None,
-            "the same report again changes nothing"
-        );
+        assert_eq!(decide(&p, &reported), None, "the same report again changes nothing");
         let confirmed = Outcome::Succeeded {
             checkout_request_id: Some("ws_CO_1".into()),
             receipt: None,
@@ -705,23 +599,13 @@ mod tests {
             phone: None,
             result_desc: "ok".into(),
         };
-        assert_eq!(
-            decide(&p, &confirmed).unwrap().status,
-            PaymentStatus::Succeeded
-        );
+        assert_eq!(decide(&p, &confirmed).unwrap().status, PaymentStatus::Succeeded);
         let d = decide(&p, &failure("1032", "cancelled")).unwrap();
-        assert_eq!(
-            d.status,
-            PaymentStatus::NeedsReview,
-            "a contradicted success is not a plain failure"
-        );
+        assert_eq!(d.status, PaymentStatus::NeedsReview, "a contradicted success is not a plain failure");
         let mut wrong_amount = reported.clone();
         if let Outcome::SuccessToConfirm { amount, .. } = &mut wrong_amount {
             *amount = Some(1);
         }
-        assert_eq!(
-            decide(&pending(), &wrong_amount).unwrap().status,
-            PaymentStatus::NeedsReview
-        );
+        assert_eq!(decide(&pending(), &wrong_amount).unwrap().status, PaymentStatus::NeedsReview);
     }
 }

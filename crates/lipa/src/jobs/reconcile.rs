@@ -102,15 +102,15 @@ async fn check(state: &AppState, p: Payment) -> anyhow::Result<()> {
                     Ok(())
                 }
                 Ok(_) if expired => {
-                    settle(Outcome::Unresolved {
-                        why: "still \"being processed\" at LIPA_PENDING_MAX_AGE".into(),
-                    })
-                    .await
+                    settle(Outcome::Unresolved { why: "still \"being processed\" at LIPA_PENDING_MAX_AGE".into() })
+                        .await
                 }
                 Ok(_) => later("STK Query: the transaction is being processed".into()).await,
                 Err(e) if expired => {
-                    settle(Outcome::Unresolved { why: format!("no final answer by LIPA_PENDING_MAX_AGE (last query: {e})") })
-                        .await
+                    settle(Outcome::Unresolved {
+                        why: format!("no final answer by LIPA_PENDING_MAX_AGE (last query: {e})"),
+                    })
+                    .await
                 }
                 Err(e) => later(format!("STK Query failed: {e}")).await,
             }

@@ -72,12 +72,7 @@ pub fn shown_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) => {
             let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!(
-                "{}://{}{port}{}",
-                u.scheme(),
-                u.host_str().unwrap_or(""),
-                u.path()
-            )
+            format!("{}://{}{port}{}", u.scheme(), u.host_str().unwrap_or(""), u.path())
         }
         Err(_) => "(invalid URL)".into(),
     }
@@ -109,10 +104,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 /// One pass: claim the due events and send them concurrently. Returns how many were claimed.
 pub async fn run_once(state: &AppState, d: &Deliverer) -> anyhow::Result<usize> {
     let now = now_ms();
-    let due = state
-        .store
-        .claim_due_events(now, now + LEASE.as_millis() as i64, &d.owner, BATCH)
-        .await?;
+    let due = state.store.claim_due_events(now, now + LEASE.as_millis() as i64, &d.owner, BATCH).await?;
     let n = due.len();
     let sends = due.into_iter().map(|e| async move {
         let id = e.id.clone();
@@ -127,9 +119,7 @@ pub async fn run_once(state: &AppState, d: &Deliverer) -> anyhow::Result<usize> 
 /// The wait before the next attempt after `failures` failed ones in a row (1 → about the base):
 /// doubling, capped at 6 h, with ±10 % jitter so a receiver that comes back is not hit by every event at once.
 pub fn backoff(base: Duration, failures: i64) -> Duration {
-    let doubled = base
-        .saturating_mul(1u32 << (failures - 1).clamp(0, 30) as u32)
-        .min(MAX_DELAY);
+    let doubled = base.saturating_mul(1u32 << (failures - 1).clamp(0, 30) as u32).min(MAX_DELAY);
     doubled.mul_f64(rand::thread_rng().gen_range(0.9..=1.1))
 }
 
@@ -148,11 +138,7 @@ async fn deliver(state: &AppState, d: &Deliverer, e: Event) -> anyhow::Result<()
         .await;
     let duration_ms = started.elapsed().as_millis() as i64;
     let (http_status, error, ok) = match sent {
-        Ok(resp) => (
-            Some(resp.status().as_u16() as i64),
-            None,
-            resp.status().is_success(),
-        ),
+        Ok(resp) => (Some(resp.status().as_u16() as i64), None, resp.status().is_success()),
         Err(err) => (None, Some(describe(err)), false),
     };
     let outcome = if ok {
@@ -175,15 +161,8 @@ async fn deliver(state: &AppState, d: &Deliverer, e: Event) -> anyhow::Result<()
         duration_ms,
         outcome: outcome.as_str().into(),
     };
-    let held = state
-        .store
-        .record_webhook_attempt(&d.owner, &attempt, outcome)
-        .await?;
-    let answer = attempt
-        .http_status
-        .map(|s| s.to_string())
-        .or(attempt.error.clone())
-        .unwrap_or_default();
+    let held = state.store.record_webhook_attempt(&d.owner, &attempt, outcome).await?;
+    let answer = attempt.http_status.map(|s| s.to_string()).or(attempt.error.clone()).unwrap_or_default();
     match outcome {
         DeliveryOutcome::Delivered => {
             tracing::info!(event_id = %e.id, attempt = e.attempts + 1, duration_ms, "webhook delivered")
@@ -230,10 +209,7 @@ mod tests {
             assert!((secs * 0.9..=secs * 1.1).contains(&d), "{failures}: {d}");
         }
         let capped = backoff(base, 40).as_secs_f64();
-        assert!(
-            (6.0 * 3600.0 * 0.9..=6.0 * 3600.0 * 1.1).contains(&capped),
-            "{capped}"
-        );
+        assert!((6.0 * 3600.0 * 0.9..=6.0 * 3600.0 * 1.1).contains(&capped), "{capped}");
     }
 
     #[test]
@@ -242,9 +218,6 @@ mod tests {
             shown_url("https://user:pw@shop.example:8443/hooks/lipa?token=abc"),
             "https://shop.example:8443/hooks/lipa"
         );
-        assert_eq!(
-            shown_url("http://127.0.0.1:9000/"),
-            "http://127.0.0.1:9000/"
-        );
+        assert_eq!(shown_url("http://127.0.0.1:9000/"), "http://127.0.0.1:9000/");
     }
 }

@@ -25,9 +25,7 @@ use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use super::pages::{
-    eat, esc, kes, page, same_origin, secure_headers, see_other, url_component, PageError,
-};
+use super::pages::{eat, esc, kes, page, same_origin, secure_headers, see_other, url_component, PageError};
 use crate::app::{now_ms, AppState};
 use crate::config::{Config, Mode};
 use crate::domain::{Outcome, PaymentStatus};
@@ -58,11 +56,7 @@ impl AdminAuth {
     pub fn from_password(password: &str, iterations: u32) -> Self {
         let salt: [u8; 16] = rand::random();
         let hash = pbkdf2_sha256(password.as_bytes(), &salt, iterations.max(1));
-        Self {
-            salt,
-            iterations: iterations.max(1),
-            hash,
-        }
+        Self { salt, iterations: iterations.max(1), hash }
     }
 
     /// Constant time in the content of the password (its length only changes the HMAC key block).
@@ -76,13 +70,7 @@ impl AdminAuth {
 /// hash and, when one was generated (simulator mode without `LIPA_ADMIN_PASSWORD`), the password to print.
 pub fn setup(cfg: &mut Config) -> (Option<Arc<AdminAuth>>, Option<String>) {
     match cfg.admin_password.take() {
-        Some(pw) => (
-            Some(Arc::new(AdminAuth::from_password(
-                pw.expose_secret(),
-                PBKDF2_ITERATIONS,
-            ))),
-            None,
-        ),
+        Some(pw) => (Some(Arc::new(AdminAuth::from_password(pw.expose_secret(), PBKDF2_ITERATIONS))), None),
         None if cfg.mode == Mode::Simulator => {
             let pw = hex::encode(rand::random::<[u8; 12]>());
             // 96 random bits need no stretching; a person's password does.
@@ -99,17 +87,10 @@ pub fn setup(cfg: &mut Config) -> (Option<Arc<AdminAuth>>, Option<String>) {
 /// compressions). Besides being the usual PBKDF2 speed-up, it keeps a login fast in debug builds, where
 /// generic code compiled into this crate is unoptimised.
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    const IV: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
+    const IV: [u32; 8] =
+        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
     let prf = Hmac::<Sha256>::new_from_slice(password).expect("HMAC takes keys of any length");
-    let mut u: [u8; 32] = prf
-        .chain_update(salt)
-        .chain_update(1u32.to_be_bytes())
-        .finalize()
-        .into_bytes()
-        .into();
+    let mut u: [u8; 32] = prf.chain_update(salt).chain_update(1u32.to_be_bytes()).finalize().into_bytes().into();
     let mut out = u;
     if iterations <= 1 {
         return out;
@@ -165,10 +146,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn session_key(token: &str) -> String {
-    format!(
-        "admin_session:{}",
-        hex::encode(Sha256::digest(token.as_bytes()))
-    )
+    format!("admin_session:{}", hex::encode(Sha256::digest(token.as_bytes())))
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -183,11 +161,7 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn cookie(state: &AppState, value: &str, max_age_s: i64) -> HeaderValue {
-    let secure = if state.public_base.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.public_base.starts_with("https://") { "; Secure" } else { "" };
     let c = format!("{SESSION_COOKIE}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}");
     HeaderValue::from_str(&c).expect("cookie is ASCII")
 }
@@ -203,17 +177,12 @@ impl Session {
         if ct_eq(sent.as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
-            Err(PageError::Forbidden(
-                "This form has expired. Go back, reload the page and try again.",
-            ))
+            Err(PageError::Forbidden("This form has expired. Go back, reload the page and try again."))
         }
     }
 
     fn field(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-            esc(&self.csrf)
-        )
+        format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(&self.csrf))
     }
 }
 
@@ -230,8 +199,7 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).filter(|t| t.len() == 64)
-        else {
+        let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).filter(|t| t.len() == 64) else {
             return Err(LoginFirst.into_response());
         };
         let key = session_key(&token);
@@ -284,7 +252,9 @@ fn login_form(state: &AppState, error: Option<&str>) -> Response {
             } else {
                 ""
             };
-            let error = error.map(|e| format!("<p class=\"error\" role=\"alert\" id=\"login-error\">{}</p>", esc(e))).unwrap_or_default();
+            let error = error
+                .map(|e| format!("<p class=\"error\" role=\"alert\" id=\"login-error\">{}</p>", esc(e)))
+                .unwrap_or_default();
             format!(
                 "<section class=\"card narrow\"><h1>Sign in</h1>\
                  <form method=\"post\" action=\"/admin/login\"><label for=\"password\">Admin password</label>\
@@ -314,28 +284,17 @@ async fn login(
     };
     let password = form.map(|Form(f)| f.password).unwrap_or_default();
     // The slow hash runs off the async threads.
-    let ok = tokio::task::spawn_blocking(move || auth.verify(&password))
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || auth.verify(&password)).await.unwrap_or(false);
     if !ok {
         tracing::warn!("admin login refused: wrong password");
-        return Ok(with_status(
-            login_form(&state, Some("Wrong password.")),
-            StatusCode::UNAUTHORIZED,
-        ));
+        return Ok(with_status(login_form(&state, Some("Wrong password.")), StatusCode::UNAUTHORIZED));
     }
     let token = hex::encode(rand::random::<[u8; 32]>());
     let csrf = hex::encode(rand::random::<[u8; 16]>());
-    state
-        .store
-        .kv_put(&session_key(&token), &csrf, Some(now_ms() + SESSION_TTL_MS))
-        .await?;
+    state.store.kv_put(&session_key(&token), &csrf, Some(now_ms() + SESSION_TTL_MS)).await?;
     tracing::info!("admin signed in");
     let mut r = see_other("/admin");
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        cookie(&state, &token, SESSION_TTL_MS / 1000),
-    );
+    r.headers_mut().insert(header::SET_COOKIE, cookie(&state, &token, SESSION_TTL_MS / 1000));
     Ok(r)
 }
 
@@ -356,13 +315,9 @@ async fn logout(
         return Err(PageError::Forbidden("Sign out from lipa's own pages."));
     }
     session.check_csrf(&sent)?;
-    state
-        .store
-        .kv_delete_if(&session.key, &session.csrf)
-        .await?;
+    state.store.kv_delete_if(&session.key, &session.csrf).await?;
     let mut r = see_other("/admin/login");
-    r.headers_mut()
-        .insert(header::SET_COOKIE, cookie(&state, "", 0));
+    r.headers_mut().insert(header::SET_COOKIE, cookie(&state, "", 0));
     Ok(r)
 }
 
@@ -387,10 +342,7 @@ async fn dashboard(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let query =
-        q.q.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.chars().take(100).collect::<String>());
+        q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(|s| s.chars().take(100).collect::<String>());
     let status = q.status.as_deref().and_then(PaymentStatus::parse);
     let after = q.after.filter(|a| a.starts_with("pay_") && a.len() <= 64);
     let daily = q.range.as_deref() != Some("24h");
@@ -414,14 +366,8 @@ async fn dashboard(
                     .filter(|p| status.is_none_or(|s| p.status == s))
                     .collect::<Vec<_>>(),
             );
-        } else if text
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +-".contains(c))
-            && daraja::Msisdn::parse(text).is_ok()
-        {
-            filter.phone = daraja::Msisdn::parse(text)
-                .ok()
-                .map(|m| m.as_str().to_string());
+        } else if text.chars().all(|c| c.is_ascii_digit() || " +-".contains(c)) && daraja::Msisdn::parse(text).is_ok() {
+            filter.phone = daraja::Msisdn::parse(text).ok().map(|m| m.as_str().to_string());
         } else {
             filter.reference = Some(text.clone());
         }
@@ -435,33 +381,22 @@ async fn dashboard(
     };
 
     let counts: HashMap<String, i64> = state.store.count_by_status().await?.into_iter().collect();
-    let (buckets, bucket_ms) = if daily {
-        (14, 24 * 3600 * 1000)
-    } else {
-        (24, 3600 * 1000)
-    };
+    let (buckets, bucket_ms) = if daily { (14, 24 * 3600 * 1000) } else { (24, 3600 * 1000) };
     let now = now_ms();
     let first = (now + EAT_OFFSET_MS) / bucket_ms - (buckets - 1);
     let since = first * bucket_ms - EAT_OFFSET_MS;
-    let stats = state
-        .store
-        .payment_stats(since, bucket_ms, EAT_OFFSET_MS)
-        .await?;
+    let stats = state.store.payment_stats(since, bucket_ms, EAT_OFFSET_MS).await?;
     let series: Vec<StatsBucket> = (0..buckets)
         .map(|i| {
             let start = (first + i) * bucket_ms - EAT_OFFSET_MS;
-            stats
-                .iter()
-                .find(|b| b.start == start)
-                .copied()
-                .unwrap_or(StatsBucket {
-                    start,
-                    succeeded: 0,
-                    failed: 0,
-                    needs_review: 0,
-                    pending: 0,
-                    collected: 0,
-                })
+            stats.iter().find(|b| b.start == start).copied().unwrap_or(StatsBucket {
+                start,
+                succeeded: 0,
+                failed: 0,
+                needs_review: 0,
+                pending: 0,
+                collected: 0,
+            })
         })
         .collect();
 
@@ -469,20 +404,10 @@ async fn dashboard(
     // Totals.
     let c = |s: &str| counts.get(s).copied().unwrap_or(0);
     let total: i64 = counts.values().sum();
-    let (ok, bad): (i64, i64) = series
-        .iter()
-        .fold((0, 0), |(a, b), s| (a + s.succeeded, b + s.failed));
+    let (ok, bad): (i64, i64) = series.iter().fold((0, 0), |(a, b), s| (a + s.succeeded, b + s.failed));
     let collected: i64 = series.iter().map(|s| s.collected).sum();
-    let period = if daily {
-        "last 14 days"
-    } else {
-        "last 24 hours"
-    };
-    let rate = if ok + bad > 0 {
-        format!("{:.0}%", 100.0 * ok as f64 / (ok + bad) as f64)
-    } else {
-        "—".into()
-    };
+    let period = if daily { "last 14 days" } else { "last 24 hours" };
+    let rate = if ok + bad > 0 { format!("{:.0}%", 100.0 * ok as f64 / (ok + bad) as f64) } else { "—".into() };
     let _ = write!(
         body,
         "<section class=\"card wide\" aria-labelledby=\"totals\"><h1 id=\"totals\">Payments</h1><div class=\"tiles\">\
@@ -496,13 +421,8 @@ async fn dashboard(
         c("pending"),
         kes(collected),
     );
-    let other = if daily {
-        ("24h", "Last 24 hours")
-    } else {
-        ("14d", "Last 14 days")
-    };
-    let _ =
-        write!(
+    let other = if daily { ("24h", "Last 24 hours") } else { ("14d", "Last 14 days") };
+    let _ = write!(
         body,
         "<h2>{} <span class=\"small\">(<a href=\"/admin?range={}\">{}</a>)</span></h2>{}</section>",
         if daily { "Last 14 days" } else { "Last 24 hours" },
@@ -514,19 +434,9 @@ async fn dashboard(
     // Search and list.
     let q_value = esc(query.as_deref().unwrap_or(""));
     let mut options = String::from("<option value=\"\">any</option>");
-    for s in [
-        PaymentStatus::Pending,
-        PaymentStatus::Succeeded,
-        PaymentStatus::Failed,
-        PaymentStatus::NeedsReview,
-    ] {
+    for s in [PaymentStatus::Pending, PaymentStatus::Succeeded, PaymentStatus::Failed, PaymentStatus::NeedsReview] {
         let sel = if status == Some(s) { " selected" } else { "" };
-        let _ = write!(
-            options,
-            "<option value=\"{}\"{sel}>{}</option>",
-            s.as_str(),
-            s.as_str().replace('_', " ")
-        );
+        let _ = write!(options, "<option value=\"{}\"{sel}>{}</option>", s.as_str(), s.as_str().replace('_', " "));
     }
     let _ = write!(
         body,
@@ -592,12 +502,7 @@ async fn dashboard(
         }
     }
     body.push_str("</nav></section>");
-    Ok(frame(
-        &state,
-        Some(&session),
-        "Payments · lipa admin",
-        &body,
-    ))
+    Ok(frame(&state, Some(&session), "Payments · lipa admin", &body))
 }
 
 /// Succeeded and failed payments per bucket as bars, the success rate as a line: inline SVG styled by the
@@ -607,12 +512,7 @@ fn chart(series: &[StatsBucket], daily: bool) -> String {
     let plot_h = h - top - bottom;
     let slot = (w - left - right) / series.len().max(1) as f64;
     // An even top (at least 2), so the middle grid line is a whole number.
-    let top_count = series
-        .iter()
-        .map(|b| b.succeeded.max(b.failed))
-        .max()
-        .unwrap_or(0)
-        .max(2);
+    let top_count = series.iter().map(|b| b.succeeded.max(b.failed)).max().unwrap_or(0).max(2);
     let max = (top_count + top_count % 2) as f64;
     let label = |b: &StatsBucket| {
         let tz = jiff::tz::TimeZone::get("Africa/Nairobi").unwrap_or(jiff::tz::TimeZone::UTC);
@@ -648,10 +548,8 @@ fn chart(series: &[StatsBucket], daily: bool) -> String {
     for (i, b) in series.iter().enumerate() {
         let x = left + slot * i as f64 + slot * 0.1;
         let name = label(b);
-        for (n, class, what, dx) in [
-            (b.succeeded, "bar-ok", "succeeded", 0.0),
-            (b.failed, "bar-bad", "failed", bar_w),
-        ] {
+        for (n, class, what, dx) in [(b.succeeded, "bar-ok", "succeeded", 0.0), (b.failed, "bar-bad", "failed", bar_w)]
+        {
             if n > 0 {
                 let bh = plot_h * n as f64 / max;
                 let _ = write!(
@@ -679,18 +577,16 @@ fn chart(series: &[StatsBucket], daily: bool) -> String {
         }
     }
     if rate_points.len() > 1 {
-        let pts: Vec<String> = rate_points
-            .iter()
-            .map(|(x, y, _, _)| format!("{x:.1},{y:.1}"))
-            .collect();
-        let _ = write!(
-            svg,
-            "<polyline class=\"rate\" points=\"{}\"/>",
-            pts.join(" ")
-        );
+        let pts: Vec<String> = rate_points.iter().map(|(x, y, _, _)| format!("{x:.1},{y:.1}")).collect();
+        let _ = write!(svg, "<polyline class=\"rate\" points=\"{}\"/>", pts.join(" "));
     }
     for (x, y, r, name) in &rate_points {
-        let _ = write!(svg, "<circle class=\"dot\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\"><title>{}: {:.0}% succeeded</title></circle>", esc(name), r * 100.0);
+        let _ = write!(
+            svg,
+            "<circle class=\"dot\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\"><title>{}: {:.0}% succeeded</title></circle>",
+            esc(name),
+            r * 100.0
+        );
     }
     let _ = write!(
         svg,
@@ -743,22 +639,15 @@ async fn payment_page(
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
-    let p = state
-        .store
-        .get_payment(&id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let p = state.store.get_payment(&id).await?.ok_or(PageError::NotFound)?;
     let mut body = String::new();
     let notice = match q.done.as_deref() {
         Some("redelivered") => Some(("The event is queued for delivery again.", "")),
         Some("resolved") => Some(("The review is resolved.", "")),
-        Some("not_in_review") => {
-            Some(("Nothing changed: the payment is not under review.", " bad"))
+        Some("not_in_review") => Some(("Nothing changed: the payment is not under review.", " bad")),
+        Some("note_required") => {
+            Some(("Write a note saying why (for example what the M-Pesa statement shows).", " bad"))
         }
-        Some("note_required") => Some((
-            "Write a note saying why (for example what the M-Pesa statement shows).",
-            " bad",
-        )),
         _ => None,
     };
     let _ = write!(
@@ -768,9 +657,7 @@ async fn payment_page(
         kes(p.amount),
         badge(p.status),
         esc(&p.id),
-        notice
-            .map(|(t, c)| format!("<p class=\"notice{c}\" role=\"status\">{}</p>", esc(t)))
-            .unwrap_or_default()
+        notice.map(|(t, c)| format!("<p class=\"notice{c}\" role=\"status\">{}</p>", esc(t))).unwrap_or_default()
     );
     let mut facts = String::new();
     fact(&mut facts, "Reference", Some(&p.reference));
@@ -782,33 +669,17 @@ async fn payment_page(
     fact(&mut facts, "Result", p.result_desc.as_deref());
     fact(&mut facts, "Failure reason", p.failure_reason.as_deref());
     fact(&mut facts, "Review reason", p.review_reason.as_deref());
-    fact(
-        &mut facts,
-        "CheckoutRequestID",
-        p.checkout_request_id.as_deref(),
-    );
-    fact(
-        &mut facts,
-        "MerchantRequestID",
-        p.merchant_request_id.as_deref(),
-    );
+    fact(&mut facts, "CheckoutRequestID", p.checkout_request_id.as_deref());
+    fact(&mut facts, "MerchantRequestID", p.merchant_request_id.as_deref());
     fact(&mut facts, "Created (EAT)", Some(&eat(p.created_at)));
     fact(&mut facts, "Updated (EAT)", Some(&eat(p.updated_at)));
-    fact(
-        &mut facts,
-        "Completed (EAT)",
-        p.completed_at.map(eat).as_deref(),
-    );
+    fact(&mut facts, "Completed (EAT)", p.completed_at.map(eat).as_deref());
     fact(&mut facts, "Return URL", p.return_url.as_deref());
     let metadata = serde_json::to_string_pretty(&p.metadata).unwrap_or_default();
     fact(&mut facts, "Metadata", Some(&metadata));
     let _ = write!(body, "<dl class=\"facts\">{facts}</dl>");
     if p.status == PaymentStatus::Pending {
-        let _ = write!(
-            body,
-            "<p class=\"small\"><a href=\"/pay/{}\">Checkout page</a></p>",
-            esc(&p.id)
-        );
+        let _ = write!(body, "<p class=\"small\"><a href=\"/pay/{}\">Checkout page</a></p>", esc(&p.id));
     }
     body.push_str("</section>");
 
@@ -832,18 +703,12 @@ async fn payment_page(
 
     let events = state
         .store
-        .list_events(&EventFilter {
-            payment_id: Some(p.id.clone()),
-            limit: 100,
-            ..Default::default()
-        })
+        .list_events(&EventFilter { payment_id: Some(p.id.clone()), limit: 100, ..Default::default() })
         .await?
         .data;
     body.push_str("<section class=\"card wide\" aria-labelledby=\"events\"><h2 id=\"events\">Events (webhooks)</h2>");
     if events.is_empty() {
-        body.push_str(
-            "<p class=\"muted\">No events yet: one is written at each status change.</p>",
-        );
+        body.push_str("<p class=\"muted\">No events yet: one is written at each status change.</p>");
     } else {
         body.push_str(
             "<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Type</th>\
@@ -874,11 +739,7 @@ async fn payment_page(
     let log = state.store.payment_log(&p.id).await?;
     body.push_str("<section class=\"card wide\" aria-labelledby=\"history\"><h2 id=\"history\">History</h2><ol class=\"timeline\">");
     for entry in &log {
-        let kind_class: String = entry
-            .kind
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
+        let kind_class: String = entry.kind.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         let detail = if entry.kind == "callback" || entry.detail.len() > 120 {
             format!("<pre>{}</pre>", esc(&entry.detail))
         } else {
@@ -892,12 +753,7 @@ async fn payment_page(
         );
     }
     body.push_str("</ol></section>");
-    Ok(frame(
-        &state,
-        Some(&session),
-        &format!("{} · lipa admin", p.id),
-        &body,
-    ))
+    Ok(frame(&state, Some(&session), &format!("{} · lipa admin", p.id), &body))
 }
 
 #[derive(serde::Deserialize)]
@@ -917,9 +773,7 @@ async fn resolve(
     Path(id): Path<String>,
     form: Result<Form<ResolveForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let f = form
-        .map(|Form(f)| f)
-        .map_err(|_| PageError::Forbidden("The form was incomplete."))?;
+    let f = form.map(|Form(f)| f).map_err(|_| PageError::Forbidden("The form was incomplete."))?;
     if !same_origin(&headers) {
         return Err(PageError::Forbidden("Use lipa's own admin pages."));
     }
@@ -934,15 +788,8 @@ async fn resolve(
     if note.is_empty() {
         return Ok(see_other(&format!("{back}?done=note_required")));
     }
-    let applied = state
-        .store
-        .resolve_review(&id, &Outcome::Resolved { succeeded, note }, now_ms())
-        .await?;
-    let done = if applied.decision.is_some() {
-        "resolved"
-    } else {
-        "not_in_review"
-    };
+    let applied = state.store.resolve_review(&id, &Outcome::Resolved { succeeded, note }, now_ms()).await?;
+    let done = if applied.decision.is_some() { "resolved" } else { "not_in_review" };
     tracing::info!(payment_id = %id, succeeded, done, "admin resolved a review");
     Ok(see_other(&format!("{back}?done={done}")))
 }
@@ -959,25 +806,10 @@ async fn redeliver(
         return Err(PageError::Forbidden("Use lipa's own admin pages."));
     }
     session.check_csrf(&sent)?;
-    let e = state
-        .store
-        .get_event(&id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let e = state.store.get_event(&id).await?.ok_or(PageError::NotFound)?;
     state.store.schedule_delivery(&e.id, now_ms()).await?;
-    state
-        .store
-        .append_log(
-            &e.payment_id,
-            "admin",
-            &format!("redeliver {} requested", e.id),
-            now_ms(),
-        )
-        .await?;
-    let mut r = see_other(&format!(
-        "/admin/payments/{}?done=redelivered",
-        url_component(&e.payment_id)
-    ));
+    state.store.append_log(&e.payment_id, "admin", &format!("redeliver {} requested", e.id), now_ms()).await?;
+    let mut r = see_other(&format!("/admin/payments/{}?done=redelivered", url_component(&e.payment_id)));
     secure_headers(r.headers_mut());
     Ok(r)
 }
@@ -1001,13 +833,8 @@ mod tests {
         let long = [b'k'; 100];
         let slow = {
             let prf = Hmac::<Sha256>::new_from_slice(&long).unwrap();
-            let mut u: [u8; 32] = prf
-                .clone()
-                .chain_update(b"salt")
-                .chain_update(1u32.to_be_bytes())
-                .finalize()
-                .into_bytes()
-                .into();
+            let mut u: [u8; 32] =
+                prf.clone().chain_update(b"salt").chain_update(1u32.to_be_bytes()).finalize().into_bytes().into();
             let mut out = u;
             for _ in 1..3 {
                 u = prf.clone().chain_update(u).finalize().into_bytes().into();
@@ -1030,10 +857,7 @@ mod tests {
     #[test]
     fn cookies() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; lipa_admin=abc; b=2"),
-        );
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; lipa_admin=abc; b=2"));
         assert_eq!(cookie_value(&h, "lipa_admin").as_deref(), Some("abc"));
         assert_eq!(cookie_value(&h, "c"), None);
     }

@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 
 use super::body_error;
 use crate::app::{now_ms, AppState};
-use crate::error::ApiError;
 use crate::domain::{Outcome, PaymentStatus};
+use crate::error::ApiError;
 use crate::service;
 use crate::store::CallbackIn;
 
@@ -75,7 +75,11 @@ async fn stk_callback(
         }
         (Some(p), None) => {
             tracing::info!(payment_id = %p.id, "callback recorded (no change)");
-            if outcome.is_some() { "no_change" } else { "unparseable" }
+            if outcome.is_some() {
+                "no_change"
+            } else {
+                "unparseable"
+            }
         }
         (None, _) => {
             tracing::warn!("callback for an unknown secret recorded");

@@ -64,21 +64,14 @@ pub fn new_checkout_payment(
 
 /// Payment ids are `pay_` + hex; anything else is not looked up at all.
 fn valid_id(id: &str) -> bool {
-    id.len() <= 64
-        && id
-            .strip_prefix("pay_")
-            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    id.len() <= 64 && id.strip_prefix("pay_").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Payment, PageError> {
     if !valid_id(id) {
         return Err(PageError::NotFound);
     }
-    state
-        .store
-        .get_payment(id)
-        .await?
-        .ok_or(PageError::NotFound)
+    state.store.get_payment(id).await?.ok_or(PageError::NotFound)
 }
 
 /// What the customer sees, as one word (also the `data-state` the script compares).
@@ -95,10 +88,7 @@ fn view_state(p: &Payment) -> &'static str {
 
 /// `254712345678` → `0712 ••• 678`: enough for the customer to recognise their number.
 fn masked_phone(phone: &str) -> String {
-    let local = phone
-        .strip_prefix("254")
-        .map(|r| format!("0{r}"))
-        .unwrap_or_else(|| phone.to_string());
+    let local = phone.strip_prefix("254").map(|r| format!("0{r}")).unwrap_or_else(|| phone.to_string());
     if local.len() < 7 {
         return "your phone".into();
     }
@@ -121,11 +111,9 @@ pub fn failure_words(reason: Option<&str>) -> &'static str {
 /// A link back to the shop, only for http(s) URLs (validated when the payment was made; checked again).
 fn return_link(p: &Payment, merchant: &str) -> String {
     match p.return_url.as_deref().map(|u| (u, url::Url::parse(u))) {
-        Some((u, Ok(parsed))) if matches!(parsed.scheme(), "http" | "https") => format!(
-            "<p><a class=\"button secondary full\" href=\"{}\">Back to {}</a></p>",
-            esc(u),
-            esc(merchant)
-        ),
+        Some((u, Ok(parsed))) if matches!(parsed.scheme(), "http" | "https") => {
+            format!("<p><a class=\"button secondary full\" href=\"{}\">Back to {}</a></p>", esc(u), esc(merchant))
+        }
         _ => String::new(),
     }
 }
@@ -206,21 +194,14 @@ fn panel(state: &AppState, p: &Payment, phone_error: Option<(&str, &str)>) -> St
     }
 }
 
-fn checkout_page(
-    state: &AppState,
-    p: &Payment,
-    phone_error: Option<(&str, &str)>,
-    notice: Option<&str>,
-) -> String {
+fn checkout_page(state: &AppState, p: &Payment, phone_error: Option<(&str, &str)>, notice: Option<&str>) -> String {
     let view = view_state(p);
     let mut facts = String::new();
     if p.description != p.reference {
         facts.push_str(&format!("<dt>For</dt><dd>{}</dd>", esc(&p.description)));
     }
     facts.push_str(&format!("<dt>Reference</dt><dd>{}</dd>", esc(&p.reference)));
-    let notice = notice
-        .map(|n| format!("<p class=\"notice bad\" role=\"alert\">{}</p>", esc(n)))
-        .unwrap_or_default();
+    let notice = notice.map(|n| format!("<p class=\"notice bad\" role=\"alert\">{}</p>", esc(n))).unwrap_or_default();
     format!(
         "<main id=\"main\" class=\"card narrow\">\
          <p class=\"merchant\">{}</p><p class=\"amount\">{}</p><dl class=\"facts\">{facts}</dl>{notice}\
@@ -241,19 +222,10 @@ fn render(
     notice: Option<&str>,
 ) -> Response {
     let title = format!("Pay {} to {}", kes(p.amount), state.cfg.merchant_name);
-    page(
-        status,
-        &title,
-        "checkout",
-        &checkout_page(state, p, phone_error, notice),
-        Some("checkout.js"),
-    )
+    page(status, &title, "checkout", &checkout_page(state, p, phone_error, notice), Some("checkout.js"))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
     let p = load(&state, &id).await?;
     Ok(render(&state, &p, StatusCode::OK, None, None))
 }
@@ -266,11 +238,7 @@ struct PhoneForm {
 /// Per-client and per-phone limits on prompts (`crate::limits`): `Some(wait)` refuses this push. Besides
 /// these, a payment leaves `awaiting_phone` once (one prompt per payment) and a reference has one pending
 /// payment at a time.
-fn prompt_cooldown(
-    state: &AppState,
-    client: Option<IpAddr>,
-    phone: &daraja::Msisdn,
-) -> Option<Duration> {
+fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msisdn) -> Option<Duration> {
     let refused = state.limits.checkout_prompt(client, phone.as_str()).err()?;
     state.metrics.rate_limited(refused.limit);
     Some(Duration::from_secs(refused.retry_after_secs()))
@@ -284,9 +252,7 @@ async fn submit_phone(
     form: Result<Form<PhoneForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     if !same_origin(&headers) {
-        return Err(PageError::Forbidden(
-            "This form must be sent from the payment page itself.",
-        ));
+        return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
     }
     let p = load(&state, &id).await?;
     let back = format!("/pay/{}", p.id);
@@ -304,40 +270,18 @@ async fn submit_phone(
                 "That is not a Kenyan mobile number. Use the number of your M-Pesa line, for example 0712 345 678."
             };
             let typed: String = typed.chars().take(40).collect();
-            return Ok(render(
-                &state,
-                &p,
-                StatusCode::BAD_REQUEST,
-                Some((msg, &typed)),
-                None,
-            ));
+            return Ok(render(&state, &p, StatusCode::BAD_REQUEST, Some((msg, &typed)), None));
         }
     };
     let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let client = crate::security::client_ip(peer, &headers, &state.cfg.security.trusted_proxies);
     if let Some(wait) = prompt_cooldown(&state, client, &msisdn) {
-        let msg = format!(
-            "Too many payment requests. Please try again in {} seconds.",
-            wait.as_secs().max(1)
-        );
-        let mut r = render(
-            &state,
-            &p,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some((&msg, &typed)),
-            None,
-        );
-        r.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            HeaderValue::from(wait.as_secs().max(1)),
-        );
+        let msg = format!("Too many payment requests. Please try again in {} seconds.", wait.as_secs().max(1));
+        let mut r = render(&state, &p, StatusCode::TOO_MANY_REQUESTS, Some((&msg, &typed)), None);
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
         return Ok(r);
     }
-    if let Some(p) = state
-        .store
-        .set_phone_for_push(&p.id, msisdn.as_str(), now_ms())
-        .await?
-    {
+    if let Some(p) = state.store.set_phone_for_push(&p.id, msisdn.as_str(), now_ms()).await? {
         // Its own task: a customer who closes the page mid-request must not cut the push in half.
         let st = state.clone();
         let sent = tokio::spawn(async move { service::send_push(&st, p).await }).await;
@@ -354,69 +298,52 @@ fn update_json(state: &AppState, p: &Payment) -> Value {
     json!({ "state": view_state(p), "html": panel(state, p, None) })
 }
 
-async fn status(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
+async fn status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
     let p = load(&state, &id).await?;
     let mut r = Json(update_json(&state, &p)).into_response();
     secure_headers(r.headers_mut());
     Ok(r)
 }
 
-async fn events(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
+async fn events(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
     let p = load(&state, &id).await?;
     let started = Instant::now();
     // (state, id, what was last sent, the first payment already read, finished)
     let seed = (state, id, None::<&'static str>, Some(p), false);
-    let stream = futures::stream::unfold(
-        seed,
-        move |(state, id, last, mut first, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                let p = match first.take() {
-                    Some(p) => Some(p),
-                    None => {
-                        tokio::time::sleep(STREAM_TICK).await;
-                        if started.elapsed() > STREAM_MAX {
-                            return None;
-                        }
-                        match state.store.get_payment(&id).await {
-                            Ok(p) => p,
-                            Err(e) => {
-                                tracing::warn!(payment_id = %id, error = %e, "checkout stream cannot read the payment");
-                                continue;
-                            }
+    let stream = futures::stream::unfold(seed, move |(state, id, last, mut first, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let p = match first.take() {
+                Some(p) => Some(p),
+                None => {
+                    tokio::time::sleep(STREAM_TICK).await;
+                    if started.elapsed() > STREAM_MAX {
+                        return None;
+                    }
+                    match state.store.get_payment(&id).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::warn!(payment_id = %id, error = %e, "checkout stream cannot read the payment");
+                            continue;
                         }
                     }
-                };
-                let p = p?;
-                let view = view_state(&p);
-                if Some(view) != last {
-                    let event = Event::default()
-                        .event("status")
-                        .data(update_json(&state, &p).to_string());
-                    let finished = p.status.is_terminal();
-                    return Some((
-                        Ok::<_, Infallible>(event),
-                        (state, id, Some(view), None, finished),
-                    ));
                 }
+            };
+            let p = p?;
+            let view = view_state(&p);
+            if Some(view) != last {
+                let event = Event::default().event("status").data(update_json(&state, &p).to_string());
+                let finished = p.status.is_terminal();
+                return Some((Ok::<_, Infallible>(event), (state, id, Some(view), None, finished)));
             }
-        },
-    );
-    let mut r = Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response();
+        }
+    });
+    let mut r = Sse::new(stream).keep_alive(KeepAlive::default()).into_response();
     secure_headers(r.headers_mut());
     // Proxies such as nginx would otherwise hold the events back.
-    r.headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(r)
 }
 
@@ -431,9 +358,7 @@ async fn retry(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     if !same_origin(&headers) {
-        return Err(PageError::Forbidden(
-            "This form must be sent from the payment page itself.",
-        ));
+        return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
     }
     let old = load(&state, &id).await?;
     if old.status != PaymentStatus::Failed {

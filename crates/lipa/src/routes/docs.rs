@@ -16,9 +16,7 @@ use crate::app::AppState;
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/docs", get(docs))
+    Router::new().route("/openapi.json", get(openapi)).route("/docs", get(docs))
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -27,19 +25,11 @@ async fn openapi() -> impl IntoResponse {
 
 async fn docs() -> Html<&'static str> {
     static PAGE: OnceLock<String> = OnceLock::new();
-    Html(
-        PAGE.get_or_init(|| {
-            render(&serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON"))
-        })
-        .as_str(),
-    )
+    Html(PAGE.get_or_init(|| render(&serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON"))).as_str())
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// `#/components/schemas/Payment` → `Payment`.
@@ -57,19 +47,11 @@ fn type_of(s: &Value) -> String {
         return any.iter().map(type_of).collect::<Vec<_>>().join(" | ");
     }
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
-        return e
-            .iter()
-            .map(|v| esc(&v.to_string()))
-            .collect::<Vec<_>>()
-            .join(" | ");
+        return e.iter().map(|v| esc(&v.to_string())).collect::<Vec<_>>().join(" | ");
     }
     let base = match s.get("type") {
         Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(" | "),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "),
         _ => "any".into(),
     };
     match (base.as_str(), s.get("items")) {
@@ -82,10 +64,7 @@ fn type_of(s: &Value) -> String {
 }
 
 fn text(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .map(esc)
-        .unwrap_or_default()
+    v.get(key).and_then(Value::as_str).map(esc).unwrap_or_default()
 }
 
 /// Resolve `{"$ref": "#/components/parameters/X"}` (and responses) against the document.
@@ -107,11 +86,7 @@ fn properties_table(out: &mut String, schema: &Value) {
         .unwrap_or_default();
     out.push_str("<table><tr><th>field</th><th>type</th><th>description</th></tr>");
     for (name, p) in props {
-        let req = if required.contains(&name.as_str()) {
-            " <span class=req>required</span>"
-        } else {
-            ""
-        };
+        let req = if required.contains(&name.as_str()) { " <span class=req>required</span>" } else { "" };
         let _ = write!(
             out,
             "<tr><td><code>{}</code>{req}</td><td>{}</td><td>{}</td></tr>",
@@ -125,10 +100,7 @@ fn properties_table(out: &mut String, schema: &Value) {
 
 pub fn render(doc: &Value) -> String {
     let mut out = String::new();
-    let title = doc
-        .pointer("/info/title")
-        .and_then(Value::as_str)
-        .unwrap_or("API");
+    let title = doc.pointer("/info/title").and_then(Value::as_str).unwrap_or("API");
     let _ = write!(
         out,
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
@@ -150,10 +122,7 @@ pub fn render(doc: &Value) -> String {
                 continue;
             };
             for (method, op) in methods {
-                let public = op
-                    .get("security")
-                    .and_then(Value::as_array)
-                    .is_some_and(|s| s.is_empty());
+                let public = op.get("security").and_then(Value::as_array).is_some_and(|s| s.is_empty());
                 let _ = write!(
                     out,
                     "<div class=op id=\"op-{id}\"><h3><span class=\"m {method}\">{M}</span><code>{p}</code></h3><p><b>{s}</b>{auth}</p><p>{d}</p>",
@@ -182,15 +151,10 @@ pub fn render(doc: &Value) -> String {
                     let _ = write!(out, "<p>Request body: {}</p>", type_of(body));
                 }
                 if let Some(responses) = op.get("responses").and_then(Value::as_object) {
-                    out.push_str(
-                        "<table><tr><th>status</th><th>description</th><th>body</th></tr>",
-                    );
+                    out.push_str("<table><tr><th>status</th><th>description</th><th>body</th></tr>");
                     for (status, r) in responses {
                         let r = resolve(doc, r);
-                        let body = r
-                            .pointer("/content/application~1json/schema")
-                            .map(type_of)
-                            .unwrap_or_default();
+                        let body = r.pointer("/content/application~1json/schema").map(type_of).unwrap_or_default();
                         let _ = write!(
                             out,
                             "<tr><td>{}</td><td>{}</td><td>{body}</td></tr>",
@@ -217,17 +181,9 @@ pub fn render(doc: &Value) -> String {
         }
     }
     out.push_str("<h2>Objects</h2>");
-    if let Some(schemas) = doc
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-    {
+    if let Some(schemas) = doc.pointer("/components/schemas").and_then(Value::as_object) {
         for (name, s) in schemas {
-            let _ = write!(
-                out,
-                "<h3 id=\"schema-{n}\">{n}</h3><p>{}</p>",
-                text(s, "description"),
-                n = esc(name)
-            );
+            let _ = write!(out, "<h3 id=\"schema-{n}\">{n}</h3><p>{}</p>", text(s, "description"), n = esc(name));
             if s.get("properties").is_some() {
                 properties_table(&mut out, s);
                 if let Some(inner) = s.pointer("/properties/error") {

@@ -60,11 +60,19 @@ struct ListQuery {
     starting_after: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, _key: ApiKey, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    _key: ApiKey,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     let event_type = q.event_type.filter(|s| !s.is_empty());
     if let Some(t) = &event_type {
         if !EVENT_TYPES.contains(&t.as_str()) {
-            return Err(ApiError::invalid("invalid_type", "type", format!("type must be one of {}", EVENT_TYPES.join(", "))));
+            return Err(ApiError::invalid(
+                "invalid_type",
+                "type",
+                format!("type must be one of {}", EVENT_TYPES.join(", ")),
+            ));
         }
     }
     let starting_after = q.starting_after.filter(|s| !s.is_empty());

@@ -27,6 +27,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
-        Json(json!({ "status": if ok { "ready" } else { "not_ready" }, "database": show(&db), "daraja_token": show(&token) })),
+        Json(
+            json!({ "status": if ok { "ready" } else { "not_ready" }, "database": show(&db), "daraja_token": show(&token) }),
+        ),
     )
 }

@@ -30,10 +30,10 @@ pub fn body_error(e: BytesRejection) -> ApiError {
 pub fn page_limit(limit: Option<&str>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(10),
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::invalid("invalid_limit", "limit", "limit must be a whole number from 1 to 100")),
+        Some(s) => {
+            s.parse::<i64>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+                ApiError::invalid("invalid_limit", "limit", "limit must be a whole number from 1 to 100")
+            })
+        }
     }
 }

@@ -20,28 +20,16 @@ const CHECKOUT_JS: &str = include_str!("assets/checkout.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/assets/lipa.css",
-            get(|| async { asset("text/css; charset=utf-8", CSS) }),
-        )
-        .route(
-            "/assets/checkout.js",
-            get(|| async { asset("text/javascript; charset=utf-8", CHECKOUT_JS) }),
-        )
+        .route("/assets/lipa.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
+        .route("/assets/checkout.js", get(|| async { asset("text/javascript; charset=utf-8", CHECKOUT_JS) }))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     r
 }
 
@@ -85,22 +73,12 @@ pub fn eat(ms: i64) -> String {
         return String::new();
     };
     let tz = jiff::tz::TimeZone::get("Africa/Nairobi").unwrap_or(jiff::tz::TimeZone::UTC);
-    ts.to_zoned_datetime(tz)
-        .strftime("%Y-%m-%d %H:%M:%S")
-        .to_string()
+    ts.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// A whole page. `body` must already be escaped; `script` names a file under `/assets/`.
-pub fn page(
-    status: StatusCode,
-    title: &str,
-    body_class: &str,
-    body: &str,
-    script: Option<&str>,
-) -> Response {
-    let script = script
-        .map(|s| format!("<script src=\"/assets/{s}\" defer></script>"))
-        .unwrap_or_default();
+pub fn page(status: StatusCode, title: &str, body_class: &str, body: &str, script: Option<&str>) -> Response {
+    let script = script.map(|s| format!("<script src=\"/assets/{s}\" defer></script>")).unwrap_or_default();
     let html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -115,10 +93,7 @@ pub fn page(
 
 pub fn html_response(status: StatusCode, html: String) -> Response {
     let mut r = (status, html).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     secure_headers(r.headers_mut());
     r
 }
@@ -127,18 +102,9 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
 /// referrer to other sites (the payment id is in the URL; `no-referrer` would make browsers send
 /// `Origin: null` on our own form posts).
 pub fn secure_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
@@ -163,16 +129,10 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     if origin == "null" {
         return false;
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
-    let forwarded = headers
-        .get("x-forwarded-host")
-        .and_then(|v| v.to_str().ok());
-    origin_host.eq_ignore_ascii_case(host)
-        || forwarded.is_some_and(|f| origin_host.eq_ignore_ascii_case(f))
+    let forwarded = headers.get("x-forwarded-host").and_then(|v| v.to_str().ok());
+    origin_host.eq_ignore_ascii_case(host) || forwarded.is_some_and(|f| origin_host.eq_ignore_ascii_case(f))
 }
 
 /// Errors of a page handler, shown as a page (never JSON, never a stack trace).
@@ -204,11 +164,9 @@ impl From<ApiError> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, text) = match self {
-            PageError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "There is nothing here. Check the link you were given.",
-            ),
+            PageError::NotFound => {
+                (StatusCode::NOT_FOUND, "Not found", "There is nothing here. Check the link you were given.")
+            }
             PageError::Forbidden(why) => (StatusCode::FORBIDDEN, "Not allowed", why),
             PageError::Internal(detail) => {
                 tracing::error!(error = %detail, "page failed");
@@ -219,11 +177,8 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        let body = format!(
-            "<main id=\"main\" class=\"card narrow\"><h1>{}</h1><p>{}</p></main>",
-            esc(title),
-            esc(text)
-        );
+        let body =
+            format!("<main id=\"main\" class=\"card narrow\"><h1>{}</h1><p>{}</p></main>", esc(title), esc(text));
         page(status, title, "plain", &body, None)
     }
 }
@@ -234,10 +189,7 @@ mod tests {
 
     #[test]
     fn escapes_everything_that_matters() {
-        assert_eq!(
-            esc("<script>\"a\" & 'b'</script>"),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
-        );
+        assert_eq!(esc("<script>\"a\" & 'b'</script>"), "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;");
     }
 
     #[test]
@@ -253,15 +205,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         assert!(same_origin(&h));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://127.0.0.1:8080"),
-        );
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
         assert!(same_origin(&h));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("https://evil.example"),
-        );
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
         assert!(!same_origin(&h));
     }
 }

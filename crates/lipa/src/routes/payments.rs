@@ -18,9 +18,7 @@ use crate::service;
 use crate::store::{Created, Idempotency, NewPayment, PaymentFilter};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/payments", get(list).post(create))
-        .route("/v1/payments/{id}", get(fetch))
+    Router::new().route("/v1/payments", get(list).post(create)).route("/v1/payments/{id}", get(fetch))
 }
 
 /// The payment object with its checkout URL when the customer still has to type a phone number.
@@ -44,10 +42,16 @@ pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, A
         field: None,
     })?;
     let Value::Object(obj) = value else {
-        return Err(ApiError::Invalid { code: "invalid_json", message: "the body must be a JSON object".into(), field: None });
+        return Err(ApiError::Invalid {
+            code: "invalid_json",
+            message: "the body must be a JSON object".into(),
+            field: None,
+        });
     };
     let amount = match obj.get("amount") {
-        None | Some(Value::Null) => return Err(ApiError::invalid("missing_amount", "amount", "amount is required: whole KES from 1 to 250000")),
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid("missing_amount", "amount", "amount is required: whole KES from 1 to 250000"))
+        }
         Some(Value::Number(n)) => match n.as_i64() {
             Some(a) => a,
             None => {
@@ -58,22 +62,43 @@ pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, A
                 ))
             }
         },
-        Some(_) => return Err(ApiError::invalid("invalid_amount", "amount", "amount must be a JSON number of whole KES")),
+        Some(_) => {
+            return Err(ApiError::invalid("invalid_amount", "amount", "amount must be a JSON number of whole KES"))
+        }
     };
-    daraja::Amount::try_from(amount)
-        .map_err(|_| ApiError::invalid("invalid_amount", "amount", format!("amount {amount} is out of range: whole KES from 1 to 250000")))?;
+    daraja::Amount::try_from(amount).map_err(|_| {
+        ApiError::invalid(
+            "invalid_amount",
+            "amount",
+            format!("amount {amount} is out of range: whole KES from 1 to 250000"),
+        )
+    })?;
     let phone = match obj.get("phone") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(
             daraja::Msisdn::parse(s)
-                .map_err(|e| ApiError::invalid("invalid_phone", "phone", format!("phone {s:?} is not a Kenyan mobile number: {e}")))?
+                .map_err(|e| {
+                    ApiError::invalid(
+                        "invalid_phone",
+                        "phone",
+                        format!("phone {s:?} is not a Kenyan mobile number: {e}"),
+                    )
+                })?
                 .as_str()
                 .to_string(),
         ),
-        Some(_) => return Err(ApiError::invalid("invalid_phone", "phone", "phone must be a string such as \"0712 345 678\"")),
+        Some(_) => {
+            return Err(ApiError::invalid("invalid_phone", "phone", "phone must be a string such as \"0712 345 678\""))
+        }
     };
     let reference = match obj.get("reference") {
-        None | Some(Value::Null) => return Err(ApiError::invalid("missing_reference", "reference", "reference is required (your order number)")),
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "missing_reference",
+                "reference",
+                "reference is required (your order number)",
+            ))
+        }
         Some(Value::String(s)) => daraja::AccountReference::new(s, reference_max_len)
             .map_err(|e| ApiError::invalid("invalid_reference", "reference", format!("reference: {e}")))?
             .as_str()
@@ -84,7 +109,11 @@ pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, A
         None | Some(Value::Null) => reference.clone(),
         Some(Value::String(s)) if s.trim().is_empty() => reference.clone(),
         Some(Value::String(s)) if s.chars().count() > 200 => {
-            return Err(ApiError::invalid("invalid_description", "description", "description is longer than 200 characters"))
+            return Err(ApiError::invalid(
+                "invalid_description",
+                "description",
+                "description is longer than 200 characters",
+            ))
         }
         Some(Value::String(s)) => s.trim().to_string(),
         Some(_) => return Err(ApiError::invalid("invalid_description", "description", "description must be a string")),
@@ -93,7 +122,11 @@ pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, A
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(v @ Value::Object(_)) if v.to_string().len() <= MAX_METADATA => v.clone(),
         Some(Value::Object(_)) => {
-            return Err(ApiError::invalid("invalid_metadata", "metadata", format!("metadata is larger than {MAX_METADATA} bytes")))
+            return Err(ApiError::invalid(
+                "invalid_metadata",
+                "metadata",
+                format!("metadata is larger than {MAX_METADATA} bytes"),
+            ))
         }
         Some(_) => return Err(ApiError::invalid("invalid_metadata", "metadata", "metadata must be a JSON object")),
     };
@@ -101,7 +134,9 @@ pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, A
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => match url::Url::parse(s) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && s.len() <= 2048 => Some(s.clone()),
-            _ => return Err(ApiError::invalid("invalid_return_url", "return_url", "return_url must be an http(s) URL")),
+            _ => {
+                return Err(ApiError::invalid("invalid_return_url", "return_url", "return_url must be an http(s) URL"))
+            }
         },
         Some(_) => return Err(ApiError::invalid("invalid_return_url", "return_url", "return_url must be a string")),
     };
@@ -110,16 +145,13 @@ pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, A
 
 fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = v
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| ApiError::Invalid {
+    let key = v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
+        ApiError::Invalid {
             code: "invalid_idempotency_key",
             message: "Idempotency-Key must be 1 to 255 visible characters".into(),
             field: None,
-        })?;
+        }
+    })?;
     // The same JSON however its keys are ordered or spaced: serde_json's map is sorted.
     let canonical = serde_json::from_slice::<Value>(body).map(|v| v.to_string()).unwrap_or_default();
     Ok(Some(Idempotency { key: key.to_string(), request_hash: hex::encode(Sha256::digest(canonical.as_bytes())) }))
@@ -141,12 +173,7 @@ async fn create(
         state.cfg.reconcile_after.as_millis() as i64,
         state.cfg.pending_max_age.as_millis() as i64,
     );
-    let new = NewPayment {
-        payment,
-        pending_guard: guard,
-        api_key_id: Some(key_id),
-        idempotency: idem,
-    };
+    let new = NewPayment { payment, pending_guard: guard, api_key_id: Some(key_id), idempotency: idem };
     let payment = match state.store.create_payment(new).await? {
         Created::Replay { same_request: false, .. } => {
             return Err(ApiError::Conflict {
@@ -184,7 +211,13 @@ async fn list(
         None => None,
         Some(s) => Some(
             PaymentStatus::parse(s)
-                .ok_or_else(|| ApiError::invalid("invalid_status", "status", "status must be pending, succeeded, failed or needs_review"))?
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "invalid_status",
+                        "status",
+                        "status must be pending, succeeded, failed or needs_review",
+                    )
+                })?
                 .as_str()
                 .to_string(),
         ),

@@ -21,15 +21,11 @@ use crate::domain::PaymentStatus;
 use crate::store::{Created, NewPayment, PaymentFilter};
 
 const PRODUCT: &str = "Kenyan AA coffee, 500 g";
-const PRODUCT_BLURB: &str =
-    "Single-origin beans from Nyeri, roasted this week. (A demo: no real money moves.)";
+const PRODUCT_BLURB: &str = "Single-origin beans from Nyeri, roasted this week. (A demo: no real money moves.)";
 const PRICE: i64 = 800;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(home))
-        .route("/shop", get(shop))
-        .route("/shop/buy", post(buy))
+    Router::new().route("/", get(home)).route("/shop", get(shop)).route("/shop/buy", post(buy))
 }
 
 fn simulator_only(state: &AppState) -> Result<(), PageError> {
@@ -50,44 +46,26 @@ struct ShopQuery {
     order: Option<String>,
 }
 
-async fn shop(
-    State(state): State<AppState>,
-    Query(q): Query<ShopQuery>,
-) -> Result<Response, PageError> {
+async fn shop(State(state): State<AppState>, Query(q): Query<ShopQuery>) -> Result<Response, PageError> {
     simulator_only(&state)?;
     let mut order_html = String::new();
     if let Some(reference) = q.order.filter(|o| !o.is_empty() && o.len() <= 100) {
-        let filter = PaymentFilter {
-            reference: Some(reference.clone()),
-            limit: 1,
-            ..PaymentFilter::default()
-        };
-        let latest = state
-            .store
-            .list_payments(&filter)
-            .await?
-            .data
-            .into_iter()
-            .next();
+        let filter = PaymentFilter { reference: Some(reference.clone()), limit: 1, ..PaymentFilter::default() };
+        let latest = state.store.list_payments(&filter).await?.data.into_iter().next();
         let text = match latest {
             None => format!("There is no order {}.", reference),
             Some(p) => match p.status {
                 PaymentStatus::Succeeded => format!(
                     "Order {} is paid{}. Your coffee is on its way!",
                     p.reference,
-                    p.mpesa_receipt
-                        .map(|r| format!(" (M-Pesa receipt {r})"))
-                        .unwrap_or_default()
+                    p.mpesa_receipt.map(|r| format!(" (M-Pesa receipt {r})")).unwrap_or_default()
                 ),
-                PaymentStatus::Failed => format!(
-                    "Order {} is not paid: {}",
-                    p.reference,
-                    failure_words(p.failure_reason.as_deref())
-                ),
-                PaymentStatus::NeedsReview => format!(
-                    "Order {}: we are confirming the payment with M-Pesa.",
-                    p.reference
-                ),
+                PaymentStatus::Failed => {
+                    format!("Order {} is not paid: {}", p.reference, failure_words(p.failure_reason.as_deref()))
+                }
+                PaymentStatus::NeedsReview => {
+                    format!("Order {}: we are confirming the payment with M-Pesa.", p.reference)
+                }
                 PaymentStatus::Pending => format!("Order {} is waiting for payment.", p.reference),
             },
         };
@@ -108,31 +86,19 @@ async fn shop(
         blurb = esc(PRODUCT_BLURB),
         price = kes(PRICE),
     );
-    Ok(page(
-        StatusCode::OK,
-        &format!("{} · demo shop", state.cfg.merchant_name),
-        "shop",
-        &body,
-        None,
-    ))
+    Ok(page(StatusCode::OK, &format!("{} · demo shop", state.cfg.merchant_name), "shop", &body, None))
 }
 
 async fn buy(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
     simulator_only(&state)?;
     if !same_origin(&headers) {
-        return Err(PageError::Forbidden(
-            "This form must be sent from the shop page itself.",
-        ));
+        return Err(PageError::Forbidden("This form must be sent from the shop page itself."));
     }
     let order = format!("SHOP-{}", hex::encode_upper(rand::random::<[u8; 3]>()));
     let reference = daraja::AccountReference::new(&order, state.cfg.reference_max_len)
         .map(|r| r.as_str().to_string())
         .map_err(|e| PageError::Internal(format!("shop reference: {e}")))?;
-    let return_url = format!(
-        "{}/shop?order={}",
-        state.public_base,
-        url_component(&reference)
-    );
+    let return_url = format!("{}/shop?order={}", state.public_base, url_component(&reference));
     let payment = new_checkout_payment(
         &state,
         PRICE,

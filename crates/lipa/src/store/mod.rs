@@ -1,9 +1,9 @@
 //! Durable state behind one trait of whole units of work. Each method is one transaction; routes and jobs
 //! never see SQL, and the store applies the domain's decisions without making business rules of its own.
 
+pub mod postgres;
 mod rows;
 mod sql;
-pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -47,7 +47,10 @@ pub struct Idempotency {
 pub enum Created {
     New(Payment),
     /// The idempotency key was used before: the payment it made, and whether the request was the same.
-    Replay { payment: Payment, same_request: bool },
+    Replay {
+        payment: Payment,
+        same_request: bool,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -201,7 +204,13 @@ pub trait Store: Send + Sync + 'static {
     /// Apply an answer about a payment (query result, refused push, timer) through the domain's rules.
     async fn apply_outcome(&self, id: &str, source: Source, outcome: &Outcome, now: i64) -> Result<Applied>;
     /// Record a callback body durably and, when it belongs to a payment, apply it — one transaction.
-    async fn record_callback(&self, secret: &str, raw_body: &[u8], outcome: Option<&Outcome>, now: i64) -> Result<Applied>;
+    async fn record_callback(
+        &self,
+        secret: &str,
+        raw_body: &[u8],
+        outcome: Option<&Outcome>,
+        now: i64,
+    ) -> Result<Applied>;
     /// Group commit of callbacks: each is recorded and decided exactly as by `record_callback`, in order, and
     /// all of them are committed in ONE transaction (all or none). One `Applied` per callback.
     async fn record_callbacks(&self, batch: &[CallbackIn]) -> Result<Vec<Applied>>;
@@ -224,7 +233,12 @@ pub trait Store: Send + Sync + 'static {
     /// Record an attempt (webhook_attempts and the payment's log) and, while `owner` still holds the
     /// event's lease, apply its outcome — one transaction. False when the lease was lost (e.g. a redeliver
     /// came meanwhile): the attempt is recorded, the event's new schedule stands.
-    async fn record_webhook_attempt(&self, owner: &str, attempt: &WebhookAttempt, outcome: DeliveryOutcome) -> Result<bool>;
+    async fn record_webhook_attempt(
+        &self,
+        owner: &str,
+        attempt: &WebhookAttempt,
+        outcome: DeliveryOutcome,
+    ) -> Result<bool>;
     /// Every attempt for an event, oldest first.
     async fn webhook_attempts(&self, event_id: &str) -> Result<Vec<WebhookAttempt>>;
     async fn payment_log(&self, payment_id: &str) -> Result<Vec<LogEntry>>;
