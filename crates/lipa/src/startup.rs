@@ -76,10 +76,11 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
             (None, env, key, secret)
         }
     };
+    let credentials = format!("{}|{}|{}", environment.base_url(), key.expose_secret(), secret.expose_secret());
     let mut dcfg = daraja::Config::new(environment, key, secret, cfg.shortcode.clone(), cfg.passkey.clone())
         .with_timeouts(std::time::Duration::from_secs(5), cfg.daraja_timeout)
         // One token for every instance on this database (a new token may invalidate the previous one).
-        .with_token_store(Arc::new(crate::token::DbTokenStore::new(store.clone())));
+        .with_token_store(Arc::new(crate::token::DbTokenStore::new(store.clone(), &credentials)));
     if let Some(till) = &cfg.till_number {
         dcfg = dcfg.with_till_number(till.clone());
     }
@@ -143,7 +144,9 @@ impl Gateway {
         let rule = "=".repeat(72);
         match cfg.mode {
             Mode::Simulator => {
-                out.push_str(&format!("{rule}\n  lipa is running in SIMULATOR MODE: no Safaricom account, no real money.\n"));
+                out.push_str(&format!(
+                    "{rule}\n  lipa is running in SIMULATOR MODE: no Safaricom account, no real money.\n"
+                ));
                 out.push_str("  The built-in Daraja simulator answers on this same port; callbacks come back here.\n");
             }
             mode => out.push_str(&format!("{rule}\n  lipa is running in {} mode.\n", mode.as_str().to_uppercase())),
@@ -157,17 +160,21 @@ impl Gateway {
         }
         match (&self.state.admin, &self.admin_password) {
             (Some(_), Some(pw)) => out.push_str(&format!("  Admin:           {local}/admin  (password: {pw})\n")),
-            (Some(_), None) => out.push_str(&format!("  Admin:           {local}/admin  (password: LIPA_ADMIN_PASSWORD)\n")),
+            (Some(_), None) => {
+                out.push_str(&format!("  Admin:           {local}/admin  (password: LIPA_ADMIN_PASSWORD)\n"))
+            }
             (None, _) => out.push_str("  Admin:           off (set LIPA_ADMIN_PASSWORD)\n"),
         }
         out.push_str(&format!("  Health:          {local}/healthz\n"));
-        out.push_str(&format!("  Database:        {}\n", crate::config::redact_url(&cfg.database_url)));
-        if self.simulator.is_some() {
         out.push_str(&format!("  API reference:   {local}/docs (OpenAPI: {local}/openapi.json)\n"));
         if let Some(url) = &cfg.webhook_url {
             out.push_str(&format!("  Webhooks to:     {}\n", crate::jobs::webhooks::shown_url(url)));
         }
-            out.push_str("  Test numbers: 0708374149 pays; 0700001032 cancels; 0700000001 lacks funds; 0700002001 wrong PIN;\n");
+        out.push_str(&format!("  Database:        {}\n", crate::config::redact_url(&cfg.database_url)));
+        if self.simulator.is_some() {
+            out.push_str(
+                "  Test numbers: 0708374149 pays; 0700001032 cancels; 0700000001 lacks funds; 0700002001 wrong PIN;\n",
+            );
             out.push_str("  0700001037 unreachable; other numbers wait for you on the virtual handset.\n");
         }
         if let Some(key) = &self.api_key {

@@ -13,8 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::Store;
 
-const TOKEN_KEY: &str = "daraja.token";
-const LEASE_KEY: &str = "daraja.token.refresh";
 /// How long one instance may take to fetch a token before another may try.
 const LEASE: Duration = Duration::from_secs(15);
 /// How long an instance waits for another's fetch before it fetches itself.
@@ -24,11 +22,22 @@ pub struct DbTokenStore {
     store: Arc<dyn Store>,
     /// This process, as a lease owner.
     owner: String,
+    token_key: String,
+    lease_key: String,
 }
 
 impl DbTokenStore {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, owner: crate::domain::ids::event_id().replace("evt_", "inst_") }
+    /// `credentials` identifies the Daraja app (base URL, consumer key and secret): a token is only shared
+    /// by instances with the same credentials, so a changed key or secret never reuses an old token.
+    pub fn new(store: Arc<dyn Store>, credentials: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let fp = hex::encode(&Sha256::digest(credentials.as_bytes())[..8]);
+        Self {
+            store,
+            owner: crate::domain::ids::event_id().replace("evt_", "inst_"),
+            token_key: format!("daraja.token.{fp}"),
+            lease_key: format!("daraja.token.{fp}.refresh"),
+        }
     }
 }
 
@@ -66,7 +75,7 @@ fn encode(t: &CachedToken) -> String {
 
 impl DbTokenStore {
     async fn read(&self) -> TokenStoreResult<Option<CachedToken>> {
-        Ok(self.store.kv_get(TOKEN_KEY).await?.and_then(|(v, _)| decode(&v)))
+        Ok(self.store.kv_get(&self.token_key).await?.and_then(|(v, _)| decode(&v)))
     }
 }
 
@@ -85,7 +94,7 @@ impl TokenStore for DbTokenStore {
                 // Missing or due: the instance holding the lease fetches; the others wait for its token.
                 let now_ms = now.as_millisecond();
                 let until = now_ms + LEASE.as_millis() as i64;
-                if self.store.try_lease(LEASE_KEY, &self.owner, until, now_ms).await? || started.elapsed() > WAIT {
+                if self.store.try_lease(&self.lease_key, &self.owner, until, now_ms).await? || started.elapsed() > WAIT {
                     return Ok(current);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -95,15 +104,15 @@ impl TokenStore for DbTokenStore {
 
     fn put(&self, token: CachedToken) -> BoxFuture<'_, TokenStoreResult<()>> {
         Box::pin(async move {
-            self.store.kv_put(TOKEN_KEY, &encode(&token), Some(token.expires_at.as_millisecond())).await?;
-            self.store.release_lease(LEASE_KEY, &self.owner).await?;
+            self.store.kv_put(&self.token_key, &encode(&token), Some(token.expires_at.as_millisecond())).await?;
+            self.store.release_lease(&self.lease_key, &self.owner).await?;
             Ok(())
         })
     }
 
     fn invalidate<'a>(&'a self, refused: &'a CachedToken) -> BoxFuture<'a, TokenStoreResult<()>> {
         Box::pin(async move {
-            self.store.kv_delete_if(TOKEN_KEY, &encode(refused)).await?;
+            self.store.kv_delete_if(&self.token_key, &encode(refused)).await?;
             Ok(())
         })
     }
