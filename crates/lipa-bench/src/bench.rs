@@ -17,11 +17,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "sqlite,postgres", value_delimiter = ',')]
     pub db: Vec<String>,
     /// A PostgreSQL URL; fresh databases are made on its server and dropped afterwards.
-    #[arg(
-        long,
-        env = "LIPA_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
+    #[arg(long, env = "LIPA_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pub pg_url: String,
     /// How long each point (target × workload × connection count) runs.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -44,6 +40,9 @@ pub struct BenchArgs {
     /// Where to write the chart.
     #[arg(long, default_value = "target/bench/bench.svg")]
     pub svg: PathBuf,
+    /// Extra gateway environment, KEY=VALUE (repeatable), e.g. LIPA_INGEST_MAX_BATCH=1 for the "before".
+    #[arg(long = "gateway-env")]
+    pub gateway_env: Vec<String>,
     /// Skip the floor (gateway only).
     #[arg(long)]
     pub no_floor: bool,
@@ -87,16 +86,11 @@ pub struct Report {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub fn machine() -> String {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -107,21 +101,9 @@ pub fn machine() -> String {
         .unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| {
-            s.lines().next().map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse::<u64>()
-                    .unwrap_or(0)
-            })
-        })
+        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
         .unwrap_or(0);
-    format!(
-        "{cpus} CPUs ({model}), {} GiB RAM, {}",
-        mem / 1024 / 1024,
-        std::env::consts::OS
-    )
+    format!("{cpus} CPUs ({model}), {} GiB RAM, {}", mem / 1024 / 1024, std::env::consts::OS)
 }
 
 /// A realistic successful STK callback for seeded payment `i`.
@@ -133,21 +115,15 @@ pub fn callback_body(i: u64) -> Vec<u8> {
 }
 
 fn callbacks(prefix: &'static str) -> MakeReq {
-    Arc::new(move |i| Req {
-        path: format!("{prefix}benchsecret{i}"),
-        body: callback_body(i),
-        headers: vec![],
-    })
+    Arc::new(move |i| Req { path: format!("{prefix}benchsecret{i}"), body: callback_body(i), headers: vec![] })
 }
 
 fn payments(path: &'static str, letter: char, key: Option<String>) -> MakeReq {
-    Arc::new(move |i| {
-        Req {
+    Arc::new(move |i| Req {
         path: path.to_string(),
         body: format!(r#"{{"amount":10,"phone":"0708374149","reference":"{letter}{i}","description":"bench"}}"#)
             .into_bytes(),
         headers: key.iter().map(|k| ("authorization", format!("Bearer {k}"))).collect(),
-    }
     })
 }
 
@@ -192,12 +168,12 @@ async fn run_db(args: &BenchArgs, kind: Kind, tmp: &std::path::Path) -> anyhow::
     let sim = procs::start_sim(Duration::from_secs(1)).await?;
     let url = db::fresh(kind, "lipa", tmp, &args.pg_url).await?;
     let addr = procs::free_addr()?;
-    let env = procs::gateway_env(
-        &url,
-        addr,
-        &sim.url,
-        &[("LIPA_LOG", args.gateway_log.clone())],
-    );
+    let mut extra = vec![("LIPA_LOG", args.gateway_log.clone())];
+    for kv in &args.gateway_env {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("--gateway-env {kv}: use KEY=VALUE"))?;
+        extra.push((k, v.to_string()));
+    }
+    let env = procs::gateway_env(&url, addr, &sim.url, &extra);
     let key = procs::create_key(&args.lipa, &env).await?;
     let d = Db::open(&url, 4).await?;
     d.seed_lipa(args.seed, now_ms()).await?;
@@ -208,21 +184,10 @@ async fn run_db(args: &BenchArgs, kind: Kind, tmp: &std::path::Path) -> anyhow::
         let next = Arc::new(AtomicU64::new(0));
         for &c in &args.connections {
             let label = format!("{k} lipa callbacks c={c}");
-            let stats = load::run(
-                addr,
-                c,
-                args.duration,
-                next.clone(),
-                args.seed,
-                callbacks("/callbacks/stk/"),
-                &label,
-            )
-            .await?;
-            points.push(Point {
-                target: "lipa".into(),
-                workload: "callbacks".into(),
-                stats,
-            });
+            let stats =
+                load::run(addr, c, args.duration, next.clone(), args.seed, callbacks("/callbacks/stk/"), &label)
+                    .await?;
+            points.push(Point { target: "lipa".into(), workload: "callbacks".into(), stats });
         }
     }
     if want("payments") {
@@ -239,11 +204,7 @@ async fn run_db(args: &BenchArgs, kind: Kind, tmp: &std::path::Path) -> anyhow::
                 &label,
             )
             .await?;
-            points.push(Point {
-                target: "lipa".into(),
-                workload: "payments".into(),
-                stats,
-            });
+            points.push(Point { target: "lipa".into(), workload: "payments".into(), stats });
         }
     }
     // Let the last callbacks land before counting.
@@ -252,13 +213,7 @@ async fn run_db(args: &BenchArgs, kind: Kind, tmp: &std::path::Path) -> anyhow::
     let gateway_peak_rss_kib = gw.peak_rss_kib();
     gw.kill().await?;
     let d = Db::open(&url, 2).await?;
-    let pending = d
-        .lipa_status_counts()
-        .await?
-        .into_iter()
-        .find(|(s, _)| s == "pending")
-        .map(|(_, n)| n)
-        .unwrap_or(0);
+    let pending = d.lipa_status_counts().await?.into_iter().find(|(s, _)| s == "pending").map(|(_, n)| n).unwrap_or(0);
     d.close().await;
     db::drop_fresh(&url, &args.pg_url).await;
     let run_seconds = run_start.elapsed().as_secs_f64();
@@ -277,15 +232,7 @@ async fn run_db(args: &BenchArgs, kind: Kind, tmp: &std::path::Path) -> anyhow::
         let log = tmp.join(format!("{k}-floor.log"));
         let mut floor = procs::spawn(
             &exe,
-            &[
-                "floor",
-                "--database-url",
-                &url,
-                "--listen",
-                &listen,
-                "--sim-url",
-                &sim.url,
-            ],
+            &["floor", "--database-url", &url, "--listen", &listen, "--sim-url", &sim.url],
             &[],
             addr,
             &log,
@@ -295,42 +242,19 @@ async fn run_db(args: &BenchArgs, kind: Kind, tmp: &std::path::Path) -> anyhow::
             let next = Arc::new(AtomicU64::new(0));
             for &c in &args.connections {
                 let label = format!("{k} floor callbacks c={c}");
-                let stats = load::run(
-                    addr,
-                    c,
-                    args.duration,
-                    next.clone(),
-                    args.seed,
-                    callbacks("/cb/"),
-                    &label,
-                )
-                .await?;
-                points.push(Point {
-                    target: "floor".into(),
-                    workload: "callbacks".into(),
-                    stats,
-                });
+                let stats =
+                    load::run(addr, c, args.duration, next.clone(), args.seed, callbacks("/cb/"), &label).await?;
+                points.push(Point { target: "floor".into(), workload: "callbacks".into(), stats });
             }
         }
         if want("payments") {
             let next = Arc::new(AtomicU64::new(0));
             for &c in &args.connections {
                 let label = format!("{k} floor payments c={c}");
-                let stats = load::run(
-                    addr,
-                    c,
-                    args.duration,
-                    next.clone(),
-                    u64::MAX,
-                    payments("/pay", 'F', None),
-                    &label,
-                )
-                .await?;
-                points.push(Point {
-                    target: "floor".into(),
-                    workload: "payments".into(),
-                    stats,
-                });
+                let stats =
+                    load::run(addr, c, args.duration, next.clone(), u64::MAX, payments("/pay", 'F', None), &label)
+                        .await?;
+                points.push(Point { target: "floor".into(), workload: "payments".into(), stats });
             }
         }
         floor_peak_rss_kib = floor.peak_rss_kib();
@@ -357,15 +281,10 @@ pub fn print_table(r: &Report) {
     for res in &r.results {
         for (workload, title) in [
             ("callbacks", "callbacks ingested (committed before the 200)"),
-            (
-                "payments",
-                "payments created end to end (API → push → stored)",
-            ),
+            ("payments", "payments created end to end (API → push → stored)"),
         ] {
             let find = |t: &str, c: usize| {
-                res.points
-                    .iter()
-                    .find(|p| p.target == t && p.workload == workload && p.stats.connections == c)
+                res.points.iter().find(|p| p.target == t && p.workload == workload && p.stats.connections == c)
             };
             if !res.points.iter().any(|p| p.workload == workload) {
                 continue;
@@ -373,23 +292,13 @@ pub fn print_table(r: &Report) {
             println!("\n{} — {title}", res.db.as_str());
             println!(
                 "{:>6} | {:>9} {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>10}",
-                "conns",
-                "lipa /s",
-                "p50 ms",
-                "p99 ms",
-                "floor /s",
-                "p50 ms",
-                "p99 ms",
-                "lipa/floor"
+                "conns", "lipa /s", "p50 ms", "p99 ms", "floor /s", "p50 ms", "p99 ms", "lipa/floor"
             );
             for &c in &r.connections {
                 let l = find("lipa", c);
                 let f = find("floor", c);
                 let cell = |p: Option<&Point>| match p {
-                    Some(p) => format!(
-                        "{:>9.0} {:>8.2} {:>8.2}",
-                        p.stats.per_second, p.stats.p50_ms, p.stats.p99_ms
-                    ),
+                    Some(p) => format!("{:>9.0} {:>8.2} {:>8.2}", p.stats.per_second, p.stats.p50_ms, p.stats.p99_ms),
                     None => format!("{:>9} {:>8} {:>8}", "-", "-", "-"),
                 };
                 let ratio = match (l, f) {
@@ -398,13 +307,8 @@ pub fn print_table(r: &Report) {
                     }
                     _ => "-".into(),
                 };
-                let errs: u64 =
-                    l.map(|p| p.stats.errors).unwrap_or(0) + f.map(|p| p.stats.errors).unwrap_or(0);
-                let note = if errs > 0 {
-                    format!("  ({errs} errors)")
-                } else {
-                    String::new()
-                };
+                let errs: u64 = l.map(|p| p.stats.errors).unwrap_or(0) + f.map(|p| p.stats.errors).unwrap_or(0);
+                let note = if errs > 0 { format!("  ({errs} errors)") } else { String::new() };
                 println!("{c:>6} | {} | {} | {ratio:>10}{note}", cell(l), cell(f));
             }
         }

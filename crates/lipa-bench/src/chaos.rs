@@ -20,11 +20,7 @@ pub struct ChaosArgs {
     /// sqlite or postgres.
     #[arg(long, default_value = "sqlite")]
     pub db: String,
-    #[arg(
-        long,
-        env = "LIPA_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
+    #[arg(long, env = "LIPA_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pub pg_url: String,
     /// How long payments are created.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
@@ -54,14 +50,10 @@ pub struct ChaosArgs {
 const PHONES: [(&str, i64); 3] = [("0708374149", 0), ("0700001032", 1032), ("0700000001", 1)];
 
 pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
-    let kind = if a.db.starts_with("post") || a.db == "pg" {
-        Kind::Postgres
-    } else {
-        Kind::Sqlite
-    };
+    let kind = if a.db.starts_with("post") || a.db == "pg" { Kind::Postgres } else { Kind::Sqlite };
     let tmp = procs::out_dir().join("tmp");
     let reconcile_after = Duration::from_secs(2);
-    let pending_max_age = Duration::from_secs(40);
+    let pending_max_age = Duration::from_secs(20);
     let late_ms = 3000;
     let sim = procs::start_sim(Duration::from_millis(300)).await?;
     sim.sim.set_faults(Faults {
@@ -80,14 +72,8 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
         addr,
         &sim.url,
         &[
-            (
-                "LIPA_RECONCILE_AFTER",
-                format!("{}ms", reconcile_after.as_millis()),
-            ),
-            (
-                "LIPA_PENDING_MAX_AGE",
-                format!("{}s", pending_max_age.as_secs()),
-            ),
+            ("LIPA_RECONCILE_AFTER", format!("{}ms", reconcile_after.as_millis())),
+            ("LIPA_PENDING_MAX_AGE", format!("{}s", pending_max_age.as_secs())),
             ("LIPA_WORKER_TICK", "200ms".into()),
             ("LIPA_LOG", "info,sqlx=warn".into()),
         ],
@@ -114,23 +100,18 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
     let next = Arc::new(AtomicU64::new(0));
     let created = Arc::new(Mutex::new(HashMap::<String, i64>::new()));
     let retries = Arc::new(AtomicU64::new(0));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(45))
-        .build()?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(45)).build()?;
     let mut clients = Vec::new();
     for _ in 0..a.connections {
-        let (next, created, retries, http, key) = (
-            next.clone(),
-            created.clone(),
-            retries.clone(),
-            http.clone(),
-            key.clone(),
-        );
+        let (next, created, retries, http, key) =
+            (next.clone(), created.clone(), retries.clone(), http.clone(), key.clone());
         clients.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let (phone, code) = PHONES[(i % 5).min(2) as usize];
-                let body = serde_json::json!({ "amount": 10 + (i % 7) as i64, "phone": phone, "reference": format!("C{i}") });
+                // 60% pay, 20% cancel, 20% lack funds.
+                let (phone, code) = PHONES[[0, 0, 0, 1, 2][(i % 5) as usize]];
+                let body =
+                    serde_json::json!({ "amount": 10 + (i % 7) as i64, "phone": phone, "reference": format!("C{i}") });
                 // Retry the same request (same Idempotency-Key) until the gateway answers it.
                 let give_up = Instant::now() + Duration::from_secs(120);
                 loop {
@@ -175,18 +156,10 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
             progress(start, &created, &retries, restarts);
         }
         gw.kill().await?;
-        eprintln!(
-            "\n  SIGKILL gateway (pid {}) at {:.1}s",
-            gw.pid,
-            start.elapsed().as_secs_f64()
-        );
+        eprintln!("\n  SIGKILL gateway (pid {}) at {:.1}s", gw.pid, start.elapsed().as_secs_f64());
         gw = procs::spawn(&a.lipa, &["serve"], &env, addr, &log).await?;
         restarts += 1;
-        eprintln!(
-            "  restarted (pid {}) at {:.1}s",
-            gw.pid,
-            start.elapsed().as_secs_f64()
-        );
+        eprintln!("  restarted (pid {}) at {:.1}s", gw.pid, start.elapsed().as_secs_f64());
     }
     while clients.iter().any(|c| !c.is_finished()) {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -195,21 +168,13 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
     for c in clients {
         c.await?;
     }
-    eprintln!(
-        "\n  load over at {:.1}s; waiting for every payment to settle",
-        start.elapsed().as_secs_f64()
-    );
+    eprintln!("\n  load over at {:.1}s; waiting for every payment to settle", start.elapsed().as_secs_f64());
 
     let d = Db::open(&url, 2).await?;
     let settle_deadline = Instant::now() + pending_max_age + Duration::from_secs(60);
     loop {
         let pending = pending_count(&d).await?;
-        let sim_pending = sim
-            .sim
-            .transactions()
-            .iter()
-            .filter(|t| t.state == TxState::Pending)
-            .count();
+        let sim_pending = sim.sim.transactions().iter().filter(|t| t.state == TxState::Pending).count();
         eprint!("\r  pending: gateway {pending}, simulator {sim_pending}   ");
         if (pending == 0 && sim_pending == 0) || Instant::now() > settle_deadline {
             break;
@@ -219,26 +184,15 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
     // Late and doubled callbacks still on their way must land before we count events.
     tokio::time::sleep(Duration::from_millis(late_ms + 1500)).await;
     eprintln!();
-    let ok = verify(
-        &d,
-        &sim,
-        &created.lock().expect("lock").clone(),
-        retries.load(Ordering::Relaxed),
-        restarts,
-    )
-    .await?;
+    let ok =
+        verify(&d, &sim, &created.lock().expect("lock").clone(), retries.load(Ordering::Relaxed), restarts).await?;
     gw.kill().await?;
     d.close().await;
     db::drop_fresh(&url, &a.pg_url).await;
     Ok(ok)
 }
 
-fn progress(
-    start: Instant,
-    created: &Mutex<HashMap<String, i64>>,
-    retries: &AtomicU64,
-    restarts: u32,
-) {
+fn progress(start: Instant, created: &Mutex<HashMap<String, i64>>, retries: &AtomicU64, restarts: u32) {
     eprint!(
         "\r  {:5.1}s  {} payments created, {} client retries, {restarts} restarts   ",
         start.elapsed().as_secs_f64(),
@@ -248,12 +202,7 @@ fn progress(
 }
 
 async fn pending_count(d: &Db) -> anyhow::Result<i64> {
-    Ok(d.lipa_status_counts()
-        .await?
-        .into_iter()
-        .find(|(s, _)| s == "pending")
-        .map(|(_, n)| n)
-        .unwrap_or(0))
+    Ok(d.lipa_status_counts().await?.into_iter().find(|(s, _)| s == "pending").map(|(_, n)| n).unwrap_or(0))
 }
 
 async fn verify(
@@ -265,25 +214,13 @@ async fn verify(
 ) -> anyhow::Result<bool> {
     let payments = d.lipa_payments().await?;
     let txs = sim.sim.transactions();
-    let by_secret: HashMap<String, &daraja_sim::TransactionView> = txs
-        .iter()
-        .map(|t| {
-            (
-                t.callback_url
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-                t,
-            )
-        })
-        .collect();
+    let by_secret: HashMap<String, &daraja_sim::TransactionView> =
+        txs.iter().map(|t| (t.callback_url.rsplit('/').next().unwrap_or_default().to_string(), t)).collect();
     let secrets: HashSet<&str> = payments.iter().map(|p| p.2.as_str()).collect();
     let ids: HashSet<&str> = payments.iter().map(|p| p.0.as_str()).collect();
 
     let mut counts: HashMap<&str, i64> = HashMap::new();
-    let (mut matched, mut mismatched, mut pending, mut unreached_review, mut unreached_failed) =
-        (0, 0, 0, 0, 0);
+    let (mut matched, mut mismatched, mut pending, mut unreached_review, mut unreached_failed) = (0, 0, 0, 0, 0);
     let mut receipt_mismatch = 0;
     let mut examples = Vec::new();
     for (id, status, secret, _checkout, receipt) in &payments {
@@ -319,30 +256,20 @@ async fn verify(
             None => {
                 mismatched += 1;
                 if examples.len() < 5 {
-                    examples.push(format!(
-                        "{id}: gateway {status}, but no push reached the simulator"
-                    ));
+                    examples.push(format!("{id}: gateway {status}, but no push reached the simulator"));
                 }
             }
         }
     }
-    let orphans = by_secret
-        .keys()
-        .filter(|s| !secrets.contains(s.as_str()))
-        .count();
-    let lost = created
-        .keys()
-        .filter(|id| !ids.contains(id.as_str()))
-        .count();
+    let orphans = by_secret.keys().filter(|s| !secrets.contains(s.as_str())).count();
+    let lost = created.keys().filter(|id| !ids.contains(id.as_str())).count();
     let doubled = d.lipa_doubled_events().await?;
     let multi = d.lipa_multi_event_payments().await?;
     let events = d.lipa_event_count().await?;
     let callbacks = d.lipa_callback_count().await?;
     let sent: usize = txs.iter().map(|t| t.callbacks.len()).sum();
-    let faults: HashMap<String, usize> = txs
-        .iter()
-        .flat_map(|t| t.callbacks.iter().filter_map(|c| c.fault.clone()))
-        .fold(HashMap::new(), |mut m, f| {
+    let faults: HashMap<String, usize> =
+        txs.iter().flat_map(|t| t.callbacks.iter().filter_map(|c| c.fault.clone())).fold(HashMap::new(), |mut m, f| {
             *m.entry(f).or_default() += 1;
             m
         });
@@ -350,21 +277,16 @@ async fn verify(
 
     println!("\nchaos results");
     println!("  payments acknowledged to clients   {}", created.len());
-    println!(
-        "  payments in the gateway            {}  {:?}",
-        payments.len(),
-        sorted(&counts)
-    );
+    println!("  payments in the gateway            {}  {:?}", payments.len(), sorted(&counts));
     println!("  simulator transactions             {}", txs.len());
-    println!(
-        "  callbacks sent by the simulator    {sent}  faults {:?}",
-        sorted_s(&faults)
-    );
+    println!("  callbacks sent by the simulator    {sent}  faults {:?}", sorted_s(&faults));
     println!("  callbacks stored by the gateway    {callbacks}");
     println!("  client retries / gateway restarts  {retries} / {restarts}");
     println!("  status equals the simulator        {matched}");
     println!("  push never reached Daraja: failed  {unreached_failed}");
-    println!("  push never reached Daraja: review  {unreached_review}  (gateway died mid-push; never resent, by design)");
+    println!(
+        "  push never reached Daraja: review  {unreached_review}  (gateway died mid-push; never resent, by design)"
+    );
     println!("  status differs from the simulator  {mismatched}");
     for e in &examples {
         println!("      {e}");
@@ -374,10 +296,7 @@ async fn verify(
     println!("  acknowledged but missing (lost)    {lost}");
     println!("  simulator pushes with no payment   {orphans}");
     println!("  events                             {events} for {settled} settled payments");
-    println!(
-        "  doubled events                     {} (payments with >1 event: {multi})",
-        doubled.len()
-    );
+    println!("  doubled events                     {} (payments with >1 event: {multi})", doubled.len());
     let pass = mismatched == 0
         && pending == 0
         && lost == 0

@@ -42,7 +42,8 @@ impl Ingest {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx = Arc::new(Mutex::new(rx));
         let max = max_batch();
-        for _ in 0..writers.max(1) {
+        let writers = std::env::var("LIPA_INGEST_WRITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(writers);
+        for _ in 0..writers.clamp(1, 64) {
             tokio::spawn(writer(store.clone(), rx.clone(), max));
         }
         Ingest { queue }

@@ -93,8 +93,9 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
 
     let limits = Arc::new(crate::limits::Limits::new(&cfg.security));
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    // SQLite has one writer; PostgreSQL commits several batches at once.
-    let writers = if cfg.database_url.starts_with("postgres") { 4 } else { 1 };
+    // SQLite has one writer; PostgreSQL commits several batches at once (half of its 16-connection pool,
+    // so that the API and the workers always find a connection). LIPA_INGEST_WRITERS overrides.
+    let writers = if cfg.database_url.starts_with("postgres") { 8 } else { 1 };
     let ingest = crate::ingest::Ingest::start(store.clone(), writers);
     let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics, ingest };
     let mut app = router(state.clone());
