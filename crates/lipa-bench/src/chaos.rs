@@ -184,8 +184,10 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
     // Late and doubled callbacks still on their way must land before we count events.
     tokio::time::sleep(Duration::from_millis(late_ms + 1500)).await;
     eprintln!();
-    let ok =
-        verify(&d, &sim, &created.lock().expect("lock").clone(), retries.load(Ordering::Relaxed), restarts).await?;
+    let ok = {
+        let created = created.lock().expect("lock").clone();
+        verify(&d, &sim, &created, retries.load(Ordering::Relaxed), restarts).await?
+    };
     gw.kill().await?;
     d.close().await;
     db::drop_fresh(&url, &a.pg_url).await;

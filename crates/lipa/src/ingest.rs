@@ -81,7 +81,9 @@ async fn writer(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<(CallbackIn,
                 }
             }
             Err(e) if callbacks.len() == 1 => {
-                let _ = replies.into_iter().next().map(|r| r.send(Err(e)));
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, size = callbacks.len(), "a callback batch failed; retrying its callbacks one by one");
