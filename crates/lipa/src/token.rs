@@ -94,7 +94,8 @@ impl TokenStore for DbTokenStore {
                 // Missing or due: the instance holding the lease fetches; the others wait for its token.
                 let now_ms = now.as_millisecond();
                 let until = now_ms + LEASE.as_millis() as i64;
-                if self.store.try_lease(&self.lease_key, &self.owner, until, now_ms).await? || started.elapsed() > WAIT {
+                if self.store.try_lease(&self.lease_key, &self.owner, until, now_ms).await? || started.elapsed() > WAIT
+                {
                     return Ok(current);
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -58,16 +58,10 @@ macro_rules! sql_store {
                     .bind(note)
                     .execute(&mut **tx)
                     .await?;
+                // The callback row itself is the payment's history entry (see `payment_log`): no extra write.
                 let applied = match (payment, outcome) {
-                    (Some(p), Some(o)) => {
-                        let excerpt = String::from_utf8_lossy(&raw_body[..raw_body.len().min(300)]).into_owned();
-                        Self::log_tx(tx, &p.id, "callback", &excerpt, now).await?;
-                        Self::apply_tx(tx, &p, Source::Callback, o, now).await?
-                    }
-                    (Some(p), None) => {
-                        Self::log_tx(tx, &p.id, "callback", "a body that could not be parsed (kept)", now).await?;
-                        Applied { payment: Some(p), decision: None, event_id: None }
-                    }
+                    (Some(p), Some(o)) => Self::apply_tx(tx, &p, Source::Callback, o, now).await?,
+                    (Some(p), None) => Applied { payment: Some(p), decision: None, event_id: None },
                     (None, _) => Applied { payment: None, decision: None, event_id: None },
                 };
                 Ok(applied)
@@ -131,8 +125,7 @@ macro_rules! sql_store {
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
-                    let detail = format!("{} {} → {} ({})", ev.as_str(), p.status.as_str(), d.status.as_str(), id);
-                    Self::log_tx(tx, &p.id, "event", &detail, now).await?;
+                    // The event row is the history entry (see `payment_log`).
                     event_id = Some(id);
                 }
                 Ok(Applied { payment: Some(after), decision: Some(d), event_id })
@@ -351,9 +344,6 @@ macro_rules! sql_store {
                     .bind(format!("rejected: {why}"))
                     .execute(&mut *tx)
                     .await?;
-                if let Some(p) = &payment {
-                    Self::log_tx(&mut tx, &p.id, "callback", &format!("rejected, not applied: {why}"), now).await?;
-                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -524,12 +514,45 @@ macro_rules! sql_store {
             }
 
             async fn payment_log(&self, payment_id: &str) -> Result<Vec<LogEntry>> {
-                let rows: Vec<LogRow> =
+                // The history is the log table plus the rows that already tell their part of the story — the
+                // callbacks as received and the events — so the hot callback path writes no extra lines.
+                let logs: Vec<LogRow> =
                     sqlx::query_as("SELECT at, kind, detail FROM payment_log WHERE payment_id = $1 ORDER BY seq")
                         .bind(payment_id)
                         .fetch_all(&self.reader)
                         .await?;
-                Ok(rows.into_iter().map(LogEntry::from).collect())
+                let callbacks: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT received_at, note, raw_body FROM callbacks WHERE payment_id = $1 ORDER BY seq",
+                )
+                .bind(payment_id)
+                .fetch_all(&self.reader)
+                .await?;
+                let events: Vec<(i64, String, String)> =
+                    sqlx::query_as("SELECT created_at, type, id FROM events WHERE payment_id = $1 ORDER BY seq")
+                        .bind(payment_id)
+                        .fetch_all(&self.reader)
+                        .await?;
+                // Same instant: the callback first, then what it caused (log lines), then the event.
+                let mut all: Vec<(i64, u8, usize, LogEntry)> = Vec::new();
+                for (i, (at, note, raw)) in callbacks.into_iter().enumerate() {
+                    let detail = match note.as_str() {
+                        "parsed" => String::from_utf8_lossy(&raw[..raw.len().min(300)]).into_owned(),
+                        "unparseable body" => "a body that could not be parsed (kept)".to_string(),
+                        other => match other.strip_prefix("rejected: ") {
+                            Some(why) => format!("rejected, not applied: {why}"),
+                            None => other.to_string(),
+                        },
+                    };
+                    all.push((at, 0, i, LogEntry { at, kind: "callback".into(), detail }));
+                }
+                for (i, e) in logs.into_iter().map(LogEntry::from).enumerate() {
+                    all.push((e.at, 1, i, e));
+                }
+                for (i, (at, ty, id)) in events.into_iter().enumerate() {
+                    all.push((at, 2, i, LogEntry { at, kind: "event".into(), detail: format!("{ty} ({id})") }));
+                }
+                all.sort_by_key(|(at, order, i, _)| (*at, *order, *i));
+                Ok(all.into_iter().map(|(.., e)| e).collect())
             }
 
             async fn append_log(&self, payment_id: &str, kind: &str, detail: &str, now: i64) -> Result<()> {

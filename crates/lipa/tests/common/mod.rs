@@ -30,7 +30,9 @@ pub fn backends() -> Vec<Backend> {
     let mut out = vec![Backend::Sqlite];
     match std::env::var("LIPA_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => out.push(Backend::Postgres(url)),
-        _ => eprintln!("skipping the PostgreSQL run of this test: LIPA_TEST_POSTGRES_URL is not set"),
+        _ => {
+            eprintln!("skipping the PostgreSQL run of this test: LIPA_TEST_POSTGRES_URL is not set")
+        }
     }
     out
 }
