@@ -1,6 +1,7 @@
 //! Durable state behind one trait of whole units of work. Each method is one transaction; routes and jobs
 //! never see SQL, and the store applies the domain's decisions without making business rules of its own.
 
+mod apply;
 pub mod postgres;
 mod rows;
 mod sql;

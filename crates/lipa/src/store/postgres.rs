@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
+use super::apply::{placeholder_list, placeholders, Writes, CACHED_ROWS, CHUNK, UPDATE_FROM_VALUES};
 use super::rows::{violates, EventRow, LogRow, PaymentRow, EVENT_COLUMNS, PAYMENT_COLUMNS};
 use super::sql::sql_store;
 use super::*;
@@ -25,4 +26,4 @@ impl PgStore {
     }
 }
 
-sql_store!(PgStore, sqlx::Postgres, begin: "BEGIN", for_update: " FOR UPDATE", skip_locked: " FOR UPDATE SKIP LOCKED");
+sql_store!(PgStore, sqlx::Postgres, begin: "BEGIN", for_update: " FOR UPDATE", skip_locked: " FOR UPDATE SKIP LOCKED", numbered: true);

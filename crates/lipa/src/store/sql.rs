@@ -1,10 +1,12 @@
 //! The one SQL implementation of [`Store`](super::Store), written once and instantiated for SQLite and
 //! PostgreSQL. The SQL is the common dialect of both; what differs is passed in: how a write transaction
 //! begins (`BEGIN IMMEDIATE` takes SQLite's write lock up front) and the row-locking suffixes that only
-//! PostgreSQL has (SQLite has one writer at a time, so it needs none).
+//! PostgreSQL has (SQLite has one writer at a time, so it needs none), and whether the generated multi-row
+//! statements number their placeholders (`$1`, PostgreSQL) or not (`?`, SQLite).
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, begin: $begin:expr, for_update: $for_update:expr, skip_locked: $skip_locked:expr) => {
+    ($store:ident, $db:ty, begin: $begin:expr, for_update: $for_update:expr, skip_locked: $skip_locked:expr,
+     numbered: $numbered:expr) => {
         impl $store {
             async fn write_tx(&self) -> Result<sqlx::Transaction<'static, $db>> {
                 Ok(self.writer.begin_with($begin).await?)
@@ -37,37 +39,136 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            /// Record one callback body and apply it, inside the caller's transaction.
-            async fn record_callback_tx(
+            /// Lock the payments a batch of callbacks names (one statement per [`CHUNK`] secrets, rows locked
+            /// in `seq` order on PostgreSQL so that two batches never deadlock on each other).
+            async fn lock_by_secrets(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                secret: &str,
-                raw_body: &[u8],
-                outcome: Option<&Outcome>,
-                now: i64,
-            ) -> Result<Applied> {
-                let payment = Self::lock_payment(tx, "callback_secret", secret).await?;
-                let note = match (&payment, outcome) {
-                    (None, _) => "unknown secret",
-                    (Some(_), None) => "unparseable body",
-                    (Some(_), Some(_)) => "parsed",
-                };
-                sqlx::query("INSERT INTO callbacks (payment_id, raw_body, received_at, note) VALUES ($1, $2, $3, $4)")
-                    .bind(payment.as_ref().map(|p| p.id.as_str()))
-                    .bind(raw_body)
-                    .bind(now)
-                    .bind(note)
-                    .execute(&mut **tx)
-                    .await?;
-                // The callback row itself is the payment's history entry (see `payment_log`): no extra write.
-                let applied = match (payment, outcome) {
-                    (Some(p), Some(o)) => Self::apply_tx(tx, &p, Source::Callback, o, now).await?,
-                    (Some(p), None) => Applied { payment: Some(p), decision: None, event_id: None },
-                    (None, _) => Applied { payment: None, decision: None, event_id: None },
-                };
-                Ok(applied)
+                secrets: &[&str],
+            ) -> Result<std::collections::HashMap<String, Payment>> {
+                let mut found = std::collections::HashMap::with_capacity(secrets.len());
+                for chunk in secrets.chunks(CHUNK) {
+                    let q = format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE callback_secret IN ({}) ORDER BY seq{}",
+                        placeholder_list(chunk.len(), $numbered),
+                        $for_update
+                    );
+                    let mut query = sqlx::query_as::<_, PaymentRow>(&q).persistent(chunk.len() <= CACHED_ROWS);
+                    for s in chunk {
+                        query = query.bind(*s);
+                    }
+                    for row in query.fetch_all(&mut **tx).await? {
+                        let p = Payment::try_from(row)?;
+                        found.insert(p.callback_secret.clone(), p);
+                    }
+                }
+                Ok(found)
             }
 
-            /// Apply a decision to a locked payment and write its event, inside the caller's transaction.
+            /// Write what a unit of work decided: callbacks, changed payments, events and log lines, one
+            /// multi-row statement per table (per [`CHUNK`] rows).
+            async fn write_rows(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                w: &Writes<'_>,
+                changed: &[&Payment],
+            ) -> Result<()> {
+                for chunk in w.callbacks.chunks(CHUNK) {
+                    let q = format!(
+                        "INSERT INTO callbacks (payment_id, raw_body, received_at, note) VALUES {}",
+                        placeholders(chunk.len(), 4, $numbered)
+                    );
+                    let mut query = sqlx::query(&q).persistent(chunk.len() <= CACHED_ROWS);
+                    for (payment_id, body, at, note) in chunk {
+                        query = query.bind(payment_id.as_deref()).bind(*body).bind(*at).bind(note.as_str());
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                for chunk in changed.chunks(CHUNK) {
+                    let q = format!("{UPDATE_FROM_VALUES}{}) AS v WHERE payments.id = v.column1", placeholders(chunk.len(), 11, $numbered));
+                    let mut query = sqlx::query(&q).persistent(chunk.len() <= CACHED_ROWS);
+                    for p in chunk {
+                        query = query
+                            .bind(p.id.as_str())
+                            .bind(p.status.as_str())
+                            .bind(p.checkout_request_id.as_deref())
+                            .bind(p.mpesa_receipt.as_deref())
+                            .bind(p.result_code.as_deref())
+                            .bind(p.result_desc.as_deref())
+                            .bind(p.failure_reason.as_deref())
+                            .bind(p.review_reason.as_deref())
+                            .bind(p.updated_at)
+                            .bind(p.completed_at)
+                            .bind(p.next_check_at);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                for chunk in w.events.chunks(CHUNK) {
+                    let q = format!(
+                        "INSERT INTO events (id, type, payment_id, created_at, data, next_attempt_at) VALUES {}",
+                        placeholders(chunk.len(), 6, $numbered)
+                    );
+                    let mut query = sqlx::query(&q).persistent(chunk.len() <= CACHED_ROWS);
+                    for (id, ty, payment_id, at, data) in chunk {
+                        query = query
+                            .bind(id.as_str())
+                            .bind(*ty)
+                            .bind(payment_id.as_str())
+                            .bind(*at)
+                            .bind(data.as_str())
+                            .bind(*at);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                for chunk in w.logs.chunks(CHUNK) {
+                    let q = format!(
+                        "INSERT INTO payment_log (payment_id, at, kind, detail) VALUES {}",
+                        placeholders(chunk.len(), 4, $numbered)
+                    );
+                    let mut query = sqlx::query(&q).persistent(chunk.len() <= CACHED_ROWS);
+                    for (payment_id, at, kind, detail) in chunk {
+                        query = query.bind(payment_id.as_str()).bind(*at).bind(*kind).bind(detail.as_str());
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Record callbacks and apply them, in order, inside the caller's transaction: the payments are
+            /// locked with one statement, each callback is decided as alone against the rows in memory (a
+            /// duplicate later in the batch sees the first one's effect), and everything is written with one
+            /// statement per table.
+            async fn record_callbacks_tx(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                batch: &[(&str, &[u8], Option<&Outcome>, i64)],
+            ) -> Result<Vec<Applied>> {
+                let mut secrets: Vec<&str> = batch.iter().map(|c| c.0).collect();
+                secrets.sort_unstable();
+                secrets.dedup();
+                let mut payments = Self::lock_by_secrets(tx, &secrets).await?;
+                let mut w = Writes::default();
+                let mut out = Vec::with_capacity(batch.len());
+                for &(secret, raw_body, outcome, now) in batch {
+                    let payment = payments.get_mut(secret);
+                    let note = match (&payment, outcome) {
+                        (None, _) => "unknown secret",
+                        (Some(_), None) => "unparseable body",
+                        (Some(_), Some(_)) => "parsed",
+                    };
+                    // The callback row itself is the payment's history entry (see `payment_log`).
+                    w.callbacks.push((payment.as_ref().map(|p| p.id.clone()), raw_body, now, note.to_string()));
+                    out.push(match (payment, outcome) {
+                        (Some(p), Some(o)) => w.apply(p, Source::Callback, o, now),
+                        (Some(p), None) => Applied { payment: Some(p.clone()), decision: None, event_id: None },
+                        (None, _) => Applied { payment: None, decision: None, event_id: None },
+                    });
+                }
+                let by_id: std::collections::HashMap<&str, &Payment> =
+                    payments.values().map(|p| (p.id.as_str(), p)).collect();
+                let changed: Vec<&Payment> = w.changed.iter().filter_map(|id| by_id.get(id.as_str()).copied()).collect();
+                Self::write_rows(tx, &w, &changed).await?;
+                Ok(out)
+            }
+
+            /// Apply an answer to a locked payment and write what it did, inside the caller's transaction.
             async fn apply_tx(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 p: &Payment,
@@ -75,60 +176,12 @@ macro_rules! sql_store {
                 outcome: &Outcome,
                 now: i64,
             ) -> Result<Applied> {
-                let Some(d) = decide(p, outcome) else {
-                    Self::log_tx(tx, &p.id, source.as_str(), "no change (duplicate or late answer)", now).await?;
-                    return Ok(Applied { payment: Some(p.clone()), decision: None, event_id: None });
-                };
-                let completed_at = if d.status.is_terminal() { p.completed_at.or(Some(now)) } else { p.completed_at };
-                let row: PaymentRow = sqlx::query_as(&format!(
-                    "UPDATE payments SET status = $1, \
-                     checkout_request_id = COALESCE(checkout_request_id, $2), \
-                     mpesa_receipt = COALESCE($3, mpesa_receipt), \
-                     result_code = COALESCE($4, result_code), \
-                     result_desc = COALESCE($5, result_desc), \
-                     failure_reason = COALESCE($6, failure_reason), \
-                     review_reason = COALESCE($7, review_reason), \
-                     updated_at = $8, completed_at = $9, lease_until = NULL, \
-                     next_check_at = COALESCE($11, next_check_at) \
-                     WHERE id = $10 RETURNING {PAYMENT_COLUMNS}"
-                ))
-                .bind(d.status.as_str())
-                .bind(&d.checkout_request_id)
-                .bind(&d.mpesa_receipt)
-                .bind(&d.result_code)
-                .bind(&d.result_desc)
-                .bind(&d.failure_reason)
-                .bind(&d.review_reason)
-                .bind(now)
-                .bind(completed_at)
-                .bind(&p.id)
-                .bind(d.check_now.then_some(now))
-                .fetch_one(&mut **tx)
-                .await?;
-                let after = Payment::try_from(row)?;
-                if d.check_now && d.status == crate::domain::PaymentStatus::Pending {
-                    Self::log_tx(tx, &p.id, source.as_str(), "success reported; STK Query is asked to confirm it", now).await?;
-                }
-                let mut event_id = None;
-                if let Some(ev) = d.event() {
-                    let id = crate::domain::ids::event_id();
-                    let data = after.to_api_json();
-                    sqlx::query(
-                        "INSERT INTO events (id, type, payment_id, created_at, data, next_attempt_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&id)
-                    .bind(ev.as_str())
-                    .bind(&p.id)
-                    .bind(now)
-                    .bind(data.to_string())
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-                    // The event row is the history entry (see `payment_log`).
-                    event_id = Some(id);
-                }
-                Ok(Applied { payment: Some(after), decision: Some(d), event_id })
+                let mut p = p.clone();
+                let mut w = Writes::default();
+                let applied = w.apply(&mut p, source, outcome, now);
+                let changed: Vec<&Payment> = if w.changed.is_empty() { vec![] } else { vec![&p] };
+                Self::write_rows(tx, &w, &changed).await?;
+                Ok(applied)
             }
         }
 
@@ -318,18 +371,17 @@ macro_rules! sql_store {
                 now: i64,
             ) -> Result<Applied> {
                 let mut tx = self.write_tx().await?;
-                let applied = Self::record_callback_tx(&mut tx, secret, raw_body, outcome, now).await?;
+                let mut applied = Self::record_callbacks_tx(&mut tx, &[(secret, raw_body, outcome, now)]).await?;
                 tx.commit().await?;
-                Ok(applied)
+                applied.pop().ok_or(StoreError::NotFound)
             }
 
             async fn record_callbacks(&self, batch: &[CallbackIn]) -> Result<Vec<Applied>> {
                 // Group commit: each callback decided as alone, all committed together.
+                let items: Vec<(&str, &[u8], Option<&Outcome>, i64)> =
+                    batch.iter().map(|c| (c.secret.as_str(), c.raw_body.as_slice(), c.outcome.as_ref(), c.now)).collect();
                 let mut tx = self.write_tx().await?;
-                let mut out = Vec::with_capacity(batch.len());
-                for c in batch {
-                    out.push(Self::record_callback_tx(&mut tx, &c.secret, &c.raw_body, c.outcome.as_ref(), c.now).await?);
-                }
+                let out = Self::record_callbacks_tx(&mut tx, &items).await?;
                 tx.commit().await?;
                 Ok(out)
             }

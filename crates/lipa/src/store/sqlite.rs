@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::apply::{placeholder_list, placeholders, Writes, CACHED_ROWS, CHUNK, UPDATE_FROM_VALUES};
 use super::rows::{violates, EventRow, LogRow, PaymentRow, EVENT_COLUMNS, PAYMENT_COLUMNS};
 use super::sql::sql_store;
 use super::*;
@@ -36,4 +37,4 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, begin: "BEGIN IMMEDIATE", for_update: "", skip_locked: "");
+sql_store!(SqliteStore, sqlx::Sqlite, begin: "BEGIN IMMEDIATE", for_update: "", skip_locked: "", numbered: false);
