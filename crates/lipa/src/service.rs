@@ -38,29 +38,34 @@ pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError
     if let Err(e) = &result {
         state.metrics.daraja_error("push", e);
     }
-    match result {
+    let after = match result {
         Ok(accepted) => {
             tracing::info!(payment_id = %p.id, checkout_request_id = %accepted.checkout_request_id, "push accepted");
             let next = now + state.cfg.reconcile_after.as_millis() as i64;
             state
                 .store
                 .push_accepted(&p.id, &accepted.checkout_request_id, &accepted.merchant_request_id, next, now)
-                .await?;
+                .await?
         }
         Err(e) if matches!(e, daraja::Error::OutcomeUnknown { .. } | daraja::Error::UnexpectedResponse { .. }) => {
             tracing::warn!(payment_id = %p.id, error = %e, "push outcome unknown; it will not be sent again");
             let next = now + state.cfg.reconcile_after.as_millis() as i64;
-            state.store.push_unknown(&p.id, &e.to_string(), next, now).await?;
+            state.store.push_unknown(&p.id, &e.to_string(), next, now).await?
         }
         Err(e) => {
             tracing::warn!(payment_id = %p.id, error = %e, "push refused");
             let code = e.error_code().unwrap_or("refused").to_string();
             let outcome = Outcome::PushRejected { code, message: e.to_string() };
-            state.store.apply_outcome(&p.id, Source::Push, &outcome, now).await?;
+            let applied = state.store.apply_outcome(&p.id, Source::Push, &outcome, now).await?;
             state.metrics.settled("push", p.created_at);
+            applied.payment
         }
+    };
+    // The store hands back the payment it wrote; it is read again only when this call did not change it.
+    match after {
+        Some(p) => Ok(p),
+        None => state.store.get_payment(&p.id).await?.ok_or(ApiError::NotFound("payment")),
     }
-    state.store.get_payment(&p.id).await?.ok_or(ApiError::NotFound("payment"))
 }
 
 /// Read a callback body; `None` when it is not an STK callback at all (it is still kept).

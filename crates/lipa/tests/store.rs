@@ -199,3 +199,80 @@ async fn leases_and_shared_values() {
         drop_database(&backend, &db).await;
     }
 }
+
+#[tokio::test]
+async fn a_callback_batch_is_decided_in_order_and_stored_as_decided() {
+    for backend in backends() {
+        let (store, db, _dir) = open(&backend).await;
+        let (a, b, c) = (payment("BA", 1_000), payment("BB", 1_000), payment("BC", 1_000));
+        for (p, checkout) in [(&a, "ws_A"), (&b, "ws_B"), (&c, "ws_C")] {
+            store.create_payment(new(p.clone(), None)).await.unwrap();
+            let accepted = store.push_accepted(&p.id, checkout, "m", 50_000, 1_100).await.unwrap().unwrap();
+            assert_eq!(
+                (accepted.checkout_request_id.as_deref(), accepted.push_state),
+                (Some(checkout), PushState::Accepted)
+            );
+        }
+        let failed = Outcome::Failed {
+            checkout_request_id: Some("ws_B".into()),
+            result_code: "1032".into(),
+            result_desc: "Request cancelled by user".into(),
+            reason: "cancelled".into(),
+        };
+        let cb = |secret: &str, body: &[u8], outcome: Option<Outcome>, now: i64| lipa::store::CallbackIn {
+            secret: secret.into(),
+            raw_body: body.to_vec(),
+            outcome,
+            now,
+        };
+        let batch = vec![
+            cb(&a.callback_secret, b"{a1}", Some(success("ws_A")), 2_000),
+            cb(&a.callback_secret, b"{a2}", Some(success("ws_A")), 2_001),
+            cb("no-such-secret", b"{x}", None, 2_002),
+            cb(&b.callback_secret, b"{b}", Some(failed), 2_003),
+            cb(&c.callback_secret, b"{c}", None, 2_004),
+        ];
+        let applied = store.record_callbacks(&batch).await.unwrap();
+        assert_eq!(applied.len(), 5);
+        assert!(applied[0].event_id.is_some() && applied[0].decision.is_some());
+        // The duplicate in the same batch sees the first one's effect.
+        assert!(applied[1].decision.is_none() && applied[1].event_id.is_none());
+        assert_eq!(applied[1].payment.as_ref().unwrap().status, PaymentStatus::Succeeded);
+        assert!(applied[2].payment.is_none());
+        assert!(applied[3].event_id.is_some());
+        assert!(applied[4].decision.is_none());
+        // What the store handed back is exactly what it wrote.
+        for (i, id) in [(1, &a.id), (3, &b.id), (4, &c.id)] {
+            assert_eq!(applied[i].payment.as_ref(), store.get_payment(id).await.unwrap().as_ref(), "callback {i}");
+        }
+        let got = store.get_payment(&a.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.mpesa_receipt.as_deref(), got.completed_at),
+            (PaymentStatus::Succeeded, Some("ABC123DEF4"), Some(2_000))
+        );
+        let got = store.get_payment(&b.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.failure_reason.as_deref(), got.completed_at),
+            (PaymentStatus::Failed, Some("cancelled"), Some(2_003))
+        );
+        let events = store.list_events(&lipa::store::EventFilter { limit: 10, ..Default::default() }).await.unwrap();
+        let mut kinds: Vec<(String, String)> = events
+            .data
+            .iter()
+            .map(|e| (e.payment_id.clone(), e.data["status"].as_str().unwrap().to_string()))
+            .collect();
+        kinds.sort();
+        let mut want = vec![(a.id.clone(), "succeeded".to_string()), (b.id.clone(), "failed".to_string())];
+        want.sort();
+        assert_eq!(kinds, want);
+        let log = store.payment_log(&a.id).await.unwrap();
+        let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["created", "push", "callback", "event", "callback", "callback"], "{log:?}");
+        assert_eq!(log[0].detail, "created: KES 100 ref BA");
+        assert!(log.iter().any(|e| e.detail == "no change (duplicate or late answer)"));
+        let log = store.payment_log(&c.id).await.unwrap();
+        assert!(log.iter().any(|e| e.kind == "callback" && e.detail.contains("could not be parsed")));
+        drop(store);
+        drop_database(&backend, &db).await;
+    }
+}

@@ -188,7 +188,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_payment(&self, new: NewPayment) -> Result<Created>;
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>>;
     async fn list_payments(&self, filter: &PaymentFilter) -> Result<Page<Payment>>;
-    /// Daraja accepted the push.
+    /// Daraja accepted the push. Returns the payment as it now is (None: no such payment).
     async fn push_accepted(
         &self,
         id: &str,
@@ -196,9 +196,10 @@ pub trait Store: Send + Sync + 'static {
         merchant_request_id: &str,
         next_check_at: i64,
         now: i64,
-    ) -> Result<()>;
-    /// The push may have reached Daraja; it is never sent again.
-    async fn push_unknown(&self, id: &str, why: &str, next_check_at: i64, now: i64) -> Result<()>;
+    ) -> Result<Option<Payment>>;
+    /// The push may have reached Daraja; it is never sent again. Returns the payment when this call changed
+    /// it (None: it had already left `sending`).
+    async fn push_unknown(&self, id: &str, why: &str, next_check_at: i64, now: i64) -> Result<Option<Payment>>;
     /// The customer typed a phone on the checkout page: set it and move to `sending`, once.
     /// Returns the payment when this call set it (false when a phone was already there).
     async fn set_phone_for_push(&self, id: &str, phone: &str, now: i64) -> Result<Option<Payment>>;

@@ -255,8 +255,7 @@ macro_rules! sql_store {
                 if let Err(e) = inserted {
                     return Err(if violates(&e, "pending_guard") { StoreError::ReferencePending } else { e.into() });
                 }
-                let detail = format!("created: KES {} ref {}", p.amount, p.reference);
-                Self::log_tx(&mut tx, &p.id, "created", &detail, p.created_at).await?;
+                // The payment row itself is its "created" history entry (see `payment_log`).
                 tx.commit().await?;
                 Ok(Created::New(new.payment))
             }
@@ -300,40 +299,40 @@ macro_rules! sql_store {
                 merchant_request_id: &str,
                 next_check_at: i64,
                 now: i64,
-            ) -> Result<()> {
+            ) -> Result<Option<Payment>> {
                 let mut tx = self.write_tx().await?;
-                sqlx::query(
+                let row: Option<PaymentRow> = sqlx::query_as(&format!(
                     "UPDATE payments SET push_state = 'accepted', checkout_request_id = $1, merchant_request_id = $2, \
                      next_check_at = CASE WHEN status = 'pending' THEN $3 ELSE next_check_at END, updated_at = $4 \
-                     WHERE id = $5",
-                )
+                     WHERE id = $5 RETURNING {PAYMENT_COLUMNS}"
+                ))
                 .bind(checkout_request_id)
                 .bind(merchant_request_id)
                 .bind(next_check_at)
                 .bind(now)
                 .bind(id)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
                 Self::log_tx(&mut tx, id, "push", &format!("accepted: CheckoutRequestID {checkout_request_id}"), now)
                     .await?;
                 tx.commit().await?;
-                Ok(())
+                row.map(Payment::try_from).transpose()
             }
 
-            async fn push_unknown(&self, id: &str, why: &str, next_check_at: i64, now: i64) -> Result<()> {
+            async fn push_unknown(&self, id: &str, why: &str, next_check_at: i64, now: i64) -> Result<Option<Payment>> {
                 let mut tx = self.write_tx().await?;
-                sqlx::query(
+                let row: Option<PaymentRow> = sqlx::query_as(&format!(
                     "UPDATE payments SET push_state = 'unknown', next_check_at = $1, updated_at = $2 \
-                     WHERE id = $3 AND push_state = 'sending'",
-                )
+                     WHERE id = $3 AND push_state = 'sending' RETURNING {PAYMENT_COLUMNS}"
+                ))
                 .bind(next_check_at)
                 .bind(now)
                 .bind(id)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
                 Self::log_tx(&mut tx, id, "push", &format!("outcome unknown, never resent: {why}"), now).await?;
                 tx.commit().await?;
-                Ok(())
+                row.map(Payment::try_from).transpose()
             }
 
             async fn set_phone_for_push(&self, id: &str, phone: &str, now: i64) -> Result<Option<Payment>> {
@@ -568,11 +567,26 @@ macro_rules! sql_store {
             async fn payment_log(&self, payment_id: &str) -> Result<Vec<LogEntry>> {
                 // The history is the log table plus the rows that already tell their part of the story — the
                 // callbacks as received and the events — so the hot callback path writes no extra lines.
-                let logs: Vec<LogRow> =
-                    sqlx::query_as("SELECT at, kind, detail FROM payment_log WHERE payment_id = $1 ORDER BY seq")
+                let mut logs: Vec<LogEntry> =
+                    sqlx::query_as::<_, LogRow>("SELECT at, kind, detail FROM payment_log WHERE payment_id = $1 ORDER BY seq")
                         .bind(payment_id)
                         .fetch_all(&self.reader)
-                        .await?;
+                        .await?
+                        .into_iter()
+                        .map(LogEntry::from)
+                        .collect();
+                // The payment row is the "created" entry (databases written before this kept a log line for it).
+                if !logs.iter().any(|e| e.kind == "created") {
+                    let created: Option<(i64, i64, String)> =
+                        sqlx::query_as("SELECT created_at, amount, reference FROM payments WHERE id = $1")
+                            .bind(payment_id)
+                            .fetch_optional(&self.reader)
+                            .await?;
+                    if let Some((at, amount, reference)) = created {
+                        let detail = format!("created: KES {amount} ref {reference}");
+                        logs.insert(0, LogEntry { at, kind: "created".into(), detail });
+                    }
+                }
                 let callbacks: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
                     "SELECT received_at, note, raw_body FROM callbacks WHERE payment_id = $1 ORDER BY seq",
                 )
@@ -597,7 +611,7 @@ macro_rules! sql_store {
                     };
                     all.push((at, 0, i, LogEntry { at, kind: "callback".into(), detail }));
                 }
-                for (i, e) in logs.into_iter().map(LogEntry::from).enumerate() {
+                for (i, e) in logs.into_iter().enumerate() {
                     all.push((e.at, 1, i, e));
                 }
                 for (i, (at, ty, id)) in events.into_iter().enumerate() {
