@@ -101,17 +101,7 @@ pub async fn spawn(backend: &Backend) -> TestApp {
 
 pub async fn spawn_with(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
     let (db, dir) = fresh_database(backend).await;
-    let cfg = test_config(&db, extra);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = lipa::startup::start(cfg, listener).await.expect("gateway starts");
-    TestApp {
-        url: gw.url(),
-        key: gw.api_key.clone().expect("simulator mode makes a key"),
-        gw,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
-        backend: backend.clone(),
-        _dir: dir,
-    }
+    spawn_on(backend, &db, dir, extra).await
 }
 
 impl TestApp {
