@@ -173,6 +173,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// Every signed-in form post: it comes from lipa's own pages and carries this session's CSRF token.
+    fn check_post(&self, headers: &HeaderMap, sent: &str) -> Result<(), PageError> {
+        if !same_origin(headers) {
+            return Err(PageError::Forbidden("Use lipa's own admin pages."));
+        }
+        self.check_csrf(sent)
+    }
+
     fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
         if ct_eq(sent.as_bytes(), self.csrf.as_bytes()) {
             Ok(())
@@ -311,10 +319,7 @@ async fn logout(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let sent = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if !same_origin(&headers) {
-        return Err(PageError::Forbidden("Sign out from lipa's own pages."));
-    }
-    session.check_csrf(&sent)?;
+    session.check_post(&headers, &sent)?;
     state.store.kv_delete_if(&session.key, &session.csrf).await?;
     let mut r = see_other("/admin/login");
     r.headers_mut().insert(header::SET_COOKIE, cookie(&state, "", 0));
@@ -774,10 +779,7 @@ async fn resolve(
     form: Result<Form<ResolveForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let f = form.map(|Form(f)| f).map_err(|_| PageError::Forbidden("The form was incomplete."))?;
-    if !same_origin(&headers) {
-        return Err(PageError::Forbidden("Use lipa's own admin pages."));
-    }
-    session.check_csrf(&f.csrf)?;
+    session.check_post(&headers, &f.csrf)?;
     let back = format!("/admin/payments/{}", url_component(&id));
     let succeeded = match f.decision.as_str() {
         "succeeded" => true,
@@ -802,10 +804,7 @@ async fn redeliver(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let sent = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if !same_origin(&headers) {
-        return Err(PageError::Forbidden("Use lipa's own admin pages."));
-    }
-    session.check_csrf(&sent)?;
+    session.check_post(&headers, &sent)?;
     let e = state.store.get_event(&id).await?.ok_or(PageError::NotFound)?;
     state.store.schedule_delivery(&e.id, now_ms()).await?;
     state.store.append_log(&e.payment_id, "admin", &format!("redeliver {} requested", e.id), now_ms()).await?;
