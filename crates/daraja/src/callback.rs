@@ -385,6 +385,11 @@ fn number_text(n: &serde_json::Number) -> String {
 }
 
 fn whole_kes(v: &Value) -> Option<i64> {
+    // Nobody pays a negative amount: such a value is reported in `amount_raw` only, like "1.50".
+    whole_kes_signed(v).filter(|a| *a >= 0)
+}
+
+fn whole_kes_signed(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
@@ -485,5 +490,9 @@ mod tests {
         assert_eq!(whole_kes(&json!(1.0)), Some(1));
         assert_eq!(whole_kes(&json!(1.5)), None);
         assert_eq!(whole_kes(&json!("800.0")), Some(800));
+        // Found by the fuzz test: a negative amount is never "paid".
+        assert_eq!(whole_kes(&json!(-2278107982645000033_i64)), None);
+        assert_eq!(whole_kes(&json!(-5.0)), None);
+        assert_eq!(whole_kes(&json!("-800")), None);
     }
 }
