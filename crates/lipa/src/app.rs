@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Group commit of callbacks (see `ingest`).
     pub ingest: crate::ingest::Ingest,
+    /// API keys recently found valid (see `routes::auth`).
+    pub keys: Arc<crate::routes::auth::KeyCache>,
 }
 
 impl AppState {

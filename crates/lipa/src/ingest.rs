@@ -36,8 +36,8 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Start `writers` writer tasks (1 for SQLite, which has one writer; a few for PostgreSQL, whose
-    /// batches commit in parallel). They stop when every `Ingest` handle is gone.
+    /// Start `writers` writer tasks (a few for PostgreSQL, whose batches commit in parallel). They stop when
+    /// every `Ingest` handle is gone.
     pub fn start(store: Arc<dyn Store>, writers: usize) -> Ingest {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx = Arc::new(Mutex::new(rx));
@@ -47,6 +47,21 @@ impl Ingest {
             tokio::spawn(writer(store.clone(), rx.clone(), max));
         }
         Ingest { queue }
+    }
+
+    /// Start the one writer on a thread of its own (SQLite). A batch is several round trips to SQLite's
+    /// worker thread; a writer task on the shared runtime waits, after each, behind whatever HTTP work is
+    /// queued (measured: about 0.4 ms per round trip at 32 connections), while a thread of its own is
+    /// woken directly. The thread ends when every `Ingest` handle is gone.
+    pub fn start_dedicated(store: Arc<dyn Store>) -> std::io::Result<Ingest> {
+        let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
+        let rx = Arc::new(Mutex::new(rx));
+        let max = max_batch();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new()
+            .name("lipa-ingest".into())
+            .spawn(move || runtime.block_on(writer(store, rx, max)))?;
+        Ok(Ingest { queue })
     }
 
     /// Record a callback durably and apply it; returns once its transaction has committed.

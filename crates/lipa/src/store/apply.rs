@@ -10,12 +10,8 @@ use std::collections::HashSet;
 use super::Applied;
 use crate::domain::{decide, Decision, Outcome, Payment, PaymentStatus, Source};
 
-/// The most rows in one multi-row statement (far below both databases' bind limits).
+/// The most rows in one multi-row statement (far below SQLite's bind limit).
 pub const CHUNK: usize = 128;
-
-/// Multi-row statements with up to this many rows stay in sqlx's prepared-statement cache; longer ones are
-/// prepared for their one use (their text depends on the row count, and they would crowd out the rest).
-pub const CACHED_ROWS: usize = 4;
 
 /// One callback row to insert: payment id, raw body, received at, note.
 pub type CallbackRow<'a> = (Option<String>, &'a [u8], i64, String);
@@ -75,53 +71,27 @@ pub fn after(p: &Payment, d: &Decision, now: i64) -> Payment {
     }
 }
 
-/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` placeholders; `(?, ?, ?), (?, ?, ?)` when not
-/// `numbered`. SQLite gets the anonymous `?`: it resolves each `$n` by a linear search of the names seen
-/// so far (quadratic in a long multi-row statement, and sqlx asks each parameter's name again to bind it).
-pub fn placeholders(rows: usize, cols: usize, numbered: bool) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            if numbered {
-                s.push('$');
-                s.push_str(&(r * cols + c + 1).to_string());
-            } else {
-                s.push('?');
-            }
-        }
-        s.push(')');
-    }
-    s
+/// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `cols` placeholders (SQLite's multi-row `VALUES`). Anonymous
+/// `?` rather than `$n`: SQLite resolves each `$n` by a linear search of the names seen so far (quadratic in
+/// a long statement), and sqlx binds anonymous ones in order across the statements of one query.
+pub fn placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    vec![row; rows].join(", ")
 }
 
-/// `$1, $2, $3` (or `?, ?, ?`): an `IN (…)` list.
-pub fn placeholder_list(n: usize, numbered: bool) -> String {
-    (1..=n).map(|i| if numbered { format!("${i}") } else { "?".into() }).collect::<Vec<_>>().join(", ")
+/// `?, ?, ?`: an `IN (…)` list.
+pub fn placeholder_list(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
-
-/// The payment columns a decision can change, set from a `VALUES` list joined on `column1` = id.
-pub const UPDATE_FROM_VALUES: &str = "UPDATE payments SET status = v.column2, checkout_request_id = v.column3, \
-     mpesa_receipt = v.column4, result_code = v.column5, result_desc = v.column6, failure_reason = v.column7, \
-     review_reason = v.column8, updated_at = v.column9, completed_at = v.column10, next_check_at = v.column11, \
-     lease_until = NULL FROM (VALUES ";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_number_rows_then_columns() {
-        assert_eq!(placeholders(1, 1, true), "($1)");
-        assert_eq!(placeholders(2, 3, true), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(2, 2, false), "(?, ?), (?, ?)");
-        assert_eq!(placeholder_list(3, true), "$1, $2, $3");
-        assert_eq!(placeholder_list(2, false), "?, ?");
+    fn placeholders_are_rows_of_columns() {
+        assert_eq!(placeholders(1, 1), "(?)");
+        assert_eq!(placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(placeholder_list(3), "?, ?, ?");
     }
 }

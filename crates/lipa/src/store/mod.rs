@@ -2,6 +2,7 @@
 //! never see SQL, and the store applies the domain's decisions without making business rules of its own.
 
 mod apply;
+mod held;
 pub mod postgres;
 mod rows;
 mod sql;
