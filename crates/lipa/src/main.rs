@@ -79,7 +79,8 @@ struct PayArgs {
     /// Whole KES, 1 to 250000.
     #[arg(long)]
     amount: i64,
-    /// Your order reference (up to 12 characters reach the customer's prompt).
+    /// Your order reference (up to 64 characters, kept whole; lipa derives the at most 12-character account
+    /// reference that M-Pesa shows).
     #[arg(long)]
     reference: String,
     #[arg(long)]

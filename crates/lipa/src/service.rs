@@ -4,12 +4,31 @@
 use std::time::Duration;
 
 use crate::app::{now_ms, AppState};
-use crate::domain::{Outcome, Payment, Source};
+use crate::domain::{account_reference, Outcome, Payment, Source};
 use crate::error::ApiError;
+use crate::store::{Created, NewPayment, StoreError};
 
 /// How often a push refused before processing (spike arrest, connection refused) is tried again. Only
 /// those: anything that may have reached the phone is never sent twice.
 const PUSH_TRIES: u32 = 3;
+
+/// How many account references are tried for one payment before giving up (each is another code).
+const ACCOUNT_REFERENCE_TRIES: u32 = 8;
+
+/// Store a new payment with an account reference (`AccountReference` for Daraja, the paybill account
+/// number) derived from its reference with the configured length, trying another one while a pending payment
+/// holds it. The database decides who holds what (a partial unique index), so two instances never hand out
+/// the same one.
+pub async fn create_payment(state: &AppState, mut new: NewPayment) -> Result<Created, StoreError> {
+    let mut attempt = 0;
+    loop {
+        new.payment.account_reference = account_reference(&new.payment.reference, state.cfg.reference_max_len, attempt);
+        match state.store.create_payment(new.clone()).await {
+            Err(StoreError::AccountReferenceTaken) if attempt + 1 < ACCOUNT_REFERENCE_TRIES => attempt += 1,
+            other => return other,
+        }
+    }
+}
 
 /// Send the STK push of a payment in `sending` and record what became of it.
 pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError> {
@@ -18,7 +37,7 @@ pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError
         phone: daraja::Msisdn::parse(phone).map_err(|e| ApiError::Internal(format!("stored phone is invalid: {e}")))?,
         amount: daraja::Amount::try_from(p.amount)
             .map_err(|e| ApiError::Internal(format!("stored amount is invalid: {e}")))?,
-        reference: daraja::AccountReference::new(&p.reference, state.cfg.reference_max_len)
+        reference: daraja::AccountReference::new(&p.account_reference, state.cfg.reference_max_len)
             .map_err(|e| ApiError::Internal(format!("stored reference is invalid: {e}")))?,
         description: daraja::TransactionDesc::new(&p.description),
         callback_url: state.callback_url(&p.callback_secret),

@@ -3,4 +3,7 @@
 pub mod ids;
 pub mod payment;
 
-pub use payment::{decide, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source};
+pub use payment::{
+    account_reference, decide, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState,
+    Resolution, Source, RESOLVED_FAILED,
+};

@@ -86,6 +86,10 @@ pub struct Payment {
     pub amount: i64,
     pub phone: Option<String>,
     pub reference: String,
+    /// What Daraja gets as `AccountReference` (and a customer types as the paybill account number): derived
+    /// from `reference` (see [`account_reference`]), at most `LIPA_REFERENCE_MAX_LEN` characters, unique
+    /// among pending payments (the database enforces it).
+    pub account_reference: String,
     pub description: String,
     pub metadata: serde_json::Value,
     pub return_url: Option<String>,
@@ -103,6 +107,62 @@ pub struct Payment {
     pub completed_at: Option<i64>,
     pub check_attempts: i64,
     pub next_check_at: Option<i64>,
+    /// An operator's decision about a payment that was under review.
+    pub resolution: Option<Resolution>,
+}
+
+/// How an operator settled a payment under review: the status they chose, who, when and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// `Succeeded` or `Failed`.
+    pub outcome: PaymentStatus,
+    pub by: String,
+    /// Unix ms.
+    pub at: i64,
+    pub note: String,
+    /// Resolved as failed: the receipt the payment carried, which the operator decided was not a payment.
+    /// It leaves the payment's fields (a shop must not read it as paid) and stays in its history; the same
+    /// success reported again is then not news. Never in the API.
+    pub dismissed_receipt: Option<String>,
+}
+
+impl Resolution {
+    pub fn to_api_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "outcome": self.outcome.as_str(),
+            "by": self.by,
+            "at": rfc3339(self.at),
+            "note": self.note,
+        })
+    }
+}
+
+/// `failure_reason` of a payment an operator resolved as failed: no M-Pesa code decided it, a person did.
+pub const RESOLVED_FAILED: &str = "resolved_failed";
+
+/// The `AccountReference` for a merchant's `reference`, at most `max_len` characters. Attempt 0 is the
+/// reference itself when it fits (trimmed); otherwise, and for every later attempt (another pending payment
+/// holds the earlier one), the first letters and digits of the reference, upper case, followed by a short
+/// code derived from the whole reference and the attempt (letters and digits that cannot be misread), so
+/// `WNJ-2024-000123-LONG` and `WNJ-2024-000124-LONG` get different account references.
+pub fn account_reference(reference: &str, max_len: usize, attempt: u32) -> String {
+    let max_len = max_len.max(1);
+    let trimmed = reference.trim();
+    if attempt == 0 && trimmed.chars().count() <= max_len {
+        return trimmed.to_string();
+    }
+    const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let code_len = max_len.min(4);
+    let head: String = trimmed
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .take(max_len - code_len)
+        .collect();
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{trimmed}\n{attempt}").as_bytes());
+    let code: String = digest.iter().take(code_len).map(|b| ALPHABET[(*b & 31) as usize] as char).collect();
+    format!("{head}{code}")
 }
 
 /// What a new payment is made of, validated; everything else starts empty.
@@ -130,6 +190,8 @@ impl Payment {
             status: PaymentStatus::Pending,
             amount: draft.amount,
             phone: draft.phone,
+            // The caller derives the final one (with the configured length) before storing the payment.
+            account_reference: account_reference(&draft.reference, daraja::AccountReference::MAX_LEN, 0),
             reference: draft.reference,
             description: draft.description,
             metadata: draft.metadata,
@@ -148,6 +210,7 @@ impl Payment {
             completed_at: None,
             check_attempts: 0,
             next_check_at: Some(first_check),
+            resolution: None,
         }
     }
 }
@@ -163,6 +226,7 @@ impl Payment {
             "currency": "KES",
             "phone": self.phone,
             "reference": self.reference,
+            "account_reference": self.account_reference,
             "description": self.description,
             "metadata": self.metadata,
             "return_url": self.return_url,
@@ -176,6 +240,7 @@ impl Payment {
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
             "completed_at": self.completed_at.map(rfc3339),
+            "resolution": self.resolution.as_ref().map(Resolution::to_api_json),
         })
     }
 }
@@ -234,7 +299,8 @@ pub enum Outcome {
     /// A customer who was never sent a push (no phone given) ran out of time.
     Abandoned,
     /// An operator looked at a payment under review and settled it (only a `needs_review` payment moves).
-    Resolved { succeeded: bool, note: String },
+    /// `by` names the operator (the admin dashboard says `admin`).
+    Resolved { succeeded: bool, note: String, by: String },
     /// A success callback while `LIPA_CONFIRM_SUCCESS_BY_QUERY` is on: its receipt is kept and the payment
     /// stays pending until an STK Query answers 0 (then [`Outcome::Succeeded`]). Mismatches still go to review.
     SuccessToConfirm {
@@ -284,6 +350,10 @@ pub struct Decision {
     pub review_reason: Option<String>,
     /// Ask Daraja about the payment now (STK Query), rather than at its scheduled time.
     pub check_now: bool,
+    /// An operator's resolution (its `at` is when the decision is applied). The payment's fields that
+    /// contradict it are cleared: a failed one keeps no receipt and no success result; a succeeded one no
+    /// failure reason or failure result. What they said stays in the history and the raw callbacks.
+    pub resolution: Option<Resolution>,
 }
 
 impl Decision {
@@ -297,6 +367,7 @@ impl Decision {
             failure_reason: None,
             review_reason: None,
             check_now: false,
+            resolution: None,
         }
     }
 
@@ -318,15 +389,23 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         _ => false,
     };
     match (p.status, outcome) {
-        // The one way out of review: a person decided. The note goes to the payment's log, not its fields.
-        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: true, .. }) => {
-            Some(Decision::to(PaymentStatus::Succeeded))
+        // The one way out of review: a person decided, and the payment says so (`resolution`).
+        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded, note, by }) => {
+            let outcome = if *succeeded { PaymentStatus::Succeeded } else { PaymentStatus::Failed };
+            let resolution = Resolution {
+                outcome,
+                by: by.clone(),
+                at: 0,
+                note: note.clone(),
+                dismissed_receipt: if *succeeded { None } else { p.mpesa_receipt.clone() },
+            };
+            Some(Decision {
+                // Not an M-Pesa reason: a person decided (Daraja's answers stay in the history).
+                failure_reason: (!*succeeded).then(|| RESOLVED_FAILED.to_string()),
+                resolution: Some(resolution),
+                ..Decision::to(outcome)
+            })
         }
-        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: false, .. }) => Some(Decision {
-            // Keep Daraja's reason when there was one; otherwise say it was not a known M-Pesa failure.
-            failure_reason: p.failure_reason.is_none().then(|| "error".to_string()),
-            ..Decision::to(PaymentStatus::Failed)
-        }),
         (_, Outcome::Resolved { .. }) => None,
         (PaymentStatus::NeedsReview, _) => None,
 
@@ -429,6 +508,12 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         // A failure after the money arrived does not take the money back: keep the success.
         (PaymentStatus::Succeeded, _) => None,
 
+        // The success an operator already looked at and resolved as failed, reported again: not news.
+        (PaymentStatus::Failed, Outcome::Succeeded { receipt: Some(r), .. })
+            if p.resolution.as_ref().and_then(|res| res.dismissed_receipt.as_ref()) == Some(r) =>
+        {
+            None
+        }
         // Failed, then a success arrives: the customer may have paid after all. A person must look.
         (PaymentStatus::Failed, Outcome::Succeeded { receipt, .. }) => {
             let mut d = Decision::review("a success arrived after the payment had failed");
@@ -450,6 +535,7 @@ mod tests {
             amount: 800,
             phone: Some("254712345678".into()),
             reference: "A1".into(),
+            account_reference: "A1".into(),
             description: "d".into(),
             metadata: serde_json::Value::Null,
             return_url: None,
@@ -467,6 +553,7 @@ mod tests {
             completed_at: None,
             check_attempts: 0,
             next_check_at: None,
+            resolution: None,
         }
     }
 
@@ -563,20 +650,53 @@ mod tests {
     #[test]
     fn only_a_review_can_be_resolved() {
         let mut p = pending();
-        let ok = Outcome::Resolved { succeeded: true, note: "paid, receipt seen in the portal".into() };
-        let no = Outcome::Resolved { succeeded: false, note: "not paid".into() };
+        let ok =
+            Outcome::Resolved { succeeded: true, note: "paid, receipt seen in the portal".into(), by: "admin".into() };
+        let no = Outcome::Resolved { succeeded: false, note: "not paid".into(), by: "admin".into() };
         assert_eq!(decide(&p, &ok), None, "a pending payment is not resolved by hand");
         p.status = PaymentStatus::NeedsReview;
         let d = decide(&p, &ok).unwrap();
         assert_eq!((d.status, d.event()), (PaymentStatus::Succeeded, Some(EventType::Succeeded)));
         let d = decide(&p, &no).unwrap();
         assert_eq!((d.status, d.event()), (PaymentStatus::Failed, Some(EventType::Failed)));
-        assert_eq!(d.failure_reason.as_deref(), Some("error"));
+        assert_eq!(d.failure_reason.as_deref(), Some(RESOLVED_FAILED));
+        let r = d.resolution.as_ref().unwrap();
+        assert_eq!((r.outcome, r.by.as_str(), r.note.as_str()), (PaymentStatus::Failed, "admin", "not paid"));
         p.status = PaymentStatus::Succeeded;
         assert_eq!(decide(&p, &no), None, "a settled payment is not changed by hand");
         p.status = PaymentStatus::Failed;
         assert_eq!(decide(&p, &ok), None);
     }
+    #[test]
+    fn account_references_fit_and_differ() {
+        assert_eq!(account_reference(" ORDER-A1042 ", 12, 0), "ORDER-A1042");
+        let a = account_reference("WNJ-2024-000123-LONG", 12, 0);
+        let b = account_reference("WNJ-2024-000124-LONG", 12, 0);
+        assert!(a.len() == 12 && a.starts_with("WNJ20240"), "{a}");
+        assert_ne!(a, b);
+        assert_eq!(a, account_reference("WNJ-2024-000123-LONG", 12, 0), "the same reference, the same first try");
+        assert_ne!(account_reference("ORDER-A1042", 12, 1), "ORDER-A1042", "a later try is another one");
+        for n in 1..=20 {
+            let r = account_reference("a-very-long-reference-with-more-than-twenty", n, 3);
+            assert!(r.chars().count() <= n && !r.is_empty(), "{n}: {r}");
+        }
+    }
+
+    #[test]
+    fn the_dismissed_success_is_not_news() {
+        let mut p = pending();
+        p.status = PaymentStatus::Failed;
+        p.resolution = Some(Resolution {
+            outcome: PaymentStatus::Failed,
+            by: "admin".into(),
+            at: 1,
+            note: "n".into(),
+            dismissed_receipt: Some("R1".into()),
+        });
+        assert_eq!(decide(&p, &success(800, "R1")), None);
+        assert_eq!(decide(&p, &success(800, "R2")).unwrap().status, PaymentStatus::NeedsReview);
+    }
+
     #[test]
     fn a_success_to_confirm_waits_for_the_query() {
         let mut p = pending();

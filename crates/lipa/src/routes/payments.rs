@@ -33,6 +33,8 @@ pub fn payment_json(state: &AppState, p: &Payment) -> Value {
 }
 
 const MAX_METADATA: usize = 4096;
+/// The longest merchant reference, in characters.
+pub const MAX_REFERENCE: usize = 64;
 
 /// Check every field before anything is stored or sent to Daraja; the first problem names its field.
 pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, ApiError> {
@@ -99,10 +101,32 @@ pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, A
                 "reference is required (your order number)",
             ))
         }
-        Some(Value::String(s)) => daraja::AccountReference::new(s, reference_max_len)
-            .map_err(|e| ApiError::invalid("invalid_reference", "reference", format!("reference: {e}")))?
-            .as_str()
-            .to_string(),
+        // Kept whole: the pending guard, idempotency, search and webhooks use all of it. What Daraja gets
+        // (`account_reference`, at most `reference_max_len` characters) is derived from it when it is stored.
+        Some(Value::String(s)) => {
+            let r = s.trim();
+            if r.is_empty() {
+                return Err(ApiError::invalid("invalid_reference", "reference", "reference is empty"));
+            }
+            if r.chars().any(char::is_control) {
+                return Err(ApiError::invalid(
+                    "invalid_reference",
+                    "reference",
+                    "reference must not contain control characters",
+                ));
+            }
+            if r.chars().count() > MAX_REFERENCE {
+                return Err(ApiError::invalid(
+                    "invalid_reference",
+                    "reference",
+                    format!(
+                        "reference is longer than {MAX_REFERENCE} characters (lipa derives the at most \
+                         {reference_max_len}-character account reference M-Pesa shows from it)"
+                    ),
+                ));
+            }
+            r.to_string()
+        }
         Some(_) => return Err(ApiError::invalid("invalid_reference", "reference", "reference must be a string")),
     };
     let description = match obj.get("description") {
@@ -174,7 +198,7 @@ async fn create(
         state.cfg.pending_max_age.as_millis() as i64,
     );
     let new = NewPayment { payment, pending_guard: guard, api_key_id: Some(key_id), idempotency: idem };
-    let payment = match state.store.create_payment(new).await? {
+    let payment = match service::create_payment(&state, new).await? {
         Created::Replay { same_request: false, .. } => {
             return Err(ApiError::Conflict {
                 code: "idempotency_key_reused",

@@ -17,6 +17,9 @@ pub enum StoreError {
     /// Another payment for this reference is still pending (the double-prompt guard).
     #[error("a payment for this reference is already pending")]
     ReferencePending,
+    /// Another pending payment holds this account reference: derive another one and try again.
+    #[error("another pending payment has this account reference")]
+    AccountReferenceTaken,
     #[error("not found")]
     NotFound,
     #[error("database error: {0}")]
