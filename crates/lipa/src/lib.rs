@@ -3,6 +3,7 @@
 //! The binary is in `main.rs`; this library is what it and the integration tests share.
 
 pub mod app;
+pub mod backup;
 pub mod config;
 pub mod doctor;
 pub mod domain;
