@@ -280,3 +280,31 @@ fn production_needs_a_merchant_name() {
     let (_, text) = run("doctor", Some("ANGAZE"));
     assert!(!text.contains("LIPA_MERCHANT_NAME"), "named: no finding about it\n{text}");
 }
+
+/// The first-run banner says which key is current, and it is true: a restart on the same database keeps the
+/// earlier key working, a run on another database refuses it.
+#[tokio::test]
+async fn the_banner_names_the_current_key_and_why_an_old_one_is_refused() {
+    let backend = common::Backend::Sqlite;
+    let first = spawn_with(&backend, &[]).await;
+    let old_key = first.key.clone();
+    let banner = first.gw.banner();
+    assert!(banner.contains("The API key below is the current one"), "{banner}");
+    assert!(banner.contains("another database") && banner.contains("401"), "{banner}");
+    assert!(banner.trim_end().ends_with(&format!("API key: {old_key}")), "{banner}");
+    let (db, dir) = first.stop_keep_database().await;
+
+    let again = common::spawn_on(&backend, &db, dir, &[]).await;
+    assert_ne!(again.key, old_key, "a new key at every start");
+    let status = |app: &TestApp, key: &str| {
+        let req = app.http.get(format!("{}/v1/payments", app.url)).bearer_auth(key);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(&again, &old_key).await, 200, "same database: the earlier key still works");
+    assert_eq!(status(&again, &again.key).await, 200);
+    again.stop().await;
+
+    let elsewhere = spawn_with(&backend, &[]).await;
+    assert_eq!(status(&elsewhere, &old_key).await, 401, "another database does not know it");
+    elsewhere.stop().await;
+}
