@@ -55,9 +55,9 @@ tar -C dist -czf "dist/$name.tar.gz" "$name"
 # and answers /healthz.
 work="$(mktemp -d)"
 log="$work/serve.log"
-(cd "$work" && env -i PATH=/usr/bin:/bin LIPA_LISTEN=127.0.0.1:0 "$OLDPWD/dist/$name/lipa" serve >"$log" 2>&1) &
+(cd "$work" && exec env -i PATH=/usr/bin:/bin LIPA_LISTEN=127.0.0.1:0 "$OLDPWD/dist/$name/lipa" serve >"$log" 2>&1) &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 health=""
 for _ in $(seq 1 100); do
     health="$(sed -n 's/^ *Health: *\(http[^ ]*\).*/\1/p' "$log" | head -1)"

@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use common::{backends, failure_callback, spawn_with, success_callback, TestApp};
 use lipa::domain::{Payment, PaymentStatus, PushState};
@@ -268,7 +269,17 @@ fn production_needs_a_merchant_name() {
         if let Some(n) = name {
             c.env("LIPA_MERCHANT_NAME", n);
         }
-        let out = c.output().unwrap();
+        // A gateway that wrongly starts would serve forever: give it 20 s, then stop it and fail.
+        let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
     };
     let (ok, text) = run("serve", None);
