@@ -173,6 +173,9 @@ async fn long_references_are_kept_whole_and_get_their_own_account_reference() {
         let (_, page) = app.get("/v1/payments?reference=WNJ-2024-000124-LONG").await;
         let ids: Vec<&str> = page["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
         assert_eq!(ids, [b["id"].as_str().unwrap()]);
+        let (_, page) = app.get(&format!("/v1/payments?account_reference={}", ra.to_lowercase())).await;
+        let ids: Vec<&str> = page["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [a["id"].as_str().unwrap()], "found by what the customer saw, in any case");
         let id = a["id"].as_str().unwrap();
         let path = app.callback_path(id).await;
         let checkout = a["checkout_request_id"].as_str().unwrap();

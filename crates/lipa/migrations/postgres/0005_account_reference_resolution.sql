@@ -19,3 +19,6 @@ ALTER TABLE payments ADD COLUMN resolved_by TEXT;
 ALTER TABLE payments ADD COLUMN resolved_at BIGINT;
 ALTER TABLE payments ADD COLUMN resolution_note TEXT;
 ALTER TABLE payments ADD COLUMN dismissed_receipt TEXT;
+
+-- Finding payments by the account reference an M-Pesa statement shows (GET /v1/payments?account_reference=).
+CREATE INDEX payments_account_reference ON payments (UPPER(account_reference), seq);

@@ -221,6 +221,7 @@ async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<Strin
 struct ListQuery {
     status: Option<String>,
     reference: Option<String>,
+    account_reference: Option<String>,
     phone: Option<String>,
     limit: Option<String>,
     starting_after: Option<String>,
@@ -264,6 +265,7 @@ async fn list(
     let filter = PaymentFilter {
         status,
         reference: q.reference.filter(|s| !s.is_empty()),
+        account_reference: q.account_reference.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         phone,
         starting_after,
         limit: page_limit(q.limit.as_deref())?,

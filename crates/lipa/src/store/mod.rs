@@ -62,6 +62,8 @@ pub enum Created {
 pub struct PaymentFilter {
     pub status: Option<String>,
     pub reference: Option<String>,
+    /// Only the payments with this account reference (ignoring case), e.g. from an M-Pesa statement.
+    pub account_reference: Option<String>,
     pub phone: Option<String>,
     pub starting_after: Option<String>,
     pub limit: i64,

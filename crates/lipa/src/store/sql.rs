@@ -211,6 +211,7 @@ macro_rules! sql_store {
                      AND (CAST($2 AS TEXT) IS NULL OR reference = $2) \
                      AND (CAST($3 AS TEXT) IS NULL OR phone = $3) \
                      AND (CAST($4 AS TEXT) IS NULL OR seq < (SELECT seq FROM payments WHERE id = $4)) \
+                     AND (CAST($6 AS TEXT) IS NULL OR UPPER(account_reference) = UPPER($6)) \
                      ORDER BY seq DESC LIMIT $5"
                 );
                 let rows: Vec<PaymentRow> = sqlx::query_as(&q)
@@ -219,6 +220,7 @@ macro_rules! sql_store {
                     .bind(&f.phone)
                     .bind(&f.starting_after)
                     .bind(f.limit + 1)
+                    .bind(&f.account_reference)
                     .fetch_all(&self.reader)
                     .await?;
                 let has_more = rows.len() as i64 > f.limit;
