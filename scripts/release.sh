@@ -27,7 +27,7 @@ case "$target" in
 esac
 
 RUSTFLAGS="${RUSTFLAGS:-} $static_flags" cargo build --release --locked -p lipa --target "$target"
-bin="target/$target/release/lipa"
+bin="${CARGO_TARGET_DIR:-target}/$target/release/lipa"
 
 echo "== $(file -b "$bin")"
 if ! file -b "$bin" | grep -Eq 'statically linked|static-pie linked'; then
