@@ -64,18 +64,30 @@ async fn checkout_shows_little_escapes_all_and_sends_one_push() {
         );
         assert!(html.contains("KES 1,250") && html.contains("ANGAZE"));
         assert!(
-            html.contains("Tea &lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"),
+            html.contains("Tea &#60;script&#62;alert(1)&#60;/script&#62;") && !html.contains("<script>alert"),
             "escaped"
         );
         assert!(!html.contains("do-not-show-7731"), "metadata is not shown to customers");
         assert!(!html.contains("type=\"password\""), "never a PIN field");
         assert!(html.contains("name=\"phone\""));
 
-        // A bad number: a clear error and nothing sent.
+        // A bad number: a clear error and nothing sent. The answer is a redirect to the page (POST-redirect-GET:
+        // reloading the error page does not send the form again); what was typed comes back, escaped.
         let r = form(&app, &format!("/pay/{id}/phone"), &[("phone", "0812 <345>")], None).await;
-        assert_eq!(r.status().as_u16(), 400);
-        let body = r.text().await.unwrap();
-        assert!(body.contains("not a Kenyan mobile number") && body.contains("0812 &lt;345&gt;"), "{body}");
+        assert_eq!((r.status().as_u16(), location(&r)), (303, format!("/pay/{id}?error=phone_invalid")));
+        let typed = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let again = no_redirects()
+            .get(format!("{}/pay/{id}?error=phone_invalid", app.url))
+            .header("cookie", &typed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 200);
+        let body = again.text().await.unwrap();
+        assert!(body.contains("not a Kenyan mobile number") && body.contains("0812 &#60;345&#62;"), "{body}");
+        assert!(body.contains("aria-invalid=\"true\""), "the field is marked invalid");
+        let r = form(&app, &format!("/pay/{id}/phone"), &[("phone", "  ")], None).await;
+        assert_eq!(location(&r), format!("/pay/{id}?error=phone_empty"));
         assert_eq!(state_of(&app, &id).await, "enter_phone");
 
         // Another site cannot submit the form.
@@ -225,7 +237,7 @@ async fn admin_login_csrf_chart_and_resolving_a_review() {
                 && html.contains("class=\"bar-ok\"")
                 && html.contains("class=\"bar-bad\"")
         );
-        assert!(html.contains("KES 800") && html.contains("ADM-&lt;3&gt;") && !html.contains("ADM-<3>"));
+        assert!(html.contains("KES 800") && html.contains("ADM-&#60;3&#62;") && !html.contains("ADM-<3>"));
         let (_, html) = admin_page(&app, &cookie, "/admin?q=ADM-1").await;
         assert!(html.contains("ADM-1") && !html.contains("ADM-2"));
         let (_, html) = admin_page(&app, &cookie, "/admin?q=%2B254%20700%20000%20001").await;
