@@ -1,12 +1,24 @@
 // The checkout page's live status: server-sent events from /pay/{id}/events, falling back to polling
-// /pay/{id}/status once a second. The server renders the status panel (escaped) and this script swaps it
-// in, so the page changes without a reload and there is one template, on the server.
+// /pay/{id}/status once a second. The server renders the status panel (from the same template as the
+// page, escaped) in the page's language and this script swaps it in, so the page changes without a reload.
+// On the receipt page: the print and share buttons.
 (function () {
   "use strict";
+  var print = document.querySelector("[data-print]");
+  if (print) { print.addEventListener("click", function () { window.print(); }); }
+  var share = document.querySelector("[data-share]");
+  if (share && navigator.share) {
+    share.hidden = false;
+    share.addEventListener("click", function () {
+      navigator.share({ title: document.title, url: location.href }).catch(function () { /* dismissed */ });
+    });
+  }
+
   var live = document.getElementById("live");
   if (!live) { return; }
   var id = live.getAttribute("data-payment");
   var state = live.getAttribute("data-state");
+  var lang = "?lang=" + encodeURIComponent(document.documentElement.lang || "en");
   var finals = { succeeded: true, failed: true, needs_review: true, retried: true };
   var source = null;
   var timer = null;
@@ -30,7 +42,7 @@
   }
 
   function poll() {
-    fetch("/pay/" + encodeURIComponent(id) + "/status", { headers: { Accept: "application/json" }, cache: "no-store" })
+    fetch("/pay/" + encodeURIComponent(id) + "/status" + lang, { headers: { Accept: "application/json" }, cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(apply)
       .catch(function () { /* the next tick tries again */ });
@@ -42,7 +54,7 @@
 
   if (finals[state]) { return; }
   if (window.EventSource) {
-    source = new EventSource("/pay/" + encodeURIComponent(id) + "/events");
+    source = new EventSource("/pay/" + encodeURIComponent(id) + "/events" + lang);
     source.addEventListener("status", function (e) {
       try { apply(JSON.parse(e.data)); } catch (err) { /* ignore a broken frame */ }
     });
