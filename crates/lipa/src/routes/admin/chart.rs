@@ -68,7 +68,7 @@ fn f(v: f64) -> String {
 }
 
 pub fn chart(series: &[StatsBucket], daily: bool) -> Chart {
-    let (w, h, left, right, top, bottom) = (720.0_f64, 240.0_f64, 36.0, 36.0, 16.0, 28.0);
+    let (w, h, left, right, top, bottom) = (720.0_f64, 260.0_f64, 40.0, 56.0, 24.0, 34.0);
     let plot_h = h - top - bottom;
     let slot = (w - left - right) / series.len().max(1) as f64;
     // An even top (at least 2), so the middle grid line is a whole number.
