@@ -401,6 +401,10 @@ async fn checkout_speaks_swahili_shows_the_contact_and_a_receipt_and_changes_the
         assert!(html.contains(&today.to_string()), "the date, the Kenyan way: {html}");
         let (_, html, _) = page(&app, &format!("/pay/{id}/receipt")).await;
         assert!(html.contains("there is no receipt"), "a failed payment has none");
+        // A wrong link: the error page is in the customer's language too.
+        let (status, html, _) = page_with(&app, "/pay/pay_ffffffffffffffffffffffff", &sw).await;
+        assert_eq!(status, 404);
+        assert!(html.contains("<html lang=\"sw\">") && html.contains("Hakuna malipo hapa"), "{html}");
         app.stop().await;
     }
 }

@@ -120,6 +120,13 @@ pub enum PageError {
     NotFound,
     Forbidden(&'static str),
     Internal(String),
+    /// A page already worded (the checkout's, in the customer's language).
+    Worded {
+        status: StatusCode,
+        lang: &'static str,
+        title: &'static str,
+        text: &'static str,
+    },
 }
 
 impl From<StoreError> for PageError {
@@ -142,6 +149,7 @@ impl From<ApiError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let mut lang = "en";
         let (status, title, text) = match self {
             PageError::NotFound => {
                 (StatusCode::NOT_FOUND, "Not found", "There is nothing here. Check the link you were given.")
@@ -155,8 +163,12 @@ impl IntoResponse for PageError {
                     "Something went wrong on our side. Please try again in a moment.",
                 )
             }
+            PageError::Worded { status, lang: l, title, text } => {
+                lang = l;
+                (status, title, text)
+            }
         };
-        match (ErrorPage { title, text }).render() {
+        match (ErrorPage { lang, title, text }).render() {
             Ok(html) => html_response(status, html),
             Err(_) => (status, text.to_string()).into_response(),
         }
@@ -166,6 +178,7 @@ impl IntoResponse for PageError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    lang: &'a str,
     title: &'a str,
     text: &'a str,
 }
@@ -176,7 +189,7 @@ mod tests {
 
     #[test]
     fn the_templates_escape() {
-        let html = ErrorPage { title: "<script>\"a\" & 'b'</script>", text: "x" }.render().unwrap();
+        let html = ErrorPage { lang: "en", title: "<script>\"a\" & 'b'</script>", text: "x" }.render().unwrap();
         assert!(html.contains("&#60;script&#62;&#34;a&#34; &#38; &#39;b&#39;&#60;/script&#62;"), "{html}");
     }
 

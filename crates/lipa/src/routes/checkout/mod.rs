@@ -34,7 +34,7 @@ use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde_json::Value;
@@ -138,33 +138,37 @@ async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
     headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let p = load(&state, &id).await?;
-    let lang = lang_of(&headers, q.lang.as_deref());
-    let t = Texts::for_lang(lang);
-    let message = match q.error.as_deref() {
-        _ if view_state(&p) != "enter_phone" => None,
-        Some("phone_empty") => Some(t.phone_empty.to_string()),
-        Some("phone_invalid") => Some(t.phone_invalid.to_string()),
-        Some("too_many") => Some(fill(t.too_many, &[("seconds", &q.wait.unwrap_or(60).max(1).to_string())])),
-        _ => None,
-    };
-    let typed = message.as_ref().and_then(|_| cookie_value(&headers, TYPED_COOKIE)).map(|raw| {
-        url::form_urlencoded::parse(format!("t={raw}").as_bytes())
-            .next()
-            .map(|(_, v)| v.chars().take(40).collect::<String>())
-            .unwrap_or_default()
-    });
-    let had_typed = typed.is_some();
-    let v = PanelView::new(&state, &p, lang, message.map(|m| (m, typed.unwrap_or_default())));
-    let mut r = render(StatusCode::OK, &CheckoutPage::new(&state, &p, &v, None));
-    if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
-        add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
+) -> Response {
+    let t = Texts::for_lang(lang_of(&headers, q.lang.as_deref()));
+    let page: Result<Response, PageError> = async {
+        let p = load(&state, &id).await?;
+        let lang = t.lang;
+        let message = match q.error.as_deref() {
+            _ if view_state(&p) != "enter_phone" => None,
+            Some("phone_empty") => Some(t.phone_empty.to_string()),
+            Some("phone_invalid") => Some(t.phone_invalid.to_string()),
+            Some("too_many") => Some(fill(t.too_many, &[("seconds", &q.wait.unwrap_or(60).max(1).to_string())])),
+            _ => None,
+        };
+        let typed = message.as_ref().and_then(|_| cookie_value(&headers, TYPED_COOKIE)).map(|raw| {
+            url::form_urlencoded::parse(format!("t={raw}").as_bytes())
+                .next()
+                .map(|(_, v)| v.chars().take(40).collect::<String>())
+                .unwrap_or_default()
+        });
+        let had_typed = typed.is_some();
+        let v = PanelView::new(&state, &p, lang, message.map(|m| (m, typed.unwrap_or_default())));
+        let mut r = render(StatusCode::OK, &CheckoutPage::new(&state, &p, &v, None));
+        if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
+            add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
+        }
+        if had_typed {
+            add_cookie(&mut r, format!("{TYPED_COOKIE}=; Path=/pay/{}; Max-Age=0; HttpOnly; SameSite=Lax", p.id));
+        }
+        Ok(r)
     }
-    if had_typed {
-        add_cookie(&mut r, format!("{TYPED_COOKIE}=; Path=/pay/{}; Max-Age=0; HttpOnly; SameSite=Lax", p.id));
-    }
-    Ok(r)
+    .await;
+    page.unwrap_or_else(|e| t.error(e).into_response())
 }
 
 /// Back to the page with the phone form's error; what was typed goes along in a short-lived cookie.
@@ -220,33 +224,37 @@ async fn submit_phone(
     headers: HeaderMap,
     ext: Extensions,
     form: Result<Form<PhoneForm>, FormRejection>,
-) -> Result<Response, PageError> {
-    if !same_origin(&headers) {
-        return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
+) -> Response {
+    let t = Texts::for_lang(lang_of(&headers, None));
+    let page: Result<Response, PageError> = async {
+        if !same_origin(&headers) {
+            return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
+        }
+        let p = load(&state, &id).await?;
+        let back = format!("/pay/{}", p.id);
+        if view_state(&p) != "enter_phone" {
+            // Already has a phone (a second tab, a double submit): no second prompt.
+            return Ok(see_other(&back));
+        }
+        let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
+        let msisdn = match daraja::Msisdn::parse(&typed) {
+            Ok(m) => m,
+            Err(_) if typed.trim().is_empty() => return Ok(refused(&p, "phone_empty", "")),
+            Err(_) => return Ok(refused(&p, "phone_invalid", &typed)),
+        };
+        if let Some(wait) = prompt_cooldown(&state, client_of(&state, &headers, &ext), &msisdn) {
+            // A limit answers 429 with Retry-After (for scripts), on the page itself.
+            let msg = fill(t.too_many, &[("seconds", &wait.as_secs().max(1).to_string())]);
+            let v = PanelView::new(&state, &p, t.lang, Some((msg, typed.chars().take(40).collect())));
+            let mut r = render(StatusCode::TOO_MANY_REQUESTS, &CheckoutPage::new(&state, &p, &v, None));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            return Ok(r);
+        }
+        push_once(&state, &p.id, &msisdn).await?;
+        Ok(see_other(&back))
     }
-    let p = load(&state, &id).await?;
-    let back = format!("/pay/{}", p.id);
-    if view_state(&p) != "enter_phone" {
-        // Already has a phone (a second tab, a double submit): no second prompt.
-        return Ok(see_other(&back));
-    }
-    let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
-    let msisdn = match daraja::Msisdn::parse(&typed) {
-        Ok(m) => m,
-        Err(_) if typed.trim().is_empty() => return Ok(refused(&p, "phone_empty", "")),
-        Err(_) => return Ok(refused(&p, "phone_invalid", &typed)),
-    };
-    if let Some(wait) = prompt_cooldown(&state, client_of(&state, &headers, &ext), &msisdn) {
-        // A limit answers 429 with Retry-After (for scripts), on the page itself.
-        let t = Texts::for_lang(lang_of(&headers, None));
-        let msg = fill(t.too_many, &[("seconds", &wait.as_secs().max(1).to_string())]);
-        let v = PanelView::new(&state, &p, t.lang, Some((msg, typed.chars().take(40).collect())));
-        let mut r = render(StatusCode::TOO_MANY_REQUESTS, &CheckoutPage::new(&state, &p, &v, None));
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
-        return Ok(r);
-    }
-    push_once(&state, &p.id, &msisdn).await?;
-    Ok(see_other(&back))
+    .await;
+    page.unwrap_or_else(|e| t.error(e).into_response())
 }
 
 /// "Try again" after a failure. It makes a new payment with the same amount, reference, description,
@@ -261,59 +269,64 @@ async fn retry(
     headers: HeaderMap,
     ext: Extensions,
     form: Result<Form<PhoneForm>, FormRejection>,
-) -> Result<Response, PageError> {
-    if !same_origin(&headers) {
-        return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
-    }
-    let old = load(&state, &id).await?;
-    if old.status != PaymentStatus::Failed {
-        return Ok(see_other(&format!("/pay/{}", old.id)));
-    }
-    let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
-    let payment = new_checkout_payment(
-        &state,
-        old.amount,
-        old.reference.clone(),
-        old.description.clone(),
-        old.metadata.clone(),
-        old.return_url.clone(),
-    );
-    let new = NewPayment {
-        payment,
-        pending_guard: state.cfg.pending_guard.then(|| old.reference.clone()),
-        // No API key made it; the key namespace "" belongs to lipa's own pages.
-        api_key_id: None,
-        idempotency: Some(Idempotency {
-            key: format!("checkout-retry:{}", old.id),
-            request_hash: "checkout-retry".into(),
-        }),
-    };
-    let next = match state.store.create_payment(new).await {
-        Ok(Created::New(p)) => {
-            let note = format!("the customer chose Try again: new payment {}", p.id);
-            state.store.append_log(&old.id, "checkout", &note, now_ms()).await?;
-            p
+) -> Response {
+    let t = Texts::for_lang(lang_of(&headers, None));
+    let page: Result<Response, PageError> = async {
+        if !same_origin(&headers) {
+            return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
         }
-        Ok(Created::Replay { payment, .. }) => payment,
-        Err(StoreError::ReferencePending) => {
-            let lang = lang_of(&headers, None);
-            let v = PanelView::new(&state, &old, lang, None);
-            let notice = Some(Texts::for_lang(lang).in_progress);
-            return Ok(render(StatusCode::CONFLICT, &CheckoutPage::new(&state, &old, &v, notice)));
+        let old = load(&state, &id).await?;
+        if old.status != PaymentStatus::Failed {
+            return Ok(see_other(&format!("/pay/{}", old.id)));
         }
-        Err(e) => return Err(e.into()),
-    };
-    if typed.trim().is_empty() || view_state(&next) != "enter_phone" {
-        return Ok(see_other(&format!("/pay/{}", next.id)));
+        let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
+        let payment = new_checkout_payment(
+            &state,
+            old.amount,
+            old.reference.clone(),
+            old.description.clone(),
+            old.metadata.clone(),
+            old.return_url.clone(),
+        );
+        let new = NewPayment {
+            payment,
+            pending_guard: state.cfg.pending_guard.then(|| old.reference.clone()),
+            // No API key made it; the key namespace "" belongs to lipa's own pages.
+            api_key_id: None,
+            idempotency: Some(Idempotency {
+                key: format!("checkout-retry:{}", old.id),
+                request_hash: "checkout-retry".into(),
+            }),
+        };
+        let next = match state.store.create_payment(new).await {
+            Ok(Created::New(p)) => {
+                let note = format!("the customer chose Try again: new payment {}", p.id);
+                state.store.append_log(&old.id, "checkout", &note, now_ms()).await?;
+                p
+            }
+            Ok(Created::Replay { payment, .. }) => payment,
+            Err(StoreError::ReferencePending) => {
+                let lang = t.lang;
+                let v = PanelView::new(&state, &old, lang, None);
+                let notice = Some(Texts::for_lang(lang).in_progress);
+                return Ok(render(StatusCode::CONFLICT, &CheckoutPage::new(&state, &old, &v, notice)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if typed.trim().is_empty() || view_state(&next) != "enter_phone" {
+            return Ok(see_other(&format!("/pay/{}", next.id)));
+        }
+        let Ok(msisdn) = daraja::Msisdn::parse(&typed) else {
+            return Ok(refused(&next, "phone_invalid", &typed));
+        };
+        if let Some(wait) = prompt_cooldown(&state, client_of(&state, &headers, &ext), &msisdn) {
+            return Ok(see_other(&format!("/pay/{}?error=too_many&wait={}", next.id, wait.as_secs().max(1))));
+        }
+        push_once(&state, &next.id, &msisdn).await?;
+        Ok(see_other(&format!("/pay/{}", next.id)))
     }
-    let Ok(msisdn) = daraja::Msisdn::parse(&typed) else {
-        return Ok(refused(&next, "phone_invalid", &typed));
-    };
-    if let Some(wait) = prompt_cooldown(&state, client_of(&state, &headers, &ext), &msisdn) {
-        return Ok(see_other(&format!("/pay/{}?error=too_many&wait={}", next.id, wait.as_secs().max(1))));
-    }
-    push_once(&state, &next.id, &msisdn).await?;
-    Ok(see_other(&format!("/pay/{}", next.id)))
+    .await;
+    page.unwrap_or_else(|e| t.error(e).into_response())
 }
 
 async fn receipt(
@@ -321,14 +334,19 @@ async fn receipt(
     Path(id): Path<String>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let p = load(&state, &id).await?;
-    let lang = lang_of(&headers, q.lang.as_deref());
-    let mut r = render(StatusCode::OK, &ReceiptPage::new(&state, &p, lang));
-    if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
-        add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
+) -> Response {
+    let t = Texts::for_lang(lang_of(&headers, q.lang.as_deref()));
+    let page: Result<Response, PageError> = async {
+        let p = load(&state, &id).await?;
+        let lang = t.lang;
+        let mut r = render(StatusCode::OK, &ReceiptPage::new(&state, &p, lang));
+        if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
+            add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
+        }
+        Ok(r)
     }
-    Ok(r)
+    .await;
+    page.unwrap_or_else(|e| t.error(e).into_response())
 }
 
 #[cfg(test)]

@@ -121,6 +121,12 @@ pub struct Texts {
     pub reason_limit: &'static str,
     pub reason_rejected: &'static str,
     pub reason_other: &'static str,
+    pub not_found_title: &'static str,
+    pub not_found_text: &'static str,
+    pub forbidden_title: &'static str,
+    pub forbidden_text: &'static str,
+    pub error_title: &'static str,
+    pub error_text: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -192,6 +198,12 @@ pub static EN: Texts = Texts {
     reason_limit: "The payment is over an M-Pesa limit for this account.",
     reason_rejected: "M-Pesa could not send the payment request to the phone.",
     reason_other: "M-Pesa could not complete the payment.",
+    not_found_title: "Not found",
+    not_found_text: "There is no payment here. Check the link you were given.",
+    forbidden_title: "Not allowed",
+    forbidden_text: "This form must be sent from the payment page itself.",
+    error_title: "Something went wrong",
+    error_text: "Something went wrong on our side. Please try again in a moment.",
 };
 
 pub static SW: Texts = Texts {
@@ -261,6 +273,12 @@ pub static SW: Texts = Texts {
     reason_limit: "Malipo haya yanazidi kikomo cha M-Pesa cha akaunti hii.",
     reason_rejected: "M-Pesa haikuweza kutuma ombi la malipo kwenye simu.",
     reason_other: "M-Pesa haikuweza kukamilisha malipo.",
+    not_found_title: "Haikupatikana",
+    not_found_text: "Hakuna malipo hapa. Hakikisha kiungo ulichopewa.",
+    forbidden_title: "Hairuhusiwi",
+    forbidden_text: "Fomu hii lazima itumwe kutoka kwenye ukurasa wa malipo wenyewe.",
+    error_title: "Kuna hitilafu",
+    error_text: "Kuna hitilafu upande wetu. Tafadhali jaribu tena baada ya muda mfupi.",
 };
 
 impl Texts {
@@ -268,6 +286,37 @@ impl Texts {
         match lang {
             Lang::En => &EN,
             Lang::Sw => &SW,
+        }
+    }
+
+    /// An error page of the checkout, in this language (the details of an internal error go to the log).
+    pub fn error(&self, e: crate::routes::pages::PageError) -> crate::routes::pages::PageError {
+        use crate::routes::pages::PageError;
+        use axum::http::StatusCode;
+        let lang = self.lang.code();
+        match e {
+            PageError::NotFound => PageError::Worded {
+                status: StatusCode::NOT_FOUND,
+                lang,
+                title: self.not_found_title,
+                text: self.not_found_text,
+            },
+            PageError::Forbidden(_) => PageError::Worded {
+                status: StatusCode::FORBIDDEN,
+                lang,
+                title: self.forbidden_title,
+                text: self.forbidden_text,
+            },
+            PageError::Internal(detail) => {
+                tracing::error!(error = %detail, "checkout page failed");
+                PageError::Worded {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    lang,
+                    title: self.error_title,
+                    text: self.error_text,
+                }
+            }
+            worded => worded,
         }
     }
 
