@@ -401,6 +401,48 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
     )
     .await;
     assert!(d.text("#live").await.contains("Payment received"), "the choice is kept");
+
+    // "Wrong number?": the right number is typed while the first prompt is out; the page sends the new
+    // prompt only once the first one has ended (cancelled on the wrong phone), never two at once.
+    d.goto(&format!("{url}/shop")).await;
+    d.wait_for("the shop", "document.querySelector('form[action=\"/shop/buy\"] button')", Duration::from_secs(10))
+        .await;
+    d.click("form[action=\"/shop/buy\"] button").await;
+    d.wait_for("the phone form", "document.querySelector('#live[data-state=enter_phone]')", Duration::from_secs(10))
+        .await;
+    let first_url = d.url().await;
+    d.type_into("#phone", "0712 345 679").await;
+    d.click("#live form button[type=submit]").await;
+    d.wait_for("check your phone", "document.querySelector('#live[data-state=waiting]')", Duration::from_secs(15))
+        .await;
+    d.click("details.wrong-number summary").await;
+    d.type_into("#next-phone", "0700000000").await;
+    d.click("#next-number button[type=submit]").await;
+    d.wait_for(
+        "the queued number",
+        "!document.getElementById('next-phone-status').hidden \
+         && document.getElementById('next-phone-status').innerText.indexOf('0700000000') >= 0",
+        Duration::from_secs(5),
+    )
+    .await;
+    d.shot("17-checkout-wrong-number-mobile").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let to = |phone: &str| app.sim().transactions().into_iter().filter(|t| t.phone == phone).collect::<Vec<_>>();
+    assert!(to("254700000000").iter().all(|t| t.reference != to("254712345679")[0].reference), "nothing sent yet");
+    assert_eq!(d.url().await, first_url, "still on the first payment");
+    let wrong = to("254712345679").remove(0);
+    app.sim().complete(&wrong.checkout_request_id, 1032).unwrap();
+    d.wait_for(
+        "the new payment, paid",
+        &format!("location.href !== {} && !!document.querySelector('#live[data-state=succeeded]')", json!(first_url)),
+        Duration::from_secs(30),
+    )
+    .await;
+    let right: Vec<_> = to("254700000000").into_iter().filter(|t| t.reference == wrong.reference).collect();
+    assert_eq!(right.len(), 1, "one prompt to the right number");
+    let ended = app.sim().transaction(&wrong.checkout_request_id).unwrap().completed_at_ms.unwrap();
+    assert!(right[0].created_at_ms >= ended, "the second prompt only after the first ended");
+    d.shot("18-checkout-right-number-paid-mobile").await;
     d.quit().await;
     app.stop().await;
 }

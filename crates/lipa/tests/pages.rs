@@ -366,9 +366,12 @@ async fn checkout_speaks_swahili_shows_the_contact_and_a_receipt_and_changes_the
         let (_, html, _) = page(&app, &format!("/pay/{id}")).await;
         assert!(html.contains("Wrong number?") && html.contains("never send two at once"), "{html}");
         assert!(html.contains("0712 ••• 678"));
+        assert!(html.contains("id=\"next-number\""), "the right number can be typed while waiting");
         let r = form(&app, &format!("/pay/{id}/retry"), &[("phone", "0708374149")], None).await;
-        assert_eq!(location(&r), format!("/pay/{id}"), "no new payment while the first is pending");
+        assert_eq!(location(&r), format!("/pay/{id}?error=still_waiting"), "no new payment while the first is out");
         assert_eq!(app.sim().transactions().len(), 1, "one prompt");
+        let (_, html, _) = page(&app, &format!("/pay/{id}?error=still_waiting")).await;
+        assert!(html.contains("The first request is still open on that phone, so nothing was sent."), "{html}");
         // The customer cancels on the wrong phone; the failure panel takes the right number and sends the new
         // payment's one prompt there.
         let checkout = app.sim().transactions()[0].checkout_request_id.clone();

@@ -22,6 +22,34 @@
   var finals = { succeeded: true, failed: true, needs_review: true, retried: true };
   var source = null;
   var timer = null;
+  // "Wrong number?": the right number, typed while the first prompt is still out. It is sent (as "Try
+  // again") only once that payment has failed, so two prompts are never out at once.
+  var nextPhone = null;
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form || form.id !== "next-number") { return; }
+    var input = form.querySelector("input[name=phone]");
+    if (!input.value.trim()) { ev.preventDefault(); input.focus(); return; }
+    if (state === "sending" || state === "waiting") {
+      ev.preventDefault();
+      nextPhone = input.value.trim();
+      var note = form.querySelector("#next-phone-status");
+      note.textContent = (form.getAttribute("data-queued") || "").replace("{phone}", nextPhone);
+      note.hidden = false;
+    }
+  });
+
+  function sendToNextPhone() {
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = "/pay/" + encodeURIComponent(id) + "/retry";
+    var input = document.createElement("input");
+    input.type = "hidden"; input.name = "phone"; input.value = nextPhone;
+    form.appendChild(input);
+    document.body.appendChild(form);
+    form.submit();
+  }
 
   function stop() {
     if (source) { source.close(); source = null; }
@@ -30,6 +58,7 @@
 
   function apply(update) {
     if (!update || !update.state) { return; }
+    if (update.state === "failed" && nextPhone) { stop(); sendToNextPhone(); return; }
     if (update.state !== state) {
       state = update.state;
       live.setAttribute("data-state", state);

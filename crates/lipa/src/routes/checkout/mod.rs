@@ -20,8 +20,10 @@
 //! side to send another one (the first could still be paid, and then the customer pays twice). While a
 //! prompt is outstanding the page explains how to end it (Cancel on that phone, or let it expire, about a
 //! minute); once M-Pesa has settled it as failed, the failure panel takes another number and "Try again"
-//! sends the new payment's single prompt there. A payment whose fate is unclear (`needs_review`) offers no
-//! new attempt at all.
+//! sends the new payment's single prompt there. The customer may type the right number while still waiting:
+//! the page's script holds it and sends "Try again" with it only once the first payment has failed (without
+//! the script, or if sent early, the server refuses with "the first request is still open" and sends
+//! nothing). A payment whose fate is unclear (`needs_review`) offers no new attempt at all.
 
 mod live;
 pub mod strings;
@@ -143,6 +145,10 @@ async fn show(
     let page: Result<Response, PageError> = async {
         let p = load(&state, &id).await?;
         let lang = t.lang;
+        let notice = match (q.error.as_deref(), view_state(&p)) {
+            (Some("still_waiting"), "sending" | "waiting") => Some(t.still_waiting),
+            _ => None,
+        };
         let message = match q.error.as_deref() {
             _ if view_state(&p) != "enter_phone" => None,
             Some("phone_empty") => Some(t.phone_empty.to_string()),
@@ -158,7 +164,7 @@ async fn show(
         });
         let had_typed = typed.is_some();
         let v = PanelView::new(&state, &p, lang, message.map(|m| (m, typed.unwrap_or_default())));
-        let mut r = render(StatusCode::OK, &CheckoutPage::new(&state, &p, &v, None));
+        let mut r = render(StatusCode::OK, &CheckoutPage::new(&state, &p, &v, notice));
         if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
             add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
         }
@@ -276,6 +282,10 @@ async fn retry(
             return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
         }
         let old = load(&state, &id).await?;
+        if matches!(view_state(&old), "sending" | "waiting") {
+            // Its prompt may still be answered: never a second one (see "Changing the number" above).
+            return Ok(see_other(&format!("/pay/{}?error=still_waiting", old.id)));
+        }
         if old.status != PaymentStatus::Failed {
             return Ok(see_other(&format!("/pay/{}", old.id)));
         }

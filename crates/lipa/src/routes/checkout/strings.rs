@@ -87,6 +87,10 @@ pub struct Texts {
     pub check_status: &'static str,
     pub wrong_number: &'static str,
     pub wrong_number_text: &'static str,
+    pub next_phone_label: &'static str,
+    pub next_phone_send: &'static str,
+    pub next_phone_queued: &'static str,
+    pub still_waiting: &'static str,
     pub paid_title: &'static str,
     pub paid_text: &'static str,
     pub receipt_label: &'static str,
@@ -160,7 +164,13 @@ pub static EN: Texts = Texts {
     wrong_number_text:
         "M-Pesa cannot take back a request once it is sent, and we never send two at once. If that phone \
                         is with you, choose Cancel on it; otherwise the request ends by itself within about a minute. \
-                        This page then lets you send the request to the right number.",
+                        Type the right number below: this page sends the new request as soon as the first one \
+                        has ended.",
+    next_phone_label: "The right number",
+    next_phone_send: "Send the request there once this one ends",
+    next_phone_queued: "As soon as the first request ends, this page sends a new one to {phone}. Keep the page open.",
+    still_waiting: "The first request is still open on that phone, so nothing was sent. Cancel it on that phone or \
+                    wait about a minute, then send again.",
     paid_title: "Payment received",
     paid_text: "{amount} paid to {merchant}. Thank you!",
     receipt_label: "M-Pesa receipt",
@@ -236,7 +246,13 @@ pub static SW: Texts = Texts {
     wrong_number: "Namba si sahihi?",
     wrong_number_text: "M-Pesa haiwezi kurudisha ombi likishatumwa, na sisi hatutumi maombi mawili kwa wakati mmoja. \
                         Kama simu hiyo iko nawe, chagua Ghairi (Cancel) juu yake; la sivyo ombi litaisha lenyewe \
-                        baada ya kama dakika moja. Kisha ukurasa huu utakuwezesha kutuma ombi kwa namba sahihi.",
+                        baada ya kama dakika moja. Andika namba sahihi hapa chini: ukurasa huu utatuma ombi jipya \
+                        mara tu ombi la kwanza litakapoisha.",
+    next_phone_label: "Namba sahihi",
+    next_phone_send: "Tuma ombi huko ombi hili likiisha",
+    next_phone_queued: "Ombi la kwanza likiisha tu, ukurasa huu utatuma ombi jipya kwa {phone}. Usifunge ukurasa huu.",
+    still_waiting: "Ombi la kwanza bado liko wazi kwenye simu hiyo, kwa hiyo hakuna kilichotumwa. Lighairi kwenye \
+                    simu hiyo au subiri kama dakika moja, kisha utume tena.",
     paid_title: "Malipo yamepokelewa",
     paid_text: "{amount} zimelipwa kwa {merchant}. Asante!",
     receipt_label: "Risiti ya M-Pesa",
