@@ -62,6 +62,18 @@ pub fn eat(ms: i64) -> String {
     ts.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// The value of a request cookie.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
 /// A page from its template. A template that cannot render (a bug) is a 500 page, never half a page.
 pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {

@@ -17,24 +17,13 @@ use super::password::ct_eq;
 use super::{with_status, TopBar};
 use crate::app::{now_ms, AppState};
 use crate::config::Mode;
-use crate::routes::pages::{render, same_origin, see_other, PageError};
+use crate::routes::pages::{cookie_value, render, same_origin, see_other, PageError};
 
 const SESSION_COOKIE: &str = "lipa_admin";
 const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
 
 fn session_key(token: &str) -> String {
     format!("admin_session:{}", hex::encode(Sha256::digest(token.as_bytes())))
-}
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
 }
 
 fn cookie(state: &AppState, value: &str, max_age_s: i64) -> HeaderValue {

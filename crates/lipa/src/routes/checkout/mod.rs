@@ -43,7 +43,7 @@ use serde_json::Value;
 
 use self::strings::{fill, Lang, Texts};
 use self::view::{view_state, CheckoutPage, PanelView, ReceiptPage};
-use super::pages::{render, same_origin, see_other, url_component, PageError};
+use super::pages::{cookie_value, render, same_origin, see_other, url_component, PageError};
 use crate::app::{now_ms, AppState};
 use crate::domain::{Payment, PaymentDraft, PaymentStatus};
 use crate::service;
@@ -91,17 +91,6 @@ async fn load(state: &AppState, id: &str) -> Result<Payment, PageError> {
         return Err(PageError::NotFound);
     }
     state.store.get_payment(id).await?.ok_or(PageError::NotFound)
-}
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
 }
 
 #[derive(serde::Deserialize, Default)]
