@@ -143,6 +143,10 @@ pub struct SimArgs {
     /// A new OAuth token invalidates every earlier one (as Safaricom's portal says Daraja does).
     #[arg(long)]
     pub single_token: bool,
+
+    /// C2B options.
+    #[command(flatten)]
+    pub c2b: crate::c2b::C2bArgs,
 }
 
 impl SimArgs {
@@ -171,6 +175,7 @@ impl SimArgs {
                 seed: self.seed,
             },
             single_token: self.single_token,
+            c2b: self.c2b.to_config(),
         }
     }
 }
