@@ -1,8 +1,9 @@
 //! Third-party Daraja SDKs, installed from PyPI and npm at pinned versions, run unchanged against the
 //! in-process simulator: token, STK push to a success and a cancel test number, STK query, and the
-//! real callbacks on a receiver each script runs; and C2B (daraja-mpesa, mpesa-node): register URLs, simulate,
-//! and the validation and confirmation the script's merchant receives. Their quirks (numbers as strings or JSON numbers,
-//! fractional amounts, UTC timestamps, long descriptions) must come back as warnings, not failures.
+//! real callbacks on a receiver each script runs; and C2B (daraja-mpesa, mpesa-node): register URLs,
+//! simulate, and the validation and confirmation the script's merchant receives. Their quirks (numbers as
+//! strings or JSON numbers, fractional amounts, UTC timestamps, long descriptions) must come back as
+//! warnings, not failures.
 //!
 //! The SDKs are installed by `compat/install.sh` into `target/compat-deps` (or `$LIPA_COMPAT_DEPS`);
 //! CI runs it before the tests, and the first test here runs it when needed. Without python3/node or
