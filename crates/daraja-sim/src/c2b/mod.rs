@@ -43,6 +43,22 @@ impl C2bVersion {
 }
 
 /// C2B settings of a simulator.
+///
+/// ```
+/// use std::time::Duration;
+/// use daraja_sim::{C2bSimConfig, C2bVersion, SimConfig, Simulator};
+/// // Production's registration rule, an app with only the C2B v1 product, a 2 s validation budget.
+/// let sim = Simulator::new(SimConfig {
+///     c2b: C2bSimConfig {
+///         production_rules: true,
+///         product: Some(C2bVersion::V1),
+///         validation_timeout: Duration::from_secs(2),
+///         ..C2bSimConfig::default()
+///     },
+///     ..SimConfig::default()
+/// });
+/// assert!(sim.c2b_registrations().is_empty());
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct C2bSimConfig {
     /// Production rules: `registerurl` for a shortcode that already has URLs answers
