@@ -177,6 +177,25 @@ async fn v2_validation_then_confirmation_with_a_masked_number() {
     // Validation came first.
     let order: Vec<String> = m.got.lock().unwrap().iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(order, ["validation", "confirmation"]);
+    // Exactly Daraja's fields, every one a string, as in the documented bodies.
+    for (kind, fixture_name) in
+        [("validation", "c2b_validation_request.json"), ("confirmation", "c2b_confirmation_request.json")]
+    {
+        let sent = &m.all(kind)[0];
+        assert_eq!(keys(sent), keys(&fixture(fixture_name)), "{kind}");
+        assert!(sent.as_object().unwrap().values().all(Value::is_string), "{kind}: {sent}");
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
 }
 
 #[tokio::test]
@@ -322,6 +341,11 @@ async fn bad_requests_get_daraja_errors() {
     // v1 simulate works (SDKs still call it) but warns; a strict simulator answers the sandbox's fault.
     let a = h.post_json("/mpesa/c2b/v1/simulate", &token, &sim).await;
     assert_eq!(a.status, 200);
+    assert_eq!(keys(&a.body), keys(&fixture("c2b_simulate_response.json")));
+    assert_eq!(a.body["ResponseDescription"], fixture("c2b_simulate_response.json")["ResponseDescription"]);
+    let r = h.post_json("/mpesa/c2b/v2/registerurl", &token, &good).await;
+    assert_eq!(keys(&r.body), keys(&fixture("c2b_register_url_response.json")));
+    assert_eq!(r.body["ResponseDescription"], "Success");
     assert_eq!(a.body["OriginatorCoversationID"].as_str().map(|s| !s.is_empty()), Some(true));
     assert!(a.warnings().iter().any(|w| w.contains("v1/simulate was removed")), "{:?}", a.warnings());
     let strict = spawn(SimConfig { strict: true, ..config() }).await;
@@ -466,6 +490,7 @@ async fn dynamic_qr_is_a_png_linking_to_the_handset() {
     let body = json!({"MerchantName": "EXAMPLE DUKA", "RefNo": "cart 5", "Amount": 980, "TrxCode": "BG", "CPI": TILL, "Size": "200"});
     let a = h.post_json("/mpesa/qrcode/v1/generate", &token, &body).await;
     assert_eq!(a.status, 200);
+    assert_eq!(keys(&a.body), keys(&fixture("qr_generate_response.json")));
     let link = a.headers.get("x-sim-qr-link").unwrap().to_str().unwrap();
     assert_eq!(
         link,
