@@ -41,6 +41,16 @@ pub struct SimConfig {
     /// A new token invalidates every earlier one, as Safaricom's portal says Daraja does (unverified, so off
     /// by default). Several gateway instances that each fetch their own token then knock each other out.
     pub single_token: bool,
+    /// The initiator name B2C, Reversal, Transaction Status and Account Balance must give
+    /// (default: the sandbox's `testapi`).
+    pub initiator_name: String,
+    /// The initiator password the SecurityCredential must decrypt to with the simulator's TEST key
+    /// (default: the sandbox's `Safaricom999!*!`).
+    pub initiator_password: String,
+    /// A B2C shortcode accepted as PartyA besides `shortcode` (default `600000`).
+    pub b2c_shortcode: String,
+    /// Opening balance of the Utility account (which B2C pays from), in cents (default KES 1,000,000).
+    pub utility_balance_cents: i64,
 }
 
 impl Default for SimConfig {
@@ -59,6 +69,10 @@ impl Default for SimConfig {
             auto_outcome: None,
             faults: Faults::default(),
             single_token: false,
+            initiator_name: crate::accounts::SANDBOX_INITIATOR_NAME.to_owned(),
+            initiator_password: crate::accounts::SANDBOX_INITIATOR_PASSWORD.to_owned(),
+            b2c_shortcode: "600000".to_owned(),
+            utility_balance_cents: 100_000_000,
         }
     }
 }
@@ -81,6 +95,10 @@ impl fmt::Debug for SimConfig {
             .field("auto_outcome", &self.auto_outcome)
             .field("faults", &self.faults)
             .field("single_token", &self.single_token)
+            .field("initiator_name", &self.initiator_name)
+            .field("initiator_password", &"[redacted]")
+            .field("b2c_shortcode", &self.b2c_shortcode)
+            .field("utility_balance_cents", &self.utility_balance_cents)
             .finish()
     }
 }

@@ -17,14 +17,20 @@
 //! # let _ = base_url; Ok(()) }
 //! ```
 
+mod accounts;
 mod api;
 mod cli;
 mod config;
 mod control;
 mod router;
+mod settle;
 mod sim;
 mod util;
 
+pub use accounts::{
+    b2c_charge_cents, AccountView, MoneyOutKind, MoneyOutView, ACCOUNT_NAMES, SANDBOX_INITIATOR_NAME,
+    SANDBOX_INITIATOR_PASSWORD, SIM_CERTIFICATE_PEM,
+};
 pub use cli::{parse_duration, run, SimArgs, TEST_NUMBERS_HELP};
 pub use config::{Faults, SimConfig, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
 pub use sim::{CallbackAttempt, CompleteError, Decider, LogEntry, LogKind, Simulator, TransactionView, TxState};

@@ -173,6 +173,7 @@ pub(crate) struct Inner {
     log: Mutex<VecDeque<LogEntry>>,
     log_seq: AtomicU64,
     http: reqwest::Client,
+    pub(crate) money: crate::accounts::MoneyOut,
 }
 
 /// The simulator. Cheap to clone (an `Arc` inside); every clone shares the same state.
@@ -253,6 +254,7 @@ impl Simulator {
         Simulator {
             inner: Arc::new(Inner {
                 faults: Mutex::new(config.faults.clone()),
+                money: crate::accounts::MoneyOut::new(config.utility_balance_cents),
                 config,
                 rng: Mutex::new(rng),
                 oauth_requests: AtomicU64::new(0),
@@ -507,7 +509,7 @@ impl Simulator {
         Ok(view)
     }
 
-    fn callback_faults(&self) -> (bool, bool, Option<Duration>) {
+    pub(crate) fn callback_faults(&self) -> (bool, bool, Option<Duration>) {
         let f = self.faults();
         let dropped = self.roll(f.drop_callback);
         let duplicate = self.roll(f.duplicate_callback);
@@ -564,7 +566,7 @@ impl Simulator {
         }
     }
 
-    async fn post_callback(&self, url: &str, payload: &Value, fault: Option<String>) -> CallbackAttempt {
+    pub(crate) async fn post_callback(&self, url: &str, payload: &Value, fault: Option<String>) -> CallbackAttempt {
         let result = self.inner.http.post(url).json(payload).send().await;
         let (status, body, error) = match result {
             Ok(resp) => {
