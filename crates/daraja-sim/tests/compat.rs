@@ -1,6 +1,7 @@
 //! Third-party Daraja SDKs, installed from PyPI and npm at pinned versions, run unchanged against the
 //! in-process simulator: token, STK push to a success and a cancel test number, STK query, and the
-//! real callbacks on a receiver each script runs. Their quirks (numbers as strings or JSON numbers,
+//! real callbacks on a receiver each script runs; and a B2C payment encrypted with the simulator's
+//! certificate (`/sim/certificate.pem`). Their quirks (numbers as strings or JSON numbers,
 //! fractional amounts, UTC timestamps, long descriptions) must come back as warnings, not failures.
 //!
 //! The SDKs are installed by `compat/install.sh` into `target/compat-deps` (or `$LIPA_COMPAT_DEPS`);
@@ -245,4 +246,39 @@ async fn strict_simulator_refuses_the_quirks() {
     assert!(!run.ok, "a strict simulator must refuse a UTC Timestamp");
     assert!(run.stdout.contains("Bad Request - Invalid Timestamp"), "{}", run.stdout);
     assert!(sim.transactions().is_empty());
+}
+
+/// Money out: mpesa-node sends a B2C payment unchanged, encrypting the initiator password with the
+/// certificate the simulator serves; the payout succeeds and moves the money. The same payout
+/// encrypted with the certificate the library ships (Safaricom's sandbox one) fails with 2001.
+#[tokio::test]
+async fn node_mpesa_node_b2c_with_the_simulator_certificate() {
+    let Some(deps) = deps_or_skip("mpesa_node_b2c_check.js") else {
+        return;
+    };
+    let (sim, base) = spawn_sim(SimConfig::default()).await;
+    let utility_before = utility(&sim);
+    let run = run_script(&deps, "mpesa_node_b2c_check.js", &base).await;
+    assert!(run.ok, "B2C failed against the simulator\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    let result = run.result();
+    let payouts = result["payouts"].as_array().unwrap();
+    assert_eq!(payouts.len(), 2, "{result}");
+    let paid = sim.money_out_request(payouts[0]["originator_conversation_id"].as_str().unwrap()).unwrap();
+    assert_eq!(paid.result_code.as_deref(), Some("0"));
+    assert_eq!((paid.phone.as_str(), paid.amount), ("254712345678", 1500));
+    assert_eq!(paid.receipt.as_deref(), payouts[0]["receipt"].as_str());
+    assert!(paid.callbacks.iter().any(|c| c.status == Some(200)), "{:?}", paid.callbacks);
+    let refused = sim.money_out_request(payouts[1]["originator_conversation_id"].as_str().unwrap()).unwrap();
+    assert_eq!(refused.result_code.as_deref(), Some("2001"));
+    assert_eq!(utility(&sim), utility_before - 150_000, "only the good payout moved money");
+    say(&format!(
+        "compat {} {} B2C: simulator certificate -> 0 (receipt {}); shipped sandbox certificate -> 2001",
+        result["sdk"].as_str().unwrap_or("?"),
+        result["version"].as_str().unwrap_or("?"),
+        paid.receipt.as_deref().unwrap_or("?")
+    ));
+}
+
+fn utility(sim: &Simulator) -> i64 {
+    sim.accounts().into_iter().find(|a| a.name == "Utility Account").map_or(0, |a| a.available_cents)
 }
