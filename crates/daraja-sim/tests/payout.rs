@@ -104,6 +104,12 @@ async fn b2c_v3_pays_moves_money_and_refuses_a_duplicate() {
     let message = got.body["received"][0]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("You have received KES 1,500 from LIPA DEMO"), "{message}");
     assert!(message.starts_with(&receipt));
+    assert_eq!(h.get("/sim/api/received?phone=0708374149").await.body["received"], json!([]));
+    assert_eq!(h.get("/sim/api/received?phone=hello").await.status, 400);
+    // The page polls that list and lists the payout test number.
+    let page = h.http.get(format!("{}/sim/handset", h.base)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Money received") && page.contains("/sim/api/received?phone="));
+    assert!(page.contains("0700002040"));
 }
 
 #[tokio::test]
