@@ -107,7 +107,9 @@ impl Certificate {
 }
 
 /// One DER element: (tag, content, the whole element, what follows it).
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+fn tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let tag = *input.first()?;
     let first = *input.get(1)?;
     let (len, header) = if first < 0x80 {

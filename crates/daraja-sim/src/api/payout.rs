@@ -109,7 +109,7 @@ fn amount(obj: &Map<String, Value>, checked: &mut Checked) -> Result<u64, Daraja
         Some(Value::String(s)) => s.trim().parse::<f64>().map_err(|_| bad())?,
         _ => return Err(bad()),
     };
-    if !value.is_finite() || value < 1.0 || value > 1e12 {
+    if !value.is_finite() || !(1.0..=1e12).contains(&value) {
         return Err(bad());
     }
     if value.fract() != 0.0 {
