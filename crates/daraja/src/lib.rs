@@ -61,3 +61,8 @@ pub use secrecy::{ExposeSecret, SecretString};
 pub use security_credential::{Certificate, CertificateError};
 pub use token::{BoxFuture, CachedToken, InMemoryTokenStore, TokenStore, TokenStoreResult};
 pub use types::{AccountReference, Amount, InvalidInput, Msisdn, TransactionDesc};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
