@@ -78,7 +78,8 @@ pub struct MoneyOutView {
     pub result_url: String,
     /// Where a queue timeout would go.
     pub queue_timeout_url: String,
-    /// Result code once decided (`0`, `1`, `2001`, `R000002`, …).
+    /// Result code once decided (`0`, `1`, `2001`, `R000002`, …), or `queue_timeout` when the request
+    /// timed out in the queue (fault `queue_timeout`).
     pub result_code: Option<String>,
     /// Result description once decided.
     pub result_desc: Option<String>,

@@ -142,6 +142,10 @@ pub struct SimArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub fault_late_delay: Duration,
 
+    /// Fault: share of money-out requests that time out in the queue (a notice to QueueTimeOutURL, no result).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0, value_parser = parse_share)]
+    pub fault_queue_timeout: f64,
+
     /// Seed of the fault random generator (reproducible runs).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -193,6 +197,7 @@ impl SimArgs {
                 late_callback: self.fault_late_callback,
                 late_callback_ms: self.fault_late_delay.as_millis() as u64,
                 seed: self.seed,
+                queue_timeout: self.fault_queue_timeout,
             },
             single_token: self.single_token,
             initiator_name: self.initiator_name.clone(),

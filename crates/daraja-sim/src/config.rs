@@ -125,6 +125,9 @@ pub struct Faults {
     pub late_callback_ms: u64,
     /// Reseeds the random generator when set, for reproducible fault sequences.
     pub seed: Option<u64>,
+    /// Share of money-out requests (B2C, Reversal, Status, Balance) that time out in Daraja's queue:
+    /// never processed (no money moves, no result), a notice goes to their `QueueTimeOutURL` instead.
+    pub queue_timeout: f64,
 }
 
 impl Default for Faults {
@@ -138,6 +141,7 @@ impl Default for Faults {
             late_callback: 0.0,
             late_callback_ms: 5_000,
             seed: None,
+            queue_timeout: 0.0,
         }
     }
 }

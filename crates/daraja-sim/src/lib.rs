@@ -33,6 +33,7 @@ pub use accounts::{
 };
 pub use cli::{parse_duration, run, SimArgs, TEST_NUMBERS_HELP};
 pub use config::{Faults, SimConfig, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
+pub use settle::QUEUE_TIMEOUT;
 pub use sim::{CallbackAttempt, CompleteError, Decider, LogEntry, LogKind, Simulator, TransactionView, TxState};
 pub use util::normalize_msisdn;
 

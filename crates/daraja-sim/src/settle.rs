@@ -11,6 +11,9 @@ use crate::accounts::{b2c_charge_cents, MoneyOutKind, MoneyOutView, ACCOUNT_NAME
 use crate::sim::{result_desc, test_number_outcome, CallbackAttempt, LogKind, Simulator, TxState};
 use crate::util;
 
+/// `MoneyOutView::result_code` of a request that timed out in the queue (never processed).
+pub const QUEUE_TIMEOUT: &str = "queue_timeout";
+
 /// What the synchronous checks found, for the result.
 pub(crate) struct Plan {
     /// The initiator name matched and the SecurityCredential decrypted to its password.
@@ -73,11 +76,41 @@ impl Simulator {
             tokio::time::sleep(delay).await;
             let Some(inner) = weak.upgrade() else { return };
             let sim = Simulator { inner };
+            if sim.roll(sim.faults().queue_timeout) {
+                if let Some((url, payload)) = sim.queue_timeout(&id) {
+                    sim.deliver_result(id, url, payload, (false, false, None)).await;
+                }
+                return;
+            }
             if let Some((url, payload)) = sim.decide(&id, &plan) {
                 let plan = sim.callback_faults();
                 sim.deliver_result(id, url, payload, plan).await;
             }
         });
+    }
+
+    /// Marks request `id` as timed out in the queue (nothing processed) and returns the notice for its
+    /// QueueTimeOutURL. Daraja's body is undocumented; this is the generic Result envelope with
+    /// `ResultType` 1, as `fixtures/b2c_queue_timeout_ASSUMED.json` guesses.
+    fn queue_timeout(&self, id: &str) -> Option<(String, Value)> {
+        let desc = "The service request timed out.";
+        let mut state = self.inner.money.lock();
+        let view = state.by_id.get_mut(id)?;
+        let payload = json!({"Result": {
+            "ResultType": 1,
+            "ResultCode": 1,
+            "ResultDesc": desc,
+            "OriginatorConversationID": view.originator_conversation_id,
+            "ConversationID": view.conversation_id,
+        }});
+        view.result_code = Some(QUEUE_TIMEOUT.into());
+        view.result_desc = Some(desc.into());
+        view.completed_at_ms = Some(util::now_ms());
+        view.result_payload = Some(payload.clone());
+        let url = view.queue_timeout_url.clone();
+        drop(state);
+        self.log(LogKind::Fault, format!("{id} timed out in the queue (fault); notice to QueueTimeOutURL"), None);
+        Some((url, payload))
     }
 
     /// Decides the result (moving money), records it, and returns where to send what.
@@ -320,6 +353,7 @@ fn status_of_payout(m: &MoneyOutView, shortcode: &str, merchant: &str) -> Vec<(&
     let status = match m.result_code.as_deref() {
         None => "Pending",
         Some("0") => "Completed",
+        Some(QUEUE_TIMEOUT) => "Expired",
         Some(_) => "Declined",
     };
     let when = |ms: i64| {

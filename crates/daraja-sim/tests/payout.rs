@@ -361,3 +361,34 @@ async fn certificate_and_accounts_control() {
     let a = h.post_control("/sim/api/accounts", &json!({"name": "Float", "available_cents": 0})).await;
     assert_eq!(a.status, 404);
 }
+
+#[tokio::test]
+async fn a_queue_timeout_notifies_the_queue_timeout_url_and_pays_nothing() {
+    let h = spawn(SimConfig { faults: Faults { queue_timeout: 1.0, ..Faults::default() }, ..fast_config() }).await;
+    let c = client(&h);
+    let mut req = b2c(&h, Some("po_queued"), "254712345678", 700).await;
+    req.queue_time_out_url = format!("{}?timeout", h.receiver.url);
+    let accepted = c.b2c_payment(&req).await.unwrap();
+    let notice = results(&h, &accepted.originator_conversation_id, 1).await.remove(0);
+    assert_eq!(notice["Result"]["ResultType"], 1);
+    let seen = h.sim.money_out_request("po_queued").unwrap();
+    assert_eq!(seen.result_code.as_deref(), Some(daraja_sim::QUEUE_TIMEOUT));
+    assert_eq!(seen.callbacks[0].status, Some(200));
+    assert_eq!(balance(&h, "Utility Account"), START_UTILITY);
+
+    // Transaction Status says it expired.
+    h.sim.set_faults(Faults::default());
+    let cred = credential(&h, SANDBOX_INITIATOR_PASSWORD).await;
+    let url = h.receiver.url.clone();
+    let q = TransactionStatusRequest::by_originator_conversation_id(
+        "testapi",
+        cred,
+        "po_queued",
+        SHORTCODE,
+        url.clone(),
+        url,
+    );
+    let r = result(&h, &c.transaction_status(&q).await.unwrap()).await;
+    assert_eq!(r.transaction_status().as_deref(), Some("Expired"));
+    assert_eq!(r.receipt(), None);
+}
