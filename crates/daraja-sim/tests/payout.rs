@@ -85,6 +85,7 @@ async fn b2c_v3_pays_moves_money_and_refuses_a_duplicate() {
     assert_eq!(receipt.len(), 10);
     assert_eq!(r.amount(), Some(150_000));
     assert!(r.recipient_name().is_some());
+    assert!(r.completed_at().is_some(), "TransactionCompletedDateTime in Daraja's dd.MM.yyyy format");
     assert_eq!(r.amount_cents("B2CUtilityAccountAvailableFunds"), Some(START_UTILITY - 150_000));
     assert_eq!(balance(&h, "Utility Account"), START_UTILITY - 150_000);
     assert_eq!(balance(&h, "Charges Paid Account"), -500);

@@ -152,6 +152,23 @@ impl DarajaResult {
         self.amount_cents("TransactionAmount").or_else(|| self.amount_cents("Amount"))
     }
 
+    /// When the money moved, in East Africa Time as Daraja reports it: B2C's
+    /// `TransactionCompletedDateTime` (`dd.MM.yyyy HH:mm:ss`), a reversal's `TransCompletedTime`,
+    /// Transaction Status's `FinalisedTime` or Account Balance's `BOCompletedTime` (`YYYYMMDDHHmmss`).
+    ///
+    /// ```
+    /// let r = daraja::DarajaResult::parse(br#"{"Result":{"ResultCode":0,"ResultParameters":{"ResultParameter":
+    ///   {"Key":"TransactionCompletedDateTime","Value":"11.06.2025 14:32:09"}}}}"#).unwrap();
+    /// assert_eq!(r.completed_at().unwrap().to_string(), "2025-06-11T14:32:09");
+    /// ```
+    pub fn completed_at(&self) -> Option<jiff::civil::DateTime> {
+        if let Some(s) = self.text("TransactionCompletedDateTime") {
+            return jiff::civil::DateTime::strptime("%d.%m.%Y %H:%M:%S", s.trim()).ok();
+        }
+        let compact = ["TransCompletedTime", "FinalisedTime", "BOCompletedTime"].iter().find_map(|k| self.text(k))?;
+        jiff::civil::DateTime::strptime("%Y%m%d%H%M%S", compact.trim()).ok()
+    }
+
     /// Transaction Status's `TransactionStatus` (`"Completed"`, `"Cancelled"`, …).
     pub fn transaction_status(&self) -> Option<String> {
         self.text("TransactionStatus")

@@ -34,6 +34,7 @@ fn b2c_success() {
     assert_eq!(r.amount_cents("B2CChargesPaidAccountAvailableFunds"), Some(-34_000));
     assert_eq!(r.text("B2CRecipientIsRegisteredCustomer").as_deref(), Some("Y"));
     assert_eq!(r.text("TransactionCompletedDateTime").as_deref(), Some("11.06.2025 14:32:09"));
+    assert_eq!(r.completed_at().unwrap().to_string(), "2025-06-11T14:32:09");
     assert_eq!(
         r.reference("QueueTimeoutURL").as_deref(),
         Some("http://internalapi.safaricom.co.ke/mpesa/b2cresults/v1/submit")
@@ -76,6 +77,7 @@ fn reversal_results() {
     assert!(r.is_success());
     assert_eq!(r.receipt().as_deref(), Some("TFB8RZ1P4C"));
     assert_eq!(r.text("OriginalTransactionID").as_deref(), Some("TFB4K2M7QZ"));
+    assert_eq!(r.completed_at().unwrap().to_string(), "2025-06-11T15:12:44");
     assert_eq!(r.amount(), Some(15_000));
     assert_eq!(r.recipient_name().as_deref(), Some("JANE WANJIRU MUTHONI"));
     let b = r.balances();
@@ -131,6 +133,7 @@ fn account_balance_results() {
     assert_eq!(b[3].current_cents, -34_000);
     assert!(b.iter().all(|a| a.currency == "KES"));
     assert_eq!(r.text("BOCompletedTime").as_deref(), Some("20250611230001"));
+    assert_eq!(r.completed_at().unwrap().to_string(), "2025-06-11T23:00:01");
 
     // ResultParameter as one object, not a list.
     let r = result("account_balance_result_failure_single_param.json");
