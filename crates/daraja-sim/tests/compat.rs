@@ -282,3 +282,33 @@ async fn node_mpesa_node_b2c_with_the_simulator_certificate() {
 fn utility(sim: &Simulator) -> i64 {
     sim.accounts().into_iter().find(|a| a.name == "Utility Account").map_or(0, |a| a.available_cents)
 }
+
+/// Money out from Python: daraja-mpesa pays a B2C (credential made with the openssl CLI from the
+/// simulator's certificate, as the portal would) and reads the balance; its reversal sends the key
+/// spelled correctly and is refused as Daraja refuses it.
+#[tokio::test]
+async fn python_daraja_mpesa_b2c_balance_reversal() {
+    let Some(deps) = deps_or_skip("daraja_mpesa_b2c_check.py") else {
+        return;
+    };
+    if std::process::Command::new("openssl").arg("version").output().is_err() {
+        say("compat daraja_mpesa_b2c_check.py: SKIPPED: the openssl CLI is not installed");
+        return;
+    }
+    let (sim, base) = spawn_sim(SimConfig::default()).await;
+    let run = run_script(&deps, "daraja_mpesa_b2c_check.py", &base).await;
+    assert!(run.ok, "money out failed against the simulator\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    let result = run.result();
+    let id = result["payouts"][0]["originator_conversation_id"].as_str().unwrap();
+    let paid = sim.money_out_request(id).unwrap();
+    assert_eq!(paid.result_code.as_deref(), Some("0"));
+    assert_eq!(paid.receipt.as_deref(), result["payouts"][0]["receipt"].as_str());
+    assert_eq!(utility(&sim), 100_000_000 - 150_000);
+    assert!(result["balance"].as_str().unwrap().contains("Utility Account|KES|998500.00|"), "{result}");
+    assert_eq!(result["reversal_error"], "Bad Request - Invalid RecieverIdentifierType");
+    say(&format!(
+        "compat daraja-mpesa {} money out: B2C -> 0 (receipt {}); balance read; reversal refused (ReceiverIdentifierType spelled right)",
+        result["version"].as_str().unwrap_or("?"),
+        paid.receipt.as_deref().unwrap_or("?")
+    ));
+}
