@@ -155,12 +155,12 @@ pub struct SimArgs {
     pub single_token: bool,
 
     /// The initiator name B2C, Reversal, Transaction Status and Account Balance requests must give.
-    #[arg(long, env = "SIM_INITIATOR_NAME", default_value = crate::accounts::SANDBOX_INITIATOR_NAME)]
+    #[arg(long, env = "MPESA_INITIATOR_NAME", default_value = crate::accounts::SANDBOX_INITIATOR_NAME)]
     pub initiator_name: String,
 
     /// The password their SecurityCredential must decrypt to (with the simulator's TEST key; its
     /// certificate is served at /sim/certificate.pem). Default: the sandbox's `Safaricom999!*!`.
-    #[arg(long, env = "SIM_INITIATOR_PASSWORD", hide_env_values = true, hide_default_value = true,
+    #[arg(long, env = "MPESA_INITIATOR_PASSWORD", hide_env_values = true, hide_default_value = true,
           default_value = crate::accounts::SANDBOX_INITIATOR_PASSWORD)]
     pub initiator_password: String,
 

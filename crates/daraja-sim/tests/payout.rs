@@ -393,3 +393,43 @@ async fn a_queue_timeout_notifies_the_queue_timeout_url_and_pays_nothing() {
     assert_eq!(r.transaction_status().as_deref(), Some("Expired"));
     assert_eq!(r.receipt(), None);
 }
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    sim: daraja_sim::SimArgs,
+}
+
+#[tokio::test]
+async fn initiator_from_flags_and_never_in_debug_output() {
+    use clap::Parser as _;
+    let cli = Cli::try_parse_from([
+        "sim",
+        "--initiator-name",
+        "payouts-api",
+        "--initiator-password",
+        "Sup3r#Secret%",
+        "--utility-balance",
+        "5000",
+    ])
+    .unwrap();
+    let config = cli.sim.to_config();
+    assert_eq!(config.initiator_name, "payouts-api");
+    assert_eq!(config.utility_balance_cents, 500_000);
+    assert!(!format!("{config:?}").contains("Sup3r#Secret%"));
+    let h = spawn(SimConfig { result_delay: Duration::from_millis(50), ..config }).await;
+    assert!(!h.get("/sim/api/config").await.body.to_string().contains("Sup3r#Secret%"));
+
+    // The sandbox defaults no longer work; the configured initiator does.
+    let c = client(&h);
+    let accepted = c.b2c_payment(&b2c(&h, Some("po_default"), "254712345678", 100).await).await.unwrap();
+    assert_eq!(result(&h, &accepted).await.failure(), Some(ResultFailure::InvalidInitiator));
+    let mut req = b2c(&h, Some("po_flags"), "254712345678", 100).await;
+    req.initiator_name = "payouts-api".into();
+    req.security_credential = credential(&h, "Sup3r#Secret%").await;
+    let accepted = c.b2c_payment(&req).await.unwrap();
+    assert!(result(&h, &accepted).await.is_success());
+    assert_eq!(balance(&h, "Utility Account"), 500_000 - 10_000);
+    // The password appears in no log line either.
+    assert!(h.sim.log_entries().iter().all(|e| !e.message.contains("Sup3r#Secret%")));
+}
