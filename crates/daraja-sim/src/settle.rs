@@ -123,6 +123,7 @@ impl Simulator {
         let view = state.by_id.get(id)?.clone();
         let mut receipt: Option<String> = None;
         let mut name: Option<String> = None;
+        let mut phone: Option<String> = None;
         let mut params: Vec<(&str, Value)> = Vec::new();
         let completed = util::now_eat();
         let reference_url = |kind: &str| format!("https://internalsandbox.safaricom.co.ke/mpesa/{kind}/v1/submit");
@@ -205,6 +206,7 @@ impl Simulator {
                     ];
                     receipt = Some(r);
                     name = Some(name_for(&o.phone).to_owned());
+                    phone = Some(o.phone.clone());
                 }
                 code
             }
@@ -213,13 +215,11 @@ impl Simulator {
                 let key = view.transaction_id.clone().unwrap_or_default();
                 if !plan.initiator_ok {
                     "2001".to_owned()
-                } else if let Some(found) =
-                    state.by_id.get(&key).filter(|m| m.kind == MoneyOutKind::B2c).or_else(|| {
-                        state
-                            .by_id
-                            .values()
-                            .find(|m| m.kind == MoneyOutKind::B2c && m.receipt.as_deref() == Some(key.as_str()))
-                    })
+                } else if let Some(found) = state
+                    .by_id
+                    .get(&key)
+                    .filter(|m| matches!(m.kind, MoneyOutKind::B2c | MoneyOutKind::Reversal))
+                    .or_else(|| state.by_id.values().find(|m| m.receipt.as_deref() == Some(key.as_str())))
                 {
                     params = status_of_payout(found, &plan.party, &config.merchant_name);
                     "0".to_owned()
@@ -291,6 +291,9 @@ impl Simulator {
         stored.result_desc = Some(desc.clone());
         stored.receipt = receipt;
         stored.recipient_name = name;
+        if let Some(p) = phone {
+            stored.phone = p;
+        }
         stored.completed_at_ms = Some(now_ms);
         stored.result_payload = Some(payload.clone());
         let url = stored.result_url.clone();
@@ -348,7 +351,7 @@ impl Simulator {
     }
 }
 
-/// Transaction Status parameters for a B2C payment the simulator knows.
+/// Transaction Status parameters for a B2C payment or a reversal the simulator knows.
 fn status_of_payout(m: &MoneyOutView, shortcode: &str, merchant: &str) -> Vec<(&'static str, Value)> {
     let status = match m.result_code.as_deref() {
         None => "Pending",
@@ -376,6 +379,16 @@ fn status_of_payout(m: &MoneyOutView, shortcode: &str, merchant: &str) -> Vec<(&
         ("Amount", json!(m.amount)),
         ("ConversationID", json!(m.conversation_id)),
     ];
+    if m.kind == MoneyOutKind::Reversal {
+        for (key, value) in &mut p {
+            match *key {
+                "ReasonType" => *value = json!("Reversal"),
+                "DebitPartyCharges" => *value = json!(format!("Reversal Charge|KES|{}", money(0))),
+                _ => {}
+            }
+        }
+        p.push(("OriginalTransactionID", json!(m.transaction_id)));
+    }
     match (&m.receipt, &m.result_desc) {
         (Some(r), _) => p.push(("ReceiptNo", json!(r))),
         (None, Some(desc)) => p.push(("TransactionReason", json!(desc))),

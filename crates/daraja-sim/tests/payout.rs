@@ -201,6 +201,21 @@ async fn reversal_of_a_payment_and_of_an_unknown_receipt() {
     assert_eq!(r.balances()[0].available_cents, START_UTILITY - 80_000);
     assert_eq!(balance(&h, "Utility Account"), START_UTILITY - 80_000);
 
+    // A lost reversal result is found by Transaction Status, by the id the ack gave.
+    let q = TransactionStatusRequest::by_originator_conversation_id(
+        "testapi",
+        cred.clone(),
+        &ok.originator_conversation_id,
+        SHORTCODE,
+        h.receiver.url.clone(),
+        h.receiver.url.clone(),
+    );
+    let s = result(&h, &c.transaction_status(&q).await.unwrap()).await;
+    assert_eq!(s.transaction_status().as_deref(), Some("Completed"), "{s:?}");
+    assert_eq!(s.receipt(), r.receipt());
+    assert_eq!(s.text("OriginalTransactionID").as_deref(), Some(receipt.as_str()));
+    assert_eq!(s.text("ReasonType").as_deref(), Some("Reversal"));
+
     let twice = c.reversal(&rev(&receipt)).await.unwrap();
     assert_eq!(result(&h, &twice).await.failure(), Some(ResultFailure::AlreadyReversed));
     assert_eq!(balance(&h, "Utility Account"), START_UTILITY - 80_000);
