@@ -5,6 +5,11 @@
 //! callbacks, and serves everything else under `/sim/…`: the virtual handset page, a JSON control API
 //! for tests, the request log and fault injection.
 //!
+//! Money out too: B2C v1/v3, Reversal, Transaction Status and Account Balance, with the initiator and
+//! its SecurityCredential checked against the simulator's TEST key (certificate at
+//! `/sim/certificate.pem`, [`SIM_CERTIFICATE_PEM`]), duplicate `OriginatorConversationID`s refused,
+//! and accounts whose balances move ([`Simulator::accounts`], [`Simulator::money_out`]).
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use daraja_sim::{SimConfig, Simulator};

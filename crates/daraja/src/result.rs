@@ -235,6 +235,12 @@ pub fn parse_balances(s: &str) -> Vec<AccountBalance> {
 
 /// Parses a decimal amount (`"-340.00"`, `"483120.5"`, `"10"`) into integer cents, exactly; `None`
 /// for anything else (including more than two decimals that are not zeros).
+///
+/// ```
+/// assert_eq!(daraja::parse_cents("-340.00"), Some(-34_000));
+/// assert_eq!(daraja::parse_cents("483120.5"), Some(48_312_050));
+/// assert_eq!(daraja::parse_cents("0.001"), None);
+/// ```
 pub fn parse_cents(s: &str) -> Option<i64> {
     let s = s.trim();
     let (neg, digits) = match s.strip_prefix('-') {
