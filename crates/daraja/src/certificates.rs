@@ -22,6 +22,10 @@ pub const SANDBOX_SPKI_SHA256: &str = "bc1aba1eb634213496663c5e5b69dcda742acc8d5
 /// SHA-256 of the production certificate's DER SubjectPublicKeyInfo.
 pub const PRODUCTION_SPKI_SHA256: &str = "085bf508c873dd7d69361796925d10f87b59d3f0147d148f46103c1df6464c45";
 
+/// The Daraja sandbox's public test initiator (its password is `Safaricom999!*!`); a production
+/// gateway configured with it is misconfigured.
+pub const SANDBOX_INITIATOR_NAME: &str = "testapi";
+
 /// Safaricom's certificate for `environment`; `None` for a custom base URL (a simulator), whose
 /// certificate the caller must supply (the simulator serves its own at `/sim/certificate.pem`).
 pub fn for_environment(environment: &Environment) -> Option<Certificate> {
