@@ -52,7 +52,13 @@ Control API for tests: /sim/api/transactions, /sim/api/prompts?phone=,
 Money out: /mpesa/b2c/v1|v3/paymentrequest, /mpesa/reversal/v1/request,
 /mpesa/transactionstatus/v1/query and /mpesa/accountbalance/v1/query; initiator
 --initiator-name / --initiator-password, SecurityCredential encrypted with
-/sim/certificate.pem; balances at /sim/api/accounts, requests at /sim/api/money-out.";
+/sim/certificate.pem; balances at /sim/api/accounts, requests at /sim/api/money-out.
+
+C2B: /mpesa/c2b/v1|v2/registerurl and /simulate send validation, then
+confirmation, to the registered URLs (v1: SHA-256 MSISDN, v2: masked);
+/mpesa/qrcode/v1/generate makes a QR code linking to the handset. Pay a
+paybill or till by hand on the handset's SIM menu (Lipa na M-PESA), or with
+POST /sim/api/c2b/pay; see /sim/api/c2b/payments and /sim/api/c2b/registrations.";
 
 /// Options of the standalone simulator (`daraja-sim`, `lipa sim`).
 #[derive(clap::Args, Clone, Debug)]
@@ -171,6 +177,9 @@ pub struct SimArgs {
     /// Opening balance of the Utility account that B2C payments draw from, in whole shillings.
     #[arg(long, value_name = "KES", default_value_t = 1_000_000)]
     pub utility_balance: i64,
+    /// C2B options.
+    #[command(flatten)]
+    pub c2b: crate::c2b::C2bArgs,
 }
 
 impl SimArgs {
@@ -204,6 +213,7 @@ impl SimArgs {
             initiator_password: self.initiator_password.clone(),
             b2c_shortcode: self.b2c_shortcode.clone(),
             utility_balance_cents: self.utility_balance.saturating_mul(100),
+            c2b: self.c2b.to_config(),
         }
     }
 }

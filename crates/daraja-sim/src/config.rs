@@ -51,6 +51,8 @@ pub struct SimConfig {
     pub b2c_shortcode: String,
     /// Opening balance of the Utility account (which B2C pays from), in cents (default KES 1,000,000).
     pub utility_balance_cents: i64,
+    /// C2B: production registration rules, the app's C2B product, external validation and its timeout.
+    pub c2b: crate::c2b::C2bSimConfig,
 }
 
 impl Default for SimConfig {
@@ -73,6 +75,7 @@ impl Default for SimConfig {
             initiator_password: crate::accounts::SANDBOX_INITIATOR_PASSWORD.to_owned(),
             b2c_shortcode: "600000".to_owned(),
             utility_balance_cents: 100_000_000,
+            c2b: Default::default(),
         }
     }
 }
@@ -99,6 +102,7 @@ impl fmt::Debug for SimConfig {
             .field("initiator_password", &"[redacted]")
             .field("b2c_shortcode", &self.b2c_shortcode)
             .field("utility_balance_cents", &self.utility_balance_cents)
+            .field("c2b", &self.c2b)
             .finish()
     }
 }

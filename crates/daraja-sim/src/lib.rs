@@ -1,7 +1,8 @@
 //! `daraja-sim`: a faithful local Safaricom Daraja (M-Pesa Express) simulator with a virtual handset.
 //!
 //! It answers Daraja's own paths (`/oauth/v1/generate`, `/mpesa/stkpush/v1/processrequest`,
-//! `/mpesa/stkpushquery/v1/query`) with Daraja's JSON and error codes, POSTs real asynchronous
+//! `/mpesa/stkpushquery/v1/query`; C2B `registerurl`/`simulate` v1 and v2 and Dynamic QR
+//! `/mpesa/qrcode/v1/generate`) with Daraja's JSON and error codes, POSTs real asynchronous
 //! callbacks, and serves everything else under `/sim/…`: the virtual handset page, a JSON control API
 //! for tests, the request log and fault injection.
 //!
@@ -24,9 +25,11 @@
 
 mod accounts;
 mod api;
+mod c2b;
 mod cli;
 mod config;
 mod control;
+mod qr;
 mod router;
 mod settle;
 mod sim;
@@ -36,6 +39,7 @@ pub use accounts::{
     b2c_charge_cents, AccountView, MoneyOutKind, MoneyOutView, ACCOUNT_NAMES, SANDBOX_INITIATOR_NAME,
     SANDBOX_INITIATOR_PASSWORD, SIM_CERTIFICATE_PEM,
 };
+pub use c2b::{C2bArgs, C2bPaymentView, C2bRegistration, C2bSimConfig, C2bStatus, C2bVersion};
 pub use cli::{parse_duration, run, SimArgs, TEST_NUMBERS_HELP};
 pub use config::{Faults, SimConfig, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
 pub use settle::QUEUE_TIMEOUT;

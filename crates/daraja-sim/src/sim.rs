@@ -174,6 +174,8 @@ pub(crate) struct Inner {
     log_seq: AtomicU64,
     http: reqwest::Client,
     pub(crate) money: crate::accounts::MoneyOut,
+    /// C2B registrations and payments (`crate::c2b`).
+    pub(crate) c2b: crate::c2b::C2bState,
 }
 
 /// The simulator. Cheap to clone (an `Arc` inside); every clone shares the same state.
@@ -263,6 +265,7 @@ impl Simulator {
                 log: Mutex::new(VecDeque::new()),
                 log_seq: AtomicU64::new(0),
                 http,
+                c2b: Default::default(),
             }),
         }
     }
@@ -416,6 +419,11 @@ impl Simulator {
 
     pub(crate) fn request_id(&self) -> String {
         util::request_id(&mut *lock(&self.inner.rng))
+    }
+
+    /// A new M-Pesa receipt (`TransID`).
+    pub(crate) fn receipt(&self) -> String {
+        util::receipt(&mut *lock(&self.inner.rng))
     }
 
     pub(crate) fn prompt_text(&self, amount: u64, reference: &str) -> String {

@@ -603,6 +603,11 @@ impl ErrorEnvelope {
     }
 
     fn is_invalid_token(&self) -> bool {
+        // "Invalid Access Token - Invalid API call as no apiproduct match found" is about the app's
+        // products (e.g. C2B v1 vs v2), not the token: a new token would be refused the same way.
+        if self.code == "401.003.01" || self.message.to_ascii_lowercase().contains("apiproduct") {
+            return false;
+        }
         matches!(self.code.as_str(), "404.001.03" | "400.003.01")
             || self.code.to_ascii_lowercase().contains("invalidaccesstoken")
             || self.message.to_ascii_lowercase().contains("invalid access token")

@@ -11,6 +11,8 @@
 //!   [`Client::transaction_status`], [`Client::account_balance`]; [`Certificate`] makes the
 //!   `SecurityCredential` in pure Rust ([`certificates`] ships Safaricom's); [`DarajaResult`] reads
 //!   every shape of their asynchronous results; [`ResultFailure`] says what a failure means.
+//! - [`c2b`]: C2B register URLs (v1/v2), simulate, and the validation/confirmation bodies and answers;
+//!   [`Client::dynamic_qr`] for Dynamic QR codes.
 //!
 //! ```no_run
 //! use daraja::{AccountReference, Amount, Client, Config, Environment, Msisdn, StkPush, TransactionDesc};
@@ -32,6 +34,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod c2b;
 pub mod callback;
 pub mod certificates;
 mod client;
@@ -40,6 +43,7 @@ mod clock;
 mod config;
 mod error;
 mod money_out;
+mod qr;
 mod result;
 mod result_code;
 mod security_credential;
@@ -53,6 +57,7 @@ pub use error::{BoxError, Error};
 pub use money_out::{
     Accepted, AccountBalanceRequest, B2cCommand, B2cRequest, ReversalRequest, TransactionStatusRequest,
 };
+pub use qr::{DynamicQr, QrCodeImage, QrTrxCode};
 pub use result::{
     parse_balances, parse_cents, AccountBalance, DarajaResult, ResultFailure, ResultItem, ResultParseError,
 };
