@@ -421,7 +421,7 @@ async fn the_sim_menu_pays_a_paybill_and_a_till_by_hand() {
         (a.status, a.body["status"].as_str(), a.body["decided_by"].as_str()),
         (200, Some("completed"), Some("not_registered"))
     );
-    assert!(a.body["message"].as_str().unwrap().contains("Ksh99.00 paid to LIPA DEMO"));
+    assert!(a.body["message"].as_str().unwrap().contains("Ksh99.00 paid to LIPA DEMO SHOP"));
 
     // Refused at the menu: nothing is paid.
     for (body, field) in [
