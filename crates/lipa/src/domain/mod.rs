@@ -3,4 +3,6 @@
 pub mod ids;
 pub mod payment;
 
-pub use payment::{decide, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source};
+pub use payment::{
+    decide, decide_from, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source,
+};
