@@ -82,7 +82,9 @@ async fn check_inputs(req: Request, next: Next) -> Response {
     if !has_body || path.starts_with("/callbacks/") {
         return next.run(req).await;
     }
-    let kind = match req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    let content_type =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    let kind = match content_type.as_deref() {
         Some(ct) if ct.starts_with("application/json") => BodyKind::Json,
         Some(ct) if ct.starts_with("application/x-www-form-urlencoded") => BodyKind::Form,
         _ => return next.run(req).await,

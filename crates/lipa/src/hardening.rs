@@ -12,8 +12,9 @@ pub struct Hardening {
     /// opens or from the end of the previous answer, so it also ends idle keep-alive connections
     /// (`LIPA_HEADER_TIMEOUT`, default 10 s).
     pub header_timeout: Duration,
-    /// A connection with no request in flight is closed after this time (`LIPA_IDLE_TIMEOUT`, default 60 s;
-    /// the header timeout above closes it sooner when it is shorter).
+    /// A keep-alive connection with no request in flight is closed after this time (`LIPA_IDLE_TIMEOUT`,
+    /// default 5 s). The header timeout runs while a connection waits for its next request too, so an idle
+    /// connection lives at most the shorter of the two.
     pub idle_timeout: Duration,
     /// A request body must arrive within this time (`LIPA_BODY_TIMEOUT`, default 30 s): 408 otherwise.
     pub body_timeout: Duration,
@@ -32,7 +33,7 @@ impl Default for Hardening {
     fn default() -> Self {
         Hardening {
             header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(30),
             max_connections: 1024,
             admin_login_ip_per_minute: 10,
