@@ -501,7 +501,7 @@ mod tests {
     fn an_amount_that_is_not_whole_kes_is_none() {
         // Issue 15: each of these must count as a mismatch for a caller cross-checking the amount.
         for bad in [json!(-800), json!("abc"), json!(799.99), json!(true), json!(null), json!(1e30), json!({})] {
-            assert_eq!(success_with_amounts(&[bad.clone()]).amount, None, "{bad}");
+            assert_eq!(success_with_amounts(std::slice::from_ref(&bad)).amount, None, "{bad}");
         }
         assert_eq!(success_with_amounts(&[]).amount, None, "omitted");
         assert_eq!(success_with_amounts(&[json!(800)]).amount, Some(800));

@@ -53,7 +53,9 @@ struct Row {
     payments: Vec<Duration>,
     payments_failed: usize,
     rss_kib: u64,
+    /// The database (SQLite: its main file) and, for SQLite, the WAL file (reused, not grown, once checkpointed).
     db_bytes: u64,
+    wal_bytes: u64,
 }
 
 pub async fn run(a: AbuseArgs) -> anyhow::Result<bool> {
@@ -155,6 +157,11 @@ where
         payments_failed,
         rss_kib: rss_kib(t.pid),
         db_bytes: db_bytes(&t.db_url).await,
+        wal_bytes: t
+            .db_url
+            .strip_prefix("sqlite://")
+            .and_then(|p| std::fs::metadata(format!("{p}-wal")).ok())
+            .map_or(0, |m| m.len()),
     }
 }
 
@@ -332,11 +339,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 async fn db_bytes(url: &str) -> u64 {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        return ["", "-wal", "-shm"]
-            .iter()
-            .filter_map(|s| std::fs::metadata(format!("{path}{s}")).ok())
-            .map(|m| m.len())
-            .sum();
+        return std::fs::metadata(path).map_or(0, |m| m.len());
     }
     let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await else { return 0 };
     let size: Option<(i64,)> =
@@ -360,11 +363,11 @@ fn print_table(kind: Kind, phase: Duration, rows: &[Row]) {
         "\n### {} ({phase:?} per phase, LIPA_HEADER_TIMEOUT={HEADER_TIMEOUT}, other settings default)\n",
         kind.as_str()
     );
-    println!("| phase | attack requests (4xx / 5xx or none) | /healthz p50 / p99 ms | real payments done (failed) | payment p50 / max ms | RSS MiB | DB MiB |");
+    println!("| phase | attack requests (4xx / 5xx or none) | /healthz p50 / p99 ms | real payments done (failed) | payment p50 / max ms | RSS MiB | DB MiB (WAL) |");
     println!("|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} ({} / {}) | {} / {} | {} ({}) | {} / {} | {:.1} | {:.2} |",
+            "| {} | {} ({} / {}) | {} / {} | {} ({}) | {} / {} | {:.1} | {:.2} ({:.1}) |",
             r.phase,
             r.sent,
             r.refused,
@@ -377,6 +380,7 @@ fn print_table(kind: Kind, phase: Duration, rows: &[Row]) {
             pct(&r.payments, 1.0),
             r.rss_kib as f64 / 1024.0,
             r.db_bytes as f64 / 1_048_576.0,
+            r.wal_bytes as f64 / 1_048_576.0,
         );
     }
 }

@@ -183,7 +183,7 @@ pub fn page_policy(html: &str) -> String {
             let body = &after[gt + 1..];
             let Some(end) = body.find(&close) else { break };
             if !tag_text.contains("src=") {
-                out.push_str(&format!(" 'sha256-{}'", base64_sha::encode(&Sha256::digest(body[..end].as_bytes()))));
+                out.push_str(&format!(" 'sha256-{}'", base64_sha::encode(&Sha256::digest(&body.as_bytes()[..end]))));
             }
             rest = &body[end + close.len()..];
         }

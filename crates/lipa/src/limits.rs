@@ -95,6 +95,38 @@ pub struct Limits {
     pub admin_hashing: tokio::sync::Semaphore,
     /// `/readyz`: a failed Daraja token request is remembered for [`PROBE_FAILURE_TTL`].
     pub probe: ProbeCache,
+    /// Log lines a stranger can cause (unknown callbacks, refused sign-ins): at most one a second each.
+    pub quiet: LogThrottle,
+}
+
+/// At most one log line per second per kind, saying how many were left out: a flood cannot fill the disk
+/// with logs. (The metrics still count every one.)
+#[derive(Default)]
+pub struct LogThrottle {
+    last: Mutex<HashMap<&'static str, (Instant, u64)>>,
+}
+
+impl LogThrottle {
+    /// `Some(lines left out since the last one)` when a line of `kind` may be written now.
+    pub fn allow(&self, kind: &'static str) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match last.get_mut(kind) {
+            Some((at, skipped)) if now.saturating_duration_since(*at) < Duration::from_secs(1) => {
+                *skipped += 1;
+                None
+            }
+            Some((at, skipped)) => {
+                let n = *skipped;
+                (*at, *skipped) = (now, 0);
+                Some(n)
+            }
+            None => {
+                last.insert(kind, (now, 0));
+                Some(0)
+            }
+        }
+    }
 }
 
 /// How long `/readyz` repeats a failed Daraja token answer instead of asking Daraja again.
@@ -140,6 +172,7 @@ impl Limits {
             admin_login_all: None,
             admin_hashing: tokio::sync::Semaphore::new(1),
             probe: ProbeCache::default(),
+            quiet: LogThrottle::default(),
         }
     }
 
@@ -231,6 +264,17 @@ mod tests {
         assert!(r.retry_after_secs() <= 30);
         assert!(l.checkout_prompt(None, "254712345679").is_ok());
         assert!(l.api("key").is_ok(), "the API limit is off by default");
+    }
+
+    #[test]
+    fn log_throttle_says_what_it_left_out() {
+        let t = LogThrottle::default();
+        assert_eq!(t.allow("a"), Some(0));
+        assert_eq!(t.allow("a"), None);
+        assert_eq!(t.allow("a"), None);
+        assert_eq!(t.allow("b"), Some(0), "kinds are independent");
+        t.last.lock().unwrap().get_mut("a").unwrap().0 -= Duration::from_secs(2);
+        assert_eq!(t.allow("a"), Some(2));
     }
 
     #[test]

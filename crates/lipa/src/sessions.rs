@@ -33,7 +33,9 @@ pub fn client(state: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option
 pub fn login_allowed(state: &AppState, client: Option<IpAddr>) -> Result<(), u64> {
     state.limits.admin_login(client).map_err(|refused| {
         let who = client.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into());
-        tracing::warn!(client = %who, limit = refused.limit, "admin sign-in refused: too many attempts");
+        if let Some(skipped) = state.limits.quiet.allow("admin_login_refused") {
+            tracing::warn!(client = %who, limit = refused.limit, skipped, "admin sign-in refused: too many attempts");
+        }
         refused.retry_after_secs()
     })
 }

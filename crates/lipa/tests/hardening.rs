@@ -111,7 +111,7 @@ async fn the_record_of_unknown_callbacks_keeps_only_the_newest() {
                 secret: format!("stranger{i}"),
                 raw_body: vec![b'y'; 10],
                 outcome: None,
-                now: 1,
+                now: lipa::app::now_ms(),
             })
             .collect();
         for chunk in batch.chunks(100) {
