@@ -8,8 +8,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::config::Faults;
 use crate::sim::{CompleteError, LogKind, Simulator, TxState};
-use crate::{util, Faults};
+use crate::util;
 
 /// The PIN the handset treats as wrong (result 2001); any other 4 digits is right.
 pub(crate) const WRONG_PIN: &str = "0000";
