@@ -38,7 +38,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 /// Serve `app` on `listener` until `stop` turns true (or its sender goes away), then let the requests in
 /// flight finish (at most [`SHUTDOWN_GRACE`]).
 pub async fn run(listener: TcpListener, app: Router, h: Hardening, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(h.max_connections));
+    let slots = Arc::new(Semaphore::new(connection_slots(h.max_connections, open_files_limit())));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(h.header_timeout).keep_alive(true);
     let http = Arc::new(http);
@@ -75,6 +75,33 @@ pub async fn run(listener: TcpListener, app: Router, h: Hardening, mut stop: wat
     drop(listener);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while conns.join_next().await.is_some() {} }).await;
     conns.abort_all();
+}
+
+/// File descriptors kept for everything but client connections: the database, Daraja, webhooks, logs.
+const RESERVED_FDS: u64 = 64;
+
+/// The connection cap actually used: `LIPA_MAX_CONNECTIONS`, lowered when the process may not open that
+/// many files (`ulimit -n`), so that a flood of connections can never leave the database or Daraja without
+/// a file descriptor.
+pub fn connection_slots(configured: usize, open_files: Option<u64>) -> usize {
+    let Some(limit) = open_files else { return configured };
+    let fit = usize::try_from(limit.saturating_sub(RESERVED_FDS).max(8)).unwrap_or(usize::MAX);
+    if fit < configured {
+        tracing::warn!(
+            configured,
+            serving = fit,
+            open_files = limit,
+            "LIPA_MAX_CONNECTIONS is above what the open-files limit leaves for clients; serving fewer"
+        );
+    }
+    configured.min(fit)
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux); None elsewhere or when unlimited.
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
 }
 
 /// What one connection is doing: requests in flight and when the last one ended (ms since `epoch`).
@@ -198,5 +225,19 @@ impl hyper::body::Body for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_fits_the_open_files_limit() {
+        assert_eq!(connection_slots(1024, None), 1024);
+        assert_eq!(connection_slots(1024, Some(20_000)), 1024);
+        assert_eq!(connection_slots(1024, Some(256)), 192);
+        assert_eq!(connection_slots(1024, Some(10)), 8);
+        assert!(open_files_limit().is_none_or(|n| n > 0));
     }
 }

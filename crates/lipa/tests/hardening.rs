@@ -622,3 +622,47 @@ async fn keys_can_be_listed_and_revoked() {
         app.stop().await;
     }
 }
+
+/// Item 3 with a low open-files limit: 300 silent sockets against `lipa serve` under `ulimit -n 120` leave
+/// `/healthz` answered (the cap follows the limit, and the silent ones are cut off).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_low_file_limit_survives_a_socket_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", "ulimit -n 120 && exec \"$0\" serve", env!("CARGO_BIN_EXE_lipa")])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LIPA_LISTEN", &addr)
+        .env("LIPA_DATABASE_URL", format!("sqlite://{}", dir.path().join("fd.db").display()))
+        .env("LIPA_CONFIG", "/dev/null")
+        .env("LIPA_HEADER_TIMEOUT", "1s")
+        .env("LIPA_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(25)).build().unwrap();
+    let up = poll(Duration::from_secs(30), || async {
+        http.get(format!("http://{addr}/healthz")).send().await.ok().filter(|r| r.status() == 200).map(|_| ())
+    })
+    .await;
+    assert!(up.is_some(), "lipa serve started");
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        if let Ok(s) = TcpStream::connect(&addr).await {
+            silent.push(s);
+        }
+    }
+    let start = Instant::now();
+    let r = http.get(format!("http://{addr}/healthz")).send().await;
+    assert_eq!(r.expect("/healthz answered despite 300 silent sockets").status(), 200);
+    let waited = start.elapsed();
+    assert!(waited < Duration::from_secs(20), "{waited:?}");
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    drop(silent);
+    child.kill().await.unwrap();
+}
