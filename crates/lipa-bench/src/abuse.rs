@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::bench::parse_duration;
 use crate::db::{self, Kind};
@@ -232,7 +232,16 @@ async fn unknown_methods(addr: SocketAddr, stop: Arc<AtomicBool>) -> (usize, usi
     flood(8, 300, stop, move |_| {
         let http = http.clone();
         async move {
-            let method: String = (0..100_000).map(|_| char::from(b'A' + rand_byte() % 26)).collect();
+            // 100 KB of random capital letters (xorshift from one random seed: cheap on the client side).
+            let mut x = rand_u64() | 1;
+            let method: String = (0..100_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    char::from(b'A' + (x % 26) as u8)
+                })
+                .collect();
             let m = reqwest::Method::from_bytes(method.as_bytes()).ok()?;
             http.request(m, format!("http://{addr}/v1/payments")).send().await.ok().map(|r| r.status().as_u16())
         }
@@ -247,7 +256,7 @@ async fn stray_callbacks(addr: SocketAddr, stop: Arc<AtomicBool>) -> (usize, usi
         let (http, body) = (http.clone(), body.clone());
         async move {
             let r = http
-                .post(format!("http://{addr}/callbacks/stk/{:032x}{i}", u128::from(rand_byte()) << 64 | i as u128))
+                .post(format!("http://{addr}/callbacks/stk/{:032x}{i}", u128::from(rand_u64()) << 64 | i as u128))
                 .header("content-type", "application/json")
                 .body(body.as_ref().clone())
                 .send()
@@ -265,6 +274,7 @@ async fn slow_headers(addr: SocketAddr, stop: Arc<AtomicBool>) -> (usize, usize,
         let (stop, closed) = (stop.clone(), closed.clone());
         tasks.push(tokio::spawn(async move {
             let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return };
+            let mut buf = [0u8; 256];
             for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle() {
                 if stop.load(Ordering::Relaxed) {
                     return;
@@ -273,14 +283,21 @@ async fn slow_headers(addr: SocketAddr, stop: Arc<AtomicBool>) -> (usize, usize,
                     closed.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // One byte a second; a close by the server shows as a read of 0 bytes (or an error).
+                match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => {
+                        closed.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    _ => {}
+                }
             }
         }));
     }
     for t in tasks {
         let _ = t.await;
     }
-    // "refused" here: sockets the server had closed by the end of the phase.
+    // "4xx" here: sockets the server had closed by the end of the phase.
     (SLOW_SOCKETS, closed.load(Ordering::Relaxed), 0)
 }
 
@@ -321,11 +338,12 @@ async fn nul_bytes(addr: SocketAddr, key: String, stop: Arc<AtomicBool>) -> (usi
     .await
 }
 
-fn rand_byte() -> u8 {
+/// A random number (std's `RandomState` keys are random per process and differ per instance).
+fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish() as u8
+    h.finish()
 }
 
 fn rss_kib(pid: u32) -> u64 {
