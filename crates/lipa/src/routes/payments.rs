@@ -243,6 +243,7 @@ async fn list(
         phone,
         starting_after,
         limit: page_limit(q.limit.as_deref())?,
+        ..Default::default()
     };
     let page = state.store.list_payments(&filter).await?;
     let data: Vec<Value> = page.data.iter().map(|p| payment_json(&state, p)).collect();
