@@ -31,7 +31,7 @@ enum Command {
     /// Run the gateway (simulator mode when no credentials are configured).
     Serve,
     /// Run a standalone Daraja simulator that any M-Pesa client can point its base URL at.
-    Sim(daraja_sim::SimArgs),
+    Sim(Box<daraja_sim::SimArgs>),
     /// Manage merchant API keys.
     Keys {
         #[command(subcommand)]
@@ -134,7 +134,7 @@ async fn main() {
         Command::Serve => serve().await,
         Command::Sim(args) => {
             init_tracing(false);
-            daraja_sim::run(args).await
+            daraja_sim::run(*args).await
         }
         Command::Keys { command: KeysCommand::Create { name } } => keys_create(&name).await,
         Command::Keys { command: KeysCommand::List } => keys_list().await,
