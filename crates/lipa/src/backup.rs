@@ -61,11 +61,19 @@ pub async fn sqlite_backup(database_url: &str, dest: &Path) -> anyhow::Result<Ba
         // The gateway may hold the write lock for a moment; wait rather than fail.
         .busy_timeout(Duration::from_secs(30));
     let mut conn = opts.connect().await.with_context(|| format!("cannot open {source}"))?;
-    sqlx::query("VACUUM INTO ?")
-        .bind(dest_text)
-        .execute(&mut conn)
-        .await
-        .with_context(|| format!("cannot write the backup {}", dest.display()))?;
+    // The copy holds what the database holds (callback secrets, phone numbers): readable by its owner only.
+    // VACUUM INTO fills an empty file, so it is made first, with that mode.
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+    create.open(dest).with_context(|| format!("cannot create the backup {}", dest.display()))?;
+    let copied = sqlx::query("VACUUM INTO ?").bind(dest_text).execute(&mut conn).await;
+    if let Err(e) = copied {
+        // Leave no half-made file behind (it would block the next try).
+        let _ = std::fs::remove_file(dest);
+        return Err(e).with_context(|| format!("cannot write the backup {}", dest.display()));
+    }
     conn.close().await?;
 
     // Open the copy on its own and check it before calling it a backup.

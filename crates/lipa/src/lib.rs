@@ -4,17 +4,21 @@
 
 pub mod app;
 pub mod backup;
+pub mod boundary;
 pub mod config;
 pub mod doctor;
 pub mod domain;
 pub mod error;
+pub mod hardening;
 pub mod ingest;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod security;
+pub mod serve;
 pub mod service;
+pub mod sessions;
 pub mod startup;
 pub mod store;
 pub mod token;

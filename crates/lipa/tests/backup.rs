@@ -53,6 +53,12 @@ async fn backup_while_serving() {
             Backend::Sqlite => {
                 assert!(ok, "{text}");
                 assert!(text.contains("integrity check ok"), "{text}");
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+                    assert_eq!(mode, 0o600, "the backup is readable by its owner only");
+                }
                 // The copy is a database of its own: lipa opens it and finds the payment made before.
                 let copy = lipa::store::open(&format!("sqlite://{}", dest.display())).await.unwrap();
                 let p = copy.get_payment(before["id"].as_str().unwrap()).await.unwrap().expect("in the backup");

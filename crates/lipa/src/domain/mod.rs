@@ -4,6 +4,6 @@ pub mod ids;
 pub mod payment;
 
 pub use payment::{
-    account_reference, decide, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState,
-    Resolution, Source, RESOLVED_FAILED,
+    account_reference, decide, decide_from, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus,
+    PushState, Resolution, Source, RESOLVED_FAILED,
 };
