@@ -34,6 +34,8 @@ impl Mode {
 #[derive(Clone)]
 pub struct Config {
     pub mode: Mode,
+    /// `MPESA_ENV` was set (false: the mode was inferred from whether credentials are present).
+    pub mode_explicit: bool,
     pub consumer_key: Option<SecretString>,
     pub consumer_secret: Option<SecretString>,
     pub shortcode: String,
@@ -220,6 +222,7 @@ impl Config {
         let public_url = src.get("LIPA_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
         let cfg = Config {
             mode,
+            mode_explicit: src.get("MPESA_ENV").is_some(),
             consumer_key: secret("MPESA_CONSUMER_KEY"),
             consumer_secret: secret("MPESA_CONSUMER_SECRET"),
             shortcode: src.get("MPESA_SHORTCODE").unwrap_or_else(|| {
@@ -296,6 +299,9 @@ impl Config {
                 self.pending_max_age, self.reconcile_after
             ));
         }
+        if let Some(problem) = self.simulator_problem() {
+            problems.push(problem);
+        }
         if self.mode != Mode::Simulator && (self.consumer_key.is_none() || self.consumer_secret.is_none()) {
             problems.push(format!(
                 "MPESA_ENV={} needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET (from your app on the Daraja portal)",
@@ -364,6 +370,43 @@ impl Config {
         }
         problems
     }
+
+    /// Fails closed: the simulator (a fake Daraja, a demo shop) runs only when this build has it, and,
+    /// when nobody asked for it with `MPESA_ENV=simulator`, only on a loopback address.
+    fn simulator_problem(&self) -> Option<String> {
+        if self.mode != Mode::Simulator {
+            return None;
+        }
+        if !cfg!(feature = "sim") {
+            return Some(
+                "this lipa was built without the Daraja simulator (cargo feature `sim`), so it needs M-Pesa \
+                 credentials: set MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET (with MPESA_ENV=sandbox or \
+                 production), or use a build with the default features to run the simulator"
+                    .into(),
+            );
+        }
+        if self.mode_explicit || is_loopback(&self.listen) {
+            return None;
+        }
+        Some(format!(
+            "no M-Pesa credentials are set and LIPA_LISTEN={} is not a loopback address: lipa will not serve its \
+             simulator (a fake Daraja and a demo shop) there by accident. Either set MPESA_CONSUMER_KEY and \
+             MPESA_CONSUMER_SECRET (and MPESA_ENV=sandbox or production) to use Daraja, or set MPESA_ENV=simulator \
+             to run the simulator on this address on purpose (or listen on 127.0.0.1)",
+            self.listen
+        ))
+    }
+}
+
+/// Whether a listen address (`127.0.0.1:8080`, `[::1]:80`, `localhost:8080`) is reachable from this machine
+/// only.
+pub fn is_loopback(listen: &str) -> bool {
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        return addr.ip().is_loopback();
+    }
+    let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -376,6 +419,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "sim")]
     fn no_credentials_means_simulator() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.mode, Mode::Simulator);
@@ -411,6 +455,34 @@ mod tests {
         assert!(ok.is_ok(), "{:?}", ok.err());
         let dbg = format!("{:?}", ok.unwrap());
         assert!(!dbg.contains("secretpasskey"));
+    }
+
+    #[test]
+    #[cfg(feature = "sim")]
+    fn simulator_without_credentials_only_on_loopback_or_on_purpose() {
+        for listen in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080", "127.0.0.2:80"] {
+            let c = cfg(&[("LIPA_LISTEN", listen)]).unwrap();
+            assert_eq!(c.mode, Mode::Simulator, "{listen}");
+        }
+        for listen in ["0.0.0.0:8080", "[::]:8080", "192.168.1.5:8080", "pay.example.com:80"] {
+            let err = cfg(&[("LIPA_LISTEN", listen)]).unwrap_err().0;
+            assert!(err.contains("MPESA_CONSUMER_KEY") && err.contains("MPESA_ENV=simulator"), "{listen}: {err}");
+            assert!(err.contains(listen), "{err}");
+        }
+        let c = cfg(&[("LIPA_LISTEN", "0.0.0.0:8080"), ("MPESA_ENV", "simulator")]).unwrap();
+        assert_eq!(c.mode, Mode::Simulator);
+        let c = cfg(&[("LIPA_LISTEN", "0.0.0.0:8080"), ("MPESA_CONSUMER_KEY", "k"), ("MPESA_CONSUMER_SECRET", "s")])
+            .unwrap();
+        assert_eq!(c.mode, Mode::Sandbox);
+    }
+
+    #[test]
+    #[cfg(not(feature = "sim"))]
+    fn a_build_without_the_simulator_refuses_simulator_mode() {
+        for env in [&[][..], &[("MPESA_ENV", "simulator")][..]] {
+            let err = cfg(env).unwrap_err().0;
+            assert!(err.contains("cargo feature `sim`") && err.contains("MPESA_CONSUMER_KEY"), "{err}");
+        }
     }
 
     #[test]
