@@ -42,7 +42,7 @@ impl AppState {
 pub const MAX_BODY: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(crate::routes::payments::router())
         .merge(crate::routes::events::router())
         .merge(crate::routes::docs::router())
@@ -55,7 +55,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::admin::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
-        .with_state(state)
+        .with_state(state);
+    crate::request_log::layer(routes)
 }
 
 /// Unix milliseconds now.

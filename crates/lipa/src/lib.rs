@@ -11,6 +11,8 @@ pub mod ingest;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
+pub mod password;
+pub mod request_log;
 pub mod routes;
 pub mod security;
 pub mod service;

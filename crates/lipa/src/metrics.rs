@@ -211,7 +211,7 @@ const LOCAL_ERROR_KINDS: &[&str] = &[
 ];
 
 /// The `method` label: the standard methods by name, anything else (a client may send any token) `other`.
-fn method_label(method: &axum::http::Method) -> &'static str {
+pub fn method_label(method: &axum::http::Method) -> &'static str {
     const KNOWN: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
     KNOWN.iter().find(|k| **k == method.as_str()).copied().unwrap_or("other")
 }
