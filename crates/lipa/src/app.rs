@@ -43,11 +43,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
-        .merge(crate::routes::payments::router())
-        .merge(crate::routes::events::router())
+        .merge(crate::routes::openapi::router())
         .merge(crate::routes::docs::router())
         .merge(crate::routes::callbacks::router())
-        .merge(crate::routes::health::router())
         .merge(crate::routes::metrics::router())
         .merge(crate::routes::pages::router())
         .merge(crate::routes::checkout::router())

@@ -4,7 +4,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use crate::store::StoreError;
 
@@ -77,11 +76,10 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error".into(), None)
             }
         };
-        let mut err = json!({ "code": code, "message": message });
-        if let Some(f) = field {
-            err["field"] = f.into();
-        }
-        let mut resp = (status, Json(json!({ "error": err }))).into_response();
+        let body = crate::api::ErrorBody {
+            error: crate::api::ErrorDetail { code: code.to_string(), message, field: field.map(str::to_string) },
+        };
+        let mut resp = (status, Json(crate::api::to_json(&body))).into_response();
         if let Some(secs) = retry_after {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }

@@ -2,6 +2,7 @@
 //!
 //! The binary is in `main.rs`; this library is what it and the integration tests share.
 
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod doctor;

@@ -146,7 +146,7 @@ fn check_callback(body: &[u8]) {
 }
 
 fn check_create(body: &[u8]) {
-    match lipa::routes::payments::validate(body, 12) {
+    match lipa::api::CreatePayment::parse(body).and_then(|c| c.validate(12)) {
         Ok(req) => {
             assert!((1..=250_000).contains(&req.amount), "{req:?}");
             if let Some(p) = &req.phone {

@@ -7,7 +7,8 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// pending → succeeded | failed | needs_review. A terminal status only ever moves to needs_review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
@@ -150,40 +151,6 @@ impl Payment {
             next_check_at: Some(first_check),
         }
     }
-}
-
-impl Payment {
-    /// The payment object of the merchant API (PRODUCT.md). Times are RFC 3339 in UTC.
-    pub fn to_api_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "object": "payment",
-            "status": self.status.as_str(),
-            "amount": self.amount,
-            "currency": "KES",
-            "phone": self.phone,
-            "reference": self.reference,
-            "description": self.description,
-            "metadata": self.metadata,
-            "return_url": self.return_url,
-            "checkout_request_id": self.checkout_request_id,
-            "merchant_request_id": self.merchant_request_id,
-            "mpesa_receipt": self.mpesa_receipt,
-            "result_code": self.result_code.as_deref().map(result_code_json),
-            "result_desc": self.result_desc,
-            "failure_reason": self.failure_reason,
-            "review_reason": self.review_reason,
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.updated_at),
-            "completed_at": self.completed_at.map(rfc3339),
-        })
-    }
-}
-
-/// Result codes are numbers in the API when they are numeric (all STK codes are); Daraja's rare
-/// alphanumeric codes stay strings.
-fn result_code_json(code: &str) -> serde_json::Value {
-    code.parse::<i64>().map(serde_json::Value::from).unwrap_or_else(|_| code.into())
 }
 
 /// Unix milliseconds as RFC 3339 UTC, e.g. `2026-11-28T09:15:02.123Z`.

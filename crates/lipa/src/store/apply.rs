@@ -46,7 +46,13 @@ impl<'a> Writes<'a> {
         }
         let event_id = d.event().map(|ev| {
             let id = crate::domain::ids::event_id();
-            self.events.push((id.clone(), ev.as_str(), p.id.clone(), now, p.to_api_json().to_string()));
+            self.events.push((
+                id.clone(),
+                ev.as_str(),
+                p.id.clone(),
+                now,
+                crate::api::to_json(&crate::api::Payment::of(p)).to_string(),
+            ));
             id
         });
         Applied { payment: Some(p.clone()), decision: Some(d), event_id }
