@@ -87,7 +87,7 @@ pub fn callback_outcome(body: &[u8]) -> Option<Outcome> {
             checkout_request_id: Some(cb.checkout_request_id),
             result_code: code.as_str().to_string(),
             result_desc: description,
-            reason: reason.as_str().to_string(),
+            reason,
         },
     })
 }
@@ -107,7 +107,7 @@ pub fn query_outcome(checkout_request_id: &str, code: &daraja::ResultCode, desc:
             checkout_request_id: Some(checkout_request_id.to_string()),
             result_code: code.as_str().to_string(),
             result_desc: desc.to_string(),
-            reason: code.reason().as_str().to_string(),
+            reason: code.reason(),
         }
     }
 }

@@ -138,11 +138,7 @@ impl Payment {
             mpesa_receipt: p.mpesa_receipt.clone(),
             result_code: p.result_code.as_deref().map(ResultCode::of),
             result_desc: p.result_desc.clone(),
-            failure_reason: p
-                .failure_reason
-                .as_deref()
-                .and_then(|r| r.parse::<daraja::FailureReason>().ok())
-                .map(FailureReason::from),
+            failure_reason: p.failure_reason.map(FailureReason::from),
             review_reason: p.review_reason.clone(),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
@@ -327,5 +323,42 @@ impl CreatePayment {
             metadata: serde_json::Value::Object(metadata),
             return_url,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reasons_keep_their_api_names() {
+        for r in daraja::FailureReason::ALL {
+            assert_eq!(serde_json::to_value(FailureReason::from(r)).unwrap(), r.as_str(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn each_field_error_names_its_field() {
+        let err = |body: &str| match CreatePayment::parse(body.as_bytes()).and_then(|c| c.validate(12)) {
+            Err(ApiError::Invalid { code, field, .. }) => (code, field),
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(err("[]"), ("invalid_json", None));
+        assert_eq!(err(r#"{"reference":"A"}"#), ("missing_amount", Some("amount")));
+        assert_eq!(err(r#"{"amount":null,"reference":"A"}"#), ("missing_amount", Some("amount")));
+        assert_eq!(err(r#"{"amount":"800","reference":"A"}"#), ("invalid_amount", Some("amount")));
+        assert_eq!(err(r#"{"amount":8.5,"reference":"A"}"#), ("invalid_amount", Some("amount")));
+        assert_eq!(err(r#"{"amount":0,"reference":"A"}"#), ("invalid_amount", Some("amount")));
+        assert_eq!(err(r#"{"amount":8,"reference":"A","phone":7}"#), ("invalid_phone", Some("phone")));
+        assert_eq!(err(r#"{"amount":8}"#), ("missing_reference", Some("reference")));
+        assert_eq!(err(r#"{"amount":8,"reference":"A","metadata":[]}"#), ("invalid_metadata", Some("metadata")));
+        assert_eq!(
+            err(r#"{"amount":8,"reference":"A","return_url":"ftp://x"}"#),
+            ("invalid_return_url", Some("return_url"))
+        );
+        let ok = CreatePayment::parse(br#"{"amount":8,"reference":" A ","phone":"0708374149","description":" "}"#)
+            .and_then(|c| c.validate(12))
+            .unwrap();
+        assert_eq!((ok.amount, ok.phone.as_deref(), ok.description.as_str()), (8, Some("254708374149"), "A"));
     }
 }

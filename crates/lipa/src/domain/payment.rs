@@ -5,6 +5,7 @@
 //! long — is turned into an [`Outcome`] and handed to [`decide`], which says what changes. Terminal statuses
 //! never change silently: the only move out of a terminal status is to `needs_review`, and it is an event.
 
+pub use daraja::FailureReason;
 use serde::Serialize;
 
 /// pending → succeeded | failed | needs_review. A terminal status only ever moves to needs_review.
@@ -95,7 +96,8 @@ pub struct Payment {
     pub mpesa_receipt: Option<String>,
     pub result_code: Option<String>,
     pub result_desc: Option<String>,
-    pub failure_reason: Option<String>,
+    /// Why it failed, in the API's words (`cancelled`, `timeout`, …).
+    pub failure_reason: Option<FailureReason>,
     pub review_reason: Option<String>,
     pub push_state: PushState,
     pub callback_secret: String,
@@ -193,7 +195,7 @@ pub enum Outcome {
         result_desc: String,
     },
     /// The customer did not pay.
-    Failed { checkout_request_id: Option<String>, result_code: String, result_desc: String, reason: String },
+    Failed { checkout_request_id: Option<String>, result_code: String, result_desc: String, reason: FailureReason },
     /// Daraja refused the push itself (no prompt was shown).
     PushRejected { code: String, message: String },
     /// The push may or may not have reached the phone and no answer came in time.
@@ -247,7 +249,7 @@ pub struct Decision {
     pub mpesa_receipt: Option<String>,
     pub result_code: Option<String>,
     pub result_desc: Option<String>,
-    pub failure_reason: Option<String>,
+    pub failure_reason: Option<FailureReason>,
     pub review_reason: Option<String>,
     /// Ask Daraja about the payment now (STK Query), rather than at its scheduled time.
     pub check_now: bool,
@@ -291,7 +293,7 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         }
         (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: false, .. }) => Some(Decision {
             // Keep Daraja's reason when there was one; otherwise say it was not a known M-Pesa failure.
-            failure_reason: p.failure_reason.is_none().then(|| "error".to_string()),
+            failure_reason: p.failure_reason.is_none().then_some(FailureReason::Error),
             ..Decision::to(PaymentStatus::Failed)
         }),
         (_, Outcome::Resolved { .. }) => None,
@@ -369,20 +371,20 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
                 checkout_request_id: checkout_request_id.clone(),
                 result_code: Some(result_code.clone()),
                 result_desc: Some(result_desc.clone()),
-                failure_reason: Some(reason.clone()),
+                failure_reason: Some(*reason),
                 ..Decision::to(PaymentStatus::Failed)
             })
         }
         (PaymentStatus::Pending, Outcome::PushRejected { code, message }) => Some(Decision {
             result_code: Some(code.clone()),
             result_desc: Some(message.clone()),
-            failure_reason: Some("rejected".into()),
+            failure_reason: Some(FailureReason::Rejected),
             ..Decision::to(PaymentStatus::Failed)
         }),
         (PaymentStatus::Pending, Outcome::Unresolved { why }) => Some(Decision::review(why.clone())),
         (PaymentStatus::Pending, Outcome::Abandoned) => Some(Decision {
             result_desc: Some("The customer did not enter a phone number in time".into()),
-            failure_reason: Some("timeout".into()),
+            failure_reason: Some(FailureReason::Timeout),
             ..Decision::to(PaymentStatus::Failed)
         }),
 
@@ -452,7 +454,7 @@ mod tests {
             checkout_request_id: Some("ws_CO_1".into()),
             result_code: code.into(),
             result_desc: "x".into(),
-            reason: reason.into(),
+            reason: reason.parse().unwrap(),
         }
     }
 
@@ -499,7 +501,7 @@ mod tests {
             checkout_request_id: Some("ws_CO_2".into()),
             result_code: "1032".into(),
             result_desc: "x".into(),
-            reason: "cancelled".into(),
+            reason: FailureReason::Cancelled,
         };
         assert_eq!(decide(&p, &other_id).unwrap().status, PaymentStatus::NeedsReview);
     }
@@ -508,7 +510,7 @@ mod tests {
     fn late_success_after_failure_needs_review_and_review_is_sticky() {
         let mut p = pending();
         let d = decide(&p, &failure("1032", "cancelled")).unwrap();
-        assert_eq!(d.failure_reason.as_deref(), Some("cancelled"));
+        assert_eq!(d.failure_reason, Some(FailureReason::Cancelled));
         apply(&mut p, &d);
         assert_eq!(decide(&p, &failure("1032", "cancelled")), None);
         let d = decide(&p, &success(800, "R1")).unwrap();
@@ -522,7 +524,7 @@ mod tests {
     fn rejected_and_unresolved() {
         let p = pending();
         let d = decide(&p, &Outcome::PushRejected { code: "400.002.02".into(), message: "m".into() }).unwrap();
-        assert_eq!((d.status, d.failure_reason.as_deref()), (PaymentStatus::Failed, Some("rejected")));
+        assert_eq!((d.status, d.failure_reason), (PaymentStatus::Failed, Some(FailureReason::Rejected)));
         let d = decide(&p, &Outcome::Unresolved { why: "w".into() }).unwrap();
         assert_eq!(d.status, PaymentStatus::NeedsReview);
     }
@@ -538,7 +540,7 @@ mod tests {
         assert_eq!((d.status, d.event()), (PaymentStatus::Succeeded, Some(EventType::Succeeded)));
         let d = decide(&p, &no).unwrap();
         assert_eq!((d.status, d.event()), (PaymentStatus::Failed, Some(EventType::Failed)));
-        assert_eq!(d.failure_reason.as_deref(), Some("error"));
+        assert_eq!(d.failure_reason, Some(FailureReason::Error));
         p.status = PaymentStatus::Succeeded;
         assert_eq!(decide(&p, &no), None, "a settled payment is not changed by hand");
         p.status = PaymentStatus::Failed;

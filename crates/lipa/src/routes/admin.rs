@@ -382,7 +382,7 @@ async fn dashboard(
             let detail = p
                 .mpesa_receipt
                 .clone()
-                .or_else(|| p.failure_reason.clone())
+                .or_else(|| p.failure_reason.map(|r| r.as_str().to_string()))
                 .or_else(|| p.review_reason.clone())
                 .unwrap_or_default();
             let _ = write!(
@@ -591,7 +591,7 @@ async fn payment_page(
     fact(&mut facts, "M-Pesa receipt", p.mpesa_receipt.as_deref());
     fact(&mut facts, "Result code", p.result_code.as_deref());
     fact(&mut facts, "Result", p.result_desc.as_deref());
-    fact(&mut facts, "Failure reason", p.failure_reason.as_deref());
+    fact(&mut facts, "Failure reason", p.failure_reason.map(|r| r.as_str()));
     fact(&mut facts, "Review reason", p.review_reason.as_deref());
     fact(&mut facts, "CheckoutRequestID", p.checkout_request_id.as_deref());
     fact(&mut facts, "MerchantRequestID", p.merchant_request_id.as_deref());

@@ -181,7 +181,7 @@ fn panel(state: &AppState, p: &Payment, phone_error: Option<(&str, &str)>) -> St
             "<div class=\"state-icon\" aria-hidden=\"true\">✕</div><h2>Payment not completed</h2>\
              <p>{}</p><p class=\"muted small\">No money was taken for this attempt.</p>\
              <form method=\"post\" action=\"/pay/{id}/retry\"><button type=\"submit\" class=\"full\">Try again</button></form>{}",
-            esc(failure_words(p.failure_reason.as_deref())),
+            esc(failure_words(p.failure_reason.map(|r| r.as_str()))),
             return_link(p, merchant)
         ),
         _ => format!(

@@ -61,7 +61,11 @@ async fn shop(State(state): State<AppState>, Query(q): Query<ShopQuery>) -> Resu
                     p.mpesa_receipt.map(|r| format!(" (M-Pesa receipt {r})")).unwrap_or_default()
                 ),
                 PaymentStatus::Failed => {
-                    format!("Order {} is not paid: {}", p.reference, failure_words(p.failure_reason.as_deref()))
+                    format!(
+                        "Order {} is not paid: {}",
+                        p.reference,
+                        failure_words(p.failure_reason.map(|r| r.as_str()))
+                    )
                 }
                 PaymentStatus::NeedsReview => {
                     format!("Order {}: we are confirming the payment with M-Pesa.", p.reference)

@@ -68,7 +68,7 @@ pub fn after(p: &Payment, d: &Decision, now: i64) -> Payment {
         mpesa_receipt: keep(&d.mpesa_receipt, &p.mpesa_receipt),
         result_code: keep(&d.result_code, &p.result_code),
         result_desc: keep(&d.result_desc, &p.result_desc),
-        failure_reason: keep(&d.failure_reason, &p.failure_reason),
+        failure_reason: d.failure_reason.or(p.failure_reason),
         review_reason: keep(&d.review_reason, &p.review_reason),
         updated_at: now,
         completed_at: if d.status.is_terminal() { p.completed_at.or(Some(now)) } else { p.completed_at },
