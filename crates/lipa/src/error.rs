@@ -37,6 +37,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::api::Invalid> for ApiError {
+    fn from(e: crate::api::Invalid) -> Self {
+        ApiError::Invalid { code: e.code, message: e.message, field: e.field }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

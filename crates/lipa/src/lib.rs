@@ -17,7 +17,13 @@ pub mod request_log;
 pub mod routes;
 pub mod security;
 pub mod service;
+pub mod source;
 pub mod startup;
 pub mod store;
 pub mod token;
 pub mod webhook;
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}

@@ -10,11 +10,14 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::app::{now_ms, AppState};
+use crate::now_ms;
+use crate::store::Store;
 
 /// Seconds from a callback's arrival to its committed change.
 const CALLBACK_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -221,34 +224,34 @@ fn label(s: &str) -> String {
 }
 
 /// Counts every answer by route pattern (`/v1/payments/{id}`, never the id itself) and status.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     // The matched route template (a closed set: the router's own), never the path a client sent.
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let method = req.method().clone();
     let resp = next.run(req).await;
     let route = route.unwrap_or_else(|| "unmatched".into());
-    state.metrics.http(&route, &method, resp.status().as_u16());
+    metrics.http(&route, &method, resp.status().as_u16());
     resp
 }
 
 /// The whole exposition: this process's counters and the database's gauges.
-pub async fn render(state: &AppState) -> String {
+pub async fn render(metrics: &Metrics, store: &dyn Store, daraja: &daraja::Client) -> String {
     let mut out = String::with_capacity(4096);
     out.push_str("# HELP lipa_up 1 while this gateway answers.\n# TYPE lipa_up gauge\nlipa_up 1\n");
     let _ = writeln!(
         out,
         "# HELP lipa_uptime_seconds Seconds since this gateway started.\n# TYPE lipa_uptime_seconds gauge\nlipa_uptime_seconds {}",
-        state.metrics.started.elapsed().as_secs()
+        metrics.started.elapsed().as_secs()
     );
     let _ = writeln!(
         out,
         "# HELP lipa_daraja_token_requests_total OAuth token requests this process made to Daraja.\n\
          # TYPE lipa_daraja_token_requests_total counter\nlipa_daraja_token_requests_total {}",
-        state.daraja.oauth_requests()
+        daraja.oauth_requests()
     );
-    state.metrics.render_local(&mut out);
+    metrics.render_local(&mut out);
     let mut db_ok = 1;
-    match state.store.count_by_status().await {
+    match store.count_by_status().await {
         Ok(rows) => {
             out.push_str("# HELP lipa_payments Payments in the database, by status.\n# TYPE lipa_payments gauge\n");
             let mut seen: BTreeMap<String, i64> =
@@ -263,7 +266,7 @@ pub async fn render(state: &AppState) -> String {
             tracing::warn!(error = %e, "metrics: cannot count payments");
         }
     }
-    match state.store.ops_counts(now_ms()).await {
+    match store.ops_counts(now_ms()).await {
         Ok(c) => {
             let _ = write!(
                 out,

@@ -6,7 +6,6 @@ use utoipa::ToSchema;
 
 use super::{constant, ListObject};
 use crate::domain::payment::rfc3339;
-use crate::store;
 
 constant!(EventObject, "event");
 
@@ -96,21 +95,27 @@ pub struct EventList {
 }
 
 impl Event {
-    /// The webhook body.
-    pub fn webhook(e: &store::Event) -> Self {
+    /// The webhook body of an event as stored (`created_at_ms`: Unix milliseconds).
+    pub fn webhook(id: &str, event_type: &str, created_at_ms: i64, data: &serde_json::Value) -> Self {
         Event {
-            id: e.id.clone(),
+            id: id.to_string(),
             object: EventObject::Value,
-            event_type: e.event_type.clone(),
-            created: e.created_at / 1000,
-            data: e.data.clone(),
+            event_type: event_type.to_string(),
+            created: created_at_ms / 1000,
+            data: data.clone(),
             delivery: None,
         }
     }
 
-    /// The API's answer: the webhook body and its delivery state.
-    pub fn with_delivery(e: &store::Event) -> Self {
-        let status = match (e.delivered_at, e.failed_at) {
+    /// The API's answer: the webhook body and its delivery state (times in Unix milliseconds).
+    pub fn with_delivery(
+        self,
+        attempts: i64,
+        delivered_at: Option<i64>,
+        failed_at: Option<i64>,
+        next_attempt_at: Option<i64>,
+    ) -> Self {
+        let status = match (delivered_at, failed_at) {
             (Some(_), _) => DeliveryStatus::Delivered,
             (None, Some(_)) => DeliveryStatus::Failed,
             (None, None) => DeliveryStatus::Pending,
@@ -119,12 +124,12 @@ impl Event {
         Event {
             delivery: Some(Delivery {
                 status,
-                attempts: e.attempts,
-                delivered_at: time(e.delivered_at),
-                failed_at: time(e.failed_at),
-                next_attempt_at: if status == DeliveryStatus::Pending { time(e.next_attempt_at) } else { None },
+                attempts,
+                delivered_at: time(delivered_at),
+                failed_at: time(failed_at),
+                next_attempt_at: if status == DeliveryStatus::Pending { time(next_attempt_at) } else { None },
             }),
-            ..Self::webhook(e)
+            ..self
         }
     }
 }

@@ -12,6 +12,21 @@ pub use error::{ErrorBody, ErrorDetail};
 pub use events::{Delivery, Event, EventList, EventType};
 pub use payments::{Channel, CreatePayment, FailureReason, Payment, PaymentList};
 
+/// A request the API cannot take: a machine code, a message, and the field at fault. (The HTTP error type,
+/// `error::ApiError`, wraps it; this module depends on nothing but the domain.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+impl Invalid {
+    pub fn field(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Invalid { code, message: message.into(), field: Some(field) }
+    }
+}
+
 /// A JSON value with its object keys in sorted order: the byte order lipa has always answered with (a
 /// `serde_json::Map` without `preserve_order` is sorted), whatever the field order of the Rust type.
 pub fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::Invalid;
 use super::{constant, ListObject};
 use crate::domain::payment::rfc3339;
 use crate::domain::{self, PaymentDraft, PaymentStatus};
-use crate::error::ApiError;
 
 constant!(PaymentObject, "payment");
 constant!(Kes, "KES");
@@ -203,8 +203,8 @@ pub const MAX_METADATA: usize = 4096;
 
 impl CreatePayment {
     /// Read a request body; the first problem names its field.
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let invalid_json = |message: String| ApiError::Invalid { code: "invalid_json", message, field: None };
+    pub fn parse(body: &[u8]) -> Result<Self, Invalid> {
+        let invalid_json = |message: String| Invalid { code: "invalid_json", message, field: None };
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| invalid_json(format!("the body is not valid JSON: {e}")))?;
         if !value.is_object() {
@@ -214,10 +214,10 @@ impl CreatePayment {
     }
 
     /// Check every field before anything is stored or sent to Daraja; the first problem names its field.
-    pub fn validate(self, reference_max_len: usize) -> Result<PaymentDraft, ApiError> {
+    pub fn validate(self, reference_max_len: usize) -> Result<PaymentDraft, Invalid> {
         let amount = match self.amount {
             None => {
-                return Err(ApiError::invalid(
+                return Err(Invalid::field(
                     "missing_amount",
                     "amount",
                     "amount is required: whole KES from 1 to 250000",
@@ -225,18 +225,18 @@ impl CreatePayment {
             }
             Some(Sent::Ok(a)) => a,
             Some(Sent::Other(serde_json::Value::Number(n))) => {
-                return Err(ApiError::invalid(
+                return Err(Invalid::field(
                     "invalid_amount",
                     "amount",
                     format!("amount {n} is not a whole number: M-Pesa takes whole KES from 1 to 250000"),
                 ))
             }
             Some(Sent::Other(_)) => {
-                return Err(ApiError::invalid("invalid_amount", "amount", "amount must be a JSON number of whole KES"))
+                return Err(Invalid::field("invalid_amount", "amount", "amount must be a JSON number of whole KES"))
             }
         };
         let amount = daraja::Amount::try_from(amount).map_err(|_| {
-            ApiError::invalid(
+            Invalid::field(
                 "invalid_amount",
                 "amount",
                 format!("amount {amount} is out of range: whole KES from 1 to 250000"),
@@ -245,35 +245,31 @@ impl CreatePayment {
         let phone = match self.phone {
             None => None,
             Some(Sent::Ok(s)) => Some(daraja::Msisdn::parse(&s).map_err(|e| {
-                ApiError::invalid("invalid_phone", "phone", format!("phone {s:?} is not a Kenyan mobile number: {e}"))
+                Invalid::field("invalid_phone", "phone", format!("phone {s:?} is not a Kenyan mobile number: {e}"))
             })?),
             Some(Sent::Other(_)) => {
-                return Err(ApiError::invalid(
-                    "invalid_phone",
-                    "phone",
-                    "phone must be a string such as \"0712 345 678\"",
-                ))
+                return Err(Invalid::field("invalid_phone", "phone", "phone must be a string such as \"0712 345 678\""))
             }
         };
         let reference = match self.reference {
             None => {
-                return Err(ApiError::invalid(
+                return Err(Invalid::field(
                     "missing_reference",
                     "reference",
                     "reference is required (your order number)",
                 ))
             }
             Some(Sent::Ok(s)) => daraja::AccountReference::new(&s, reference_max_len)
-                .map_err(|e| ApiError::invalid("invalid_reference", "reference", format!("reference: {e}")))?,
+                .map_err(|e| Invalid::field("invalid_reference", "reference", format!("reference: {e}")))?,
             Some(Sent::Other(_)) => {
-                return Err(ApiError::invalid("invalid_reference", "reference", "reference must be a string"))
+                return Err(Invalid::field("invalid_reference", "reference", "reference must be a string"))
             }
         };
         let description = match self.description {
             None => None,
             Some(Sent::Ok(s)) if s.trim().is_empty() => None,
             Some(Sent::Ok(s)) if s.chars().count() > 200 => {
-                return Err(ApiError::invalid(
+                return Err(Invalid::field(
                     "invalid_description",
                     "description",
                     "description is longer than 200 characters",
@@ -281,21 +277,21 @@ impl CreatePayment {
             }
             Some(Sent::Ok(s)) => Some(s.trim().to_string()),
             Some(Sent::Other(_)) => {
-                return Err(ApiError::invalid("invalid_description", "description", "description must be a string"))
+                return Err(Invalid::field("invalid_description", "description", "description must be a string"))
             }
         };
         let metadata = match self.metadata {
             None => serde_json::Map::new(),
             Some(Sent::Ok(m)) if serde_json::Value::Object(m.clone()).to_string().len() <= MAX_METADATA => m,
             Some(Sent::Ok(_)) => {
-                return Err(ApiError::invalid(
+                return Err(Invalid::field(
                     "invalid_metadata",
                     "metadata",
                     format!("metadata is larger than {MAX_METADATA} bytes"),
                 ))
             }
             Some(Sent::Other(_)) => {
-                return Err(ApiError::invalid("invalid_metadata", "metadata", "metadata must be a JSON object"))
+                return Err(Invalid::field("invalid_metadata", "metadata", "metadata must be a JSON object"))
             }
         };
         let return_url = match self.return_url {
@@ -303,15 +299,11 @@ impl CreatePayment {
             Some(Sent::Ok(s)) => match url::Url::parse(&s) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && s.len() <= 2048 => Some(s),
                 _ => {
-                    return Err(ApiError::invalid(
-                        "invalid_return_url",
-                        "return_url",
-                        "return_url must be an http(s) URL",
-                    ))
+                    return Err(Invalid::field("invalid_return_url", "return_url", "return_url must be an http(s) URL"))
                 }
             },
             Some(Sent::Other(_)) => {
-                return Err(ApiError::invalid("invalid_return_url", "return_url", "return_url must be a string"))
+                return Err(Invalid::field("invalid_return_url", "return_url", "return_url must be a string"))
             }
         };
         let description = description.unwrap_or_else(|| reference.as_str().to_string());
@@ -340,7 +332,7 @@ mod tests {
     #[test]
     fn each_field_error_names_its_field() {
         let err = |body: &str| match CreatePayment::parse(body.as_bytes()).and_then(|c| c.validate(12)) {
-            Err(ApiError::Invalid { code, field, .. }) => (code, field),
+            Err(Invalid { code, field, .. }) => (code, field),
             other => panic!("{body}: {other:?}"),
         };
         assert_eq!(err("[]"), ("invalid_json", None));

@@ -123,7 +123,12 @@ pub fn backoff(base: Duration, failures: i64) -> Duration {
 }
 
 async fn deliver(state: &AppState, d: &Deliverer, e: Event) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(&crate::api::to_json(&crate::api::Event::webhook(&e)))?;
+    let body = serde_json::to_vec(&crate::api::to_json(&crate::api::Event::webhook(
+        &e.id,
+        &e.event_type,
+        e.created_at,
+        &e.data,
+    )))?;
     let at = now_ms();
     let signature = webhook::sign(d.secret.expose_secret(), at / 1000, &body);
     let started = Instant::now();

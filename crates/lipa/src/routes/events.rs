@@ -12,10 +12,20 @@ use super::page_limit;
 use crate::api::{self, ErrorBody, EventList, EventType};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::EventFilter;
+use crate::store::{self, EventFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list)).routes(routes!(fetch)).routes(routes!(redeliver))
+}
+
+/// An event as the API shows it: the webhook body plus its delivery state.
+fn event_object(e: &store::Event) -> api::Event {
+    api::Event::webhook(&e.id, &e.event_type, e.created_at, &e.data).with_delivery(
+        e.attempts,
+        e.delivered_at,
+        e.failed_at,
+        e.next_attempt_at,
+    )
 }
 
 /// `GET /v1/events` filters.
@@ -73,7 +83,7 @@ async fn list(
         limit: page_limit(q.limit.as_deref())?,
     };
     let page = state.store.list_events(&filter).await?;
-    let data = page.data.iter().map(api::Event::with_delivery).collect();
+    let data = page.data.iter().map(event_object).collect();
     Ok(Json(api::to_json(&EventList { object: api::ListObject::Value, data, has_more: page.has_more })))
 }
 
@@ -92,7 +102,7 @@ async fn list(
 )]
 async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
-    Ok(Json(api::to_json(&api::Event::with_delivery(&e))))
+    Ok(Json(api::to_json(&event_object(&e))))
 }
 
 /// Deliver an event again
@@ -118,5 +128,5 @@ async fn redeliver(
     let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
     state.store.schedule_delivery(&e.id, crate::app::now_ms()).await?;
     let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
-    Ok((StatusCode::ACCEPTED, Json(api::to_json(&api::Event::with_delivery(&e)))))
+    Ok((StatusCode::ACCEPTED, Json(api::to_json(&event_object(&e)))))
 }

@@ -28,7 +28,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
             return r;
         }
     }
-    let body = crate::metrics::render(&state).await;
+    let body = crate::metrics::render(&state.metrics, state.store.as_ref(), &state.daraja).await;
     let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
