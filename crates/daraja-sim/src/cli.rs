@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::{Faults, SimConfig, Simulator, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
+use crate::config::{Faults, SimConfig, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
+use crate::sim::Simulator;
 
 /// The deterministic test numbers, as (number, outcome) rows.
 pub(crate) const TEST_NUMBERS: &[(&str, &str)] = &[

@@ -1,5 +1,6 @@
 //! `/sim/…`: the virtual handset page and the JSON control API.
 
+use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -8,8 +9,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::config::Faults;
 use crate::sim::{CompleteError, LogKind, Simulator, TxState};
-use crate::{util, Faults};
+use crate::util;
 
 /// The PIN the handset treats as wrong (result 2001); any other 4 digits is right.
 pub(crate) const WRONG_PIN: &str = "0000";
@@ -190,25 +192,33 @@ async fn set_faults(State(sim): State<Simulator>, body: Option<Json<Faults>>) ->
     Json(sim.faults()).into_response()
 }
 
-async fn handset(State(sim): State<Simulator>) -> Html<String> {
-    let warnings: Vec<_> =
-        sim.log_entries().into_iter().rev().filter(|e| e.kind == LogKind::Warning).take(10).collect();
-    let warnings_html = if warnings.is_empty() {
-        "<li class=\"muted\">No warnings yet.</li>".to_owned()
-    } else {
-        warnings
-            .iter()
-            .map(|w| format!("<li><time>{}</time> {}</li>", util::html_escape(&w.at), util::html_escape(&w.message)))
-            .collect()
+/// The virtual handset page (`templates/handset.html`; askama escapes every value).
+#[derive(Template)]
+#[template(path = "handset.html")]
+struct HandsetPage {
+    merchant: String,
+    wrong_pin: &'static str,
+    test_numbers: &'static [(&'static str, &'static str)],
+    /// The newest warnings: (when, what).
+    warnings: Vec<(String, String)>,
+}
+
+async fn handset(State(sim): State<Simulator>) -> Response {
+    let page = HandsetPage {
+        merchant: sim.config().merchant_name.clone(),
+        wrong_pin: WRONG_PIN,
+        test_numbers: crate::cli::TEST_NUMBERS,
+        warnings: sim
+            .log_entries()
+            .into_iter()
+            .rev()
+            .filter(|e| e.kind == LogKind::Warning)
+            .take(10)
+            .map(|w| (w.at, w.message))
+            .collect(),
     };
-    let rows: String = crate::cli::TEST_NUMBERS
-        .iter()
-        .map(|(n, o)| format!("<tr><td>{}</td><td>{}</td></tr>", util::html_escape(n), util::html_escape(o)))
-        .collect();
-    let page = include_str!("handset.html")
-        .replace("{{MERCHANT}}", &util::html_escape(&sim.config().merchant_name))
-        .replace("{{WRONG_PIN}}", WRONG_PIN)
-        .replace("{{TEST_ROWS}}", &rows)
-        .replace("{{WARNINGS}}", &warnings_html);
-    Html(page)
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the handset page failed: {e}")),
+    }
 }

@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::config::{Faults, SimConfig};
 use crate::util;
-use crate::{Faults, SimConfig};
 
 const LOG_CAPACITY: usize = 1000;
 const TX_CAPACITY: usize = 10_000;
@@ -268,15 +268,6 @@ impl Simulator {
     /// The configuration this simulator runs with.
     pub fn config(&self) -> &SimConfig {
         &self.inner.config
-    }
-
-    /// The axum router with Daraja's paths and `/sim/…`, state applied.
-    pub fn router(&self) -> axum::Router {
-        crate::api::routes()
-            .merge(crate::control::routes())
-            // Daraja's bodies are small; a flood of large ones must not cost memory.
-            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-            .with_state(self.clone())
     }
 
     /// How many requests reached `/oauth/v1/generate` (successful or not).

@@ -55,6 +55,9 @@ pub struct Config {
     /// How long lipa keeps retrying an event before it gives up (`LIPA_WEBHOOK_GIVE_UP_AFTER`).
     pub webhook_give_up_after: Duration,
     pub merchant_name: String,
+    /// How customers reach the merchant, shown on the checkout page (`LIPA_MERCHANT_CONTACT`: a phone,
+    /// WhatsApp number or email address, as free text).
+    pub merchant_contact: Option<String>,
     pub reconcile_after: Duration,
     pub pending_max_age: Duration,
     pub reference_max_len: usize,
@@ -181,6 +184,7 @@ impl Config {
             webhook_retry_base: duration("LIPA_WEBHOOK_RETRY_BASE", Duration::from_secs(10))?,
             webhook_give_up_after: duration("LIPA_WEBHOOK_GIVE_UP_AFTER", Duration::from_secs(3 * 24 * 3600))?,
             merchant_name: src.get("LIPA_MERCHANT_NAME").unwrap_or_else(|| "LIPA DEMO SHOP".into()),
+            merchant_contact: src.get("LIPA_MERCHANT_CONTACT").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
             reconcile_after: duration("LIPA_RECONCILE_AFTER", Duration::from_secs(45))?,
             pending_max_age: duration("LIPA_PENDING_MAX_AGE", Duration::from_secs(15 * 60))?,
             reference_max_len,

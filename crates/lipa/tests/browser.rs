@@ -27,7 +27,8 @@ struct Driver {
 }
 
 impl Driver {
-    async fn start(chromedriver: &str, chrome: &str) -> Driver {
+    /// `languages`: the browser's `Accept-Language` (Chrome's `intl.accept_languages`).
+    async fn start(chromedriver: &str, chrome: &str, languages: &str) -> Driver {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -53,6 +54,7 @@ impl Driver {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chrome,
+                "prefs": { "intl.accept_languages": languages },
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -176,7 +178,7 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
         return;
     };
     let app = common::spawn_with(&common::Backend::Sqlite, &[("LIPA_ADMIN_PASSWORD", ADMIN_PASSWORD)]).await;
-    let d = Driver::start(&chromedriver, &chrome).await;
+    let d = Driver::start(&chromedriver, &chrome, "en-GB,en").await;
     let url = app.url.clone();
 
     // A phone-sized window for the customer's side.
@@ -239,10 +241,29 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
     )
     .await;
     assert!(d.text("form.prompt").await.contains("800"), "the prompt names the amount");
+    // The countdown runs (it is not frozen at its first value).
+    let first_countdown = d.text("form.prompt .expires").await;
+    d.wait_for(
+        "the countdown to move",
+        &format!("document.querySelector('form.prompt .expires').innerText !== {}", json!(first_countdown)),
+        Duration::from_secs(5),
+    )
+    .await;
     d.type_into("form.prompt input[type=password]", "1234").await;
     d.shot("05-handset-prompt-mobile").await;
     d.click("form.prompt button[type=submit]").await;
     d.wait_for("the handset's receipt", "document.querySelector('#status.ok')", Duration::from_secs(15)).await;
+    // After the answer the prompt leaves the screen (no live buttons, no countdown), and stays gone.
+    d.wait_for(
+        "the answered prompt to leave the handset",
+        "document.querySelectorAll('form.prompt').length === 0 \
+         && document.getElementById('prompts').innerText.indexOf('No pending prompts') >= 0",
+        Duration::from_secs(5),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(d.js("return document.querySelectorAll('form.prompt, form.prompt button').length").await, json!(0));
+    assert!(d.text("#recent").await.contains("800"), "the answer is among the recent results");
     d.shot("06-handset-paid-mobile").await;
 
     // Back on the checkout tab: the success screen arrives by itself.
@@ -275,6 +296,21 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
     let bars = d.js("return document.querySelectorAll('svg.chart rect.bar-ok').length").await;
     assert!(bars.as_u64().unwrap_or(0) >= 1, "the chart shows the succeeded payment: {bars}");
     assert!(d.text("#payments").await.contains(&reference), "the payment is listed");
+    // At 390 px the list is readable: each payment's amount and status are on screen without scrolling
+    // sideways.
+    let fits = d
+        .js("var row = document.querySelector('#payments tbody tr'); var w = window.innerWidth; \
+             function inside(e) { var r = e.getBoundingClientRect(); \
+               return r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= w; } \
+             return { width: w, scroll: document.documentElement.scrollWidth, \
+                      amount: inside(row.querySelector('.c-amount')), status: inside(row.querySelector('.c-status')), \
+                      amountText: row.querySelector('.c-amount').innerText, \
+                      statusText: row.querySelector('.c-status').innerText };")
+        .await;
+    assert_eq!(fits["width"], json!(390), "{fits}");
+    assert_eq!((fits["amount"].as_bool(), fits["status"].as_bool()), (Some(true), Some(true)), "{fits}");
+    assert!(fits["scroll"].as_u64() <= fits["width"].as_u64(), "no sideways scrolling: {fits}");
+    assert_eq!((fits["amountText"].as_str(), fits["statusText"].as_str()), (Some("KES 800"), Some("succeeded")));
     d.shot("08-admin-dashboard-mobile").await;
 
     d.size(1280, 900).await;
@@ -299,6 +335,114 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
     d.wait_for("the shop", "document.querySelector('.product')", Duration::from_secs(10)).await;
     d.shot("12-shop-desktop").await;
 
+    d.quit().await;
+
+    // A Swahili-speaking customer: the browser asks for sw-KE, and the checkout speaks Swahili throughout.
+    let d = Driver::start(&chromedriver, &chrome, "sw-KE,sw,en;q=0.5").await;
+    d.size(390, 844).await;
+    d.goto(&format!("{url}/shop")).await;
+    d.wait_for("the shop", "document.querySelector('form[action=\"/shop/buy\"] button')", Duration::from_secs(10))
+        .await;
+    d.click("form[action=\"/shop/buy\"] button").await;
+    d.wait_for(
+        "the Swahili phone form",
+        "document.querySelector('#live[data-state=enter_phone]')",
+        Duration::from_secs(10),
+    )
+    .await;
+    let sw_url = d.url().await;
+    assert_eq!(d.js("return document.documentElement.lang").await, json!("sw"));
+    let live = d.text("#live").await;
+    assert!(live.contains("Lipa kwa M-Pesa") && live.contains("Namba yako ya simu ya M-Pesa"), "{live}");
+    assert!(d.text("dl.facts").await.contains("Kumbukumbu"));
+    d.shot("13-checkout-swahili-mobile").await;
+    // A wrong number: the error in Swahili, on a page reached by GET (reloading it sends nothing again).
+    d.type_into("#phone", "12345").await;
+    d.click("#live form button[type=submit]").await;
+    d.wait_for("the Swahili phone error", "document.querySelector('#phone-error')", Duration::from_secs(10)).await;
+    assert!(d.text("#phone-error").await.contains("Hiyo si namba ya simu ya Kenya"));
+    assert!(d.url().await.ends_with("?error=phone_invalid"), "POST-redirect-GET: {}", d.url().await);
+    assert_eq!(d.js("return document.querySelector('#phone').value").await, json!("12345"), "what was typed stays");
+    d.post("/refresh", json!({})).await;
+    d.wait_for(
+        "the page after a reload",
+        "document.querySelector('#live[data-state=enter_phone]')",
+        Duration::from_secs(10),
+    )
+    .await;
+    d.shot("14-checkout-swahili-error-mobile").await;
+    // The sandbox test number pays by itself: "Angalia simu yako", then the receipt, in Swahili.
+    d.type_into("#phone", "0708374149").await;
+    d.click("#live form button[type=submit]").await;
+    d.wait_for("the Swahili success", "document.querySelector('#live[data-state=succeeded]')", Duration::from_secs(30))
+        .await;
+    let done = d.text("#live").await;
+    assert!(done.contains("Malipo yamepokelewa") && done.contains("Risiti ya M-Pesa"), "{done}");
+    assert!(done.contains("Tarehe na saa"), "the date and time of the payment: {done}");
+    d.shot("15-checkout-swahili-success-mobile").await;
+    d.click("#receipt-link").await;
+    d.wait_for("the receipt page", "document.querySelector('.receipt-facts')", Duration::from_secs(10)).await;
+    let receipt = d.text("main").await;
+    assert!(
+        receipt.contains("Risiti ya malipo") && receipt.contains("KES 800") && receipt.contains("ANGAZE"),
+        "{receipt}"
+    );
+    assert!(d.js("return !!document.querySelector('button[data-print]')").await.as_bool().unwrap());
+    d.shot("16-receipt-swahili-mobile").await;
+    // The switch: English on request, remembered for the checkout page too.
+    d.click(".lang-switch a").await;
+    d.wait_for("the English receipt", "document.documentElement.lang === 'en'", Duration::from_secs(10)).await;
+    assert!(d.text("main").await.contains("Payment receipt"));
+    d.goto(&sw_url).await;
+    d.wait_for(
+        "the English checkout",
+        "document.querySelector('#live[data-state=succeeded]')",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(d.text("#live").await.contains("Payment received"), "the choice is kept");
+
+    // "Wrong number?": the right number is typed while the first prompt is out; the page sends the new
+    // prompt only once the first one has ended (cancelled on the wrong phone), never two at once.
+    d.goto(&format!("{url}/shop")).await;
+    d.wait_for("the shop", "document.querySelector('form[action=\"/shop/buy\"] button')", Duration::from_secs(10))
+        .await;
+    d.click("form[action=\"/shop/buy\"] button").await;
+    d.wait_for("the phone form", "document.querySelector('#live[data-state=enter_phone]')", Duration::from_secs(10))
+        .await;
+    let first_url = d.url().await;
+    d.type_into("#phone", "0712 345 679").await;
+    d.click("#live form button[type=submit]").await;
+    d.wait_for("check your phone", "document.querySelector('#live[data-state=waiting]')", Duration::from_secs(15))
+        .await;
+    d.click("details.wrong-number summary").await;
+    d.type_into("#next-phone", "0700000000").await;
+    d.click("#next-number button[type=submit]").await;
+    d.wait_for(
+        "the queued number",
+        "!document.getElementById('next-phone-status').hidden \
+         && document.getElementById('next-phone-status').innerText.indexOf('0700000000') >= 0",
+        Duration::from_secs(5),
+    )
+    .await;
+    d.shot("17-checkout-wrong-number-mobile").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let to = |phone: &str| app.sim().transactions().into_iter().filter(|t| t.phone == phone).collect::<Vec<_>>();
+    assert!(to("254700000000").iter().all(|t| t.reference != to("254712345679")[0].reference), "nothing sent yet");
+    assert_eq!(d.url().await, first_url, "still on the first payment");
+    let wrong = to("254712345679").remove(0);
+    app.sim().complete(&wrong.checkout_request_id, 1032).unwrap();
+    d.wait_for(
+        "the new payment, paid",
+        &format!("location.href !== {} && !!document.querySelector('#live[data-state=succeeded]')", json!(first_url)),
+        Duration::from_secs(30),
+    )
+    .await;
+    let right: Vec<_> = to("254700000000").into_iter().filter(|t| t.reference == wrong.reference).collect();
+    assert_eq!(right.len(), 1, "one prompt to the right number");
+    let ended = app.sim().transaction(&wrong.checkout_request_id).unwrap().completed_at_ms.unwrap();
+    assert!(right[0].created_at_ms >= ended, "the second prompt only after the first ended");
+    d.shot("18-checkout-right-number-paid-mobile").await;
     d.quit().await;
     app.stop().await;
 }

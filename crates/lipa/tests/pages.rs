@@ -64,18 +64,30 @@ async fn checkout_shows_little_escapes_all_and_sends_one_push() {
         );
         assert!(html.contains("KES 1,250") && html.contains("ANGAZE"));
         assert!(
-            html.contains("Tea &lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"),
+            html.contains("Tea &#60;script&#62;alert(1)&#60;/script&#62;") && !html.contains("<script>alert"),
             "escaped"
         );
         assert!(!html.contains("do-not-show-7731"), "metadata is not shown to customers");
         assert!(!html.contains("type=\"password\""), "never a PIN field");
         assert!(html.contains("name=\"phone\""));
 
-        // A bad number: a clear error and nothing sent.
+        // A bad number: a clear error and nothing sent. The answer is a redirect to the page (POST-redirect-GET:
+        // reloading the error page does not send the form again); what was typed comes back, escaped.
         let r = form(&app, &format!("/pay/{id}/phone"), &[("phone", "0812 <345>")], None).await;
-        assert_eq!(r.status().as_u16(), 400);
-        let body = r.text().await.unwrap();
-        assert!(body.contains("not a Kenyan mobile number") && body.contains("0812 &lt;345&gt;"), "{body}");
+        assert_eq!((r.status().as_u16(), location(&r)), (303, format!("/pay/{id}?error=phone_invalid")));
+        let typed = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        let again = no_redirects()
+            .get(format!("{}/pay/{id}?error=phone_invalid", app.url))
+            .header("cookie", &typed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 200);
+        let body = again.text().await.unwrap();
+        assert!(body.contains("not a Kenyan mobile number") && body.contains("0812 &#60;345&#62;"), "{body}");
+        assert!(body.contains("aria-invalid=\"true\""), "the field is marked invalid");
+        let r = form(&app, &format!("/pay/{id}/phone"), &[("phone", "  ")], None).await;
+        assert_eq!(location(&r), format!("/pay/{id}?error=phone_empty"));
         assert_eq!(state_of(&app, &id).await, "enter_phone");
 
         // Another site cannot submit the form.
@@ -225,7 +237,7 @@ async fn admin_login_csrf_chart_and_resolving_a_review() {
                 && html.contains("class=\"bar-ok\"")
                 && html.contains("class=\"bar-bad\"")
         );
-        assert!(html.contains("KES 800") && html.contains("ADM-&lt;3&gt;") && !html.contains("ADM-<3>"));
+        assert!(html.contains("KES 800") && html.contains("ADM-&#60;3&#62;") && !html.contains("ADM-<3>"));
         let (_, html) = admin_page(&app, &cookie, "/admin?q=ADM-1").await;
         assert!(html.contains("ADM-1") && !html.contains("ADM-2"));
         let (_, html) = admin_page(&app, &cookie, "/admin?q=%2B254%20700%20000%20001").await;
@@ -305,4 +317,180 @@ async fn shop_makes_a_payment_and_pages_are_off_outside_the_simulator_where_they
         poll(Duration::from_secs(5), || async { (page(&app, "/assets/lipa.css").await.0 == 200).then_some(()) }).await;
     assert!(found.is_some());
     app.stop().await;
+}
+
+async fn page_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> (u16, String, reqwest::header::HeaderMap) {
+    let mut req = no_redirects().get(format!("{}{path}", app.url));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    let (status, h) = (r.status().as_u16(), r.headers().clone());
+    (status, r.text().await.unwrap(), h)
+}
+
+#[tokio::test]
+async fn checkout_speaks_swahili_shows_the_contact_and_a_receipt_and_changes_the_number_safely() {
+    for backend in backends() {
+        let app = spawn_with(&backend, &[("LIPA_MERCHANT_CONTACT", "0712 000 111")]).await;
+        let p = app.create(json!({"amount": 1500, "reference": "SW-1", "description": "Chai"})).await;
+        let id = p["id"].as_str().unwrap().to_string();
+
+        // The browser's language chooses; the switch (a link, remembered in a cookie) overrides.
+        let sw = [("accept-language", "sw-KE,sw;q=0.9,en;q=0.5")];
+        let (_, html, _) = page_with(&app, &format!("/pay/{id}"), &sw).await;
+        assert!(html.contains("<html lang=\"sw\">") && html.contains("Lipa kwa M-Pesa"), "{html}");
+        assert!(html.contains("Tuma ombi la malipo") && html.contains("Kumbukumbu") && !html.contains("Send payment"));
+        assert!(html.contains("href=\"/pay/{id}?lang=en\"".replace("{id}", &id).as_str()), "a switch to English");
+        let (_, html, headers) = page_with(&app, &format!("/pay/{id}?lang=en"), &sw).await;
+        assert!(html.contains("<html lang=\"en\">") && html.contains("Pay with M-Pesa"));
+        let chosen = headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        assert_eq!(chosen, "lipa_lang=en");
+        let (_, html, _) = page_with(&app, &format!("/pay/{id}"), &[sw[0], ("cookie", &chosen)]).await;
+        assert!(html.contains("Pay with M-Pesa"), "the choice beats the browser");
+        let (_, html, _) = page_with(&app, &format!("/pay/{id}"), &[]).await;
+        assert!(html.contains("Pay with M-Pesa"), "English when the browser names neither");
+        // The live panel comes in the page's language too.
+        let v: Value =
+            app.http.get(format!("{}/pay/{id}/status?lang=sw", app.url)).send().await.unwrap().json().await.unwrap();
+        assert!(v["html"].as_str().unwrap().contains("Lipa kwa M-Pesa"), "{v}");
+        // The merchant's contact line, a phone with a WhatsApp link.
+        assert!(html.contains("href=\"tel:+254712000111\"") && html.contains("https://wa.me/254712000111"), "{html}");
+        let (_, html, _) = page_with(&app, &format!("/pay/{id}"), &sw).await;
+        assert!(html.contains("Una swali kuhusu malipo haya? Wasiliana na ANGAZE"));
+
+        // A number that waits on the handset: "Wrong number?" explains; Try again does nothing while the prompt
+        // is out (never two prompts at once).
+        let r = form(&app, &format!("/pay/{id}/phone"), &[("phone", "0712 345 678")], None).await;
+        assert_eq!(r.status().as_u16(), 303);
+        let (_, html, _) = page(&app, &format!("/pay/{id}")).await;
+        assert!(html.contains("Wrong number?") && html.contains("never send two at once"), "{html}");
+        assert!(html.contains("0712 ••• 678"));
+        assert!(html.contains("id=\"next-number\""), "the right number can be typed while waiting");
+        let r = form(&app, &format!("/pay/{id}/retry"), &[("phone", "0708374149")], None).await;
+        assert_eq!(location(&r), format!("/pay/{id}?error=still_waiting"), "no new payment while the first is out");
+        assert_eq!(app.sim().transactions().len(), 1, "one prompt");
+        let (_, html, _) = page(&app, &format!("/pay/{id}?error=still_waiting")).await;
+        assert!(html.contains("The first request is still open on that phone, so nothing was sent."), "{html}");
+        // The customer cancels on the wrong phone; the failure panel takes the right number and sends the new
+        // payment's one prompt there.
+        let checkout = app.sim().transactions()[0].checkout_request_id.clone();
+        app.sim().complete(&checkout, 1032).unwrap();
+        assert_eq!(app.settled(&id).await["status"], "failed");
+        let (_, html, _) = page_with(&app, &format!("/pay/{id}"), &sw).await;
+        assert!(html.contains("Malipo yalighairiwa kwenye simu.") && html.contains("Jaribu tena"), "{html}");
+        assert!(html.contains("name=\"phone\""), "another number can be given");
+        let r = form(&app, &format!("/pay/{id}/retry"), &[("phone", "0708374149")], None).await;
+        let next = location(&r);
+        let new_id = next.trim_start_matches("/pay/").to_string();
+        assert!(new_id.starts_with("pay_") && new_id != id, "{next}");
+        let again = form(&app, &format!("/pay/{id}/retry"), &[("phone", "0708374149")], None).await;
+        assert_eq!(location(&again), next, "a double click: the same payment, no second prompt");
+        let paid = app.settled(&new_id).await;
+        assert_eq!((paid["status"].as_str(), paid["phone"].as_str()), (Some("succeeded"), Some("254708374149")));
+        assert_eq!(app.sim().transactions().len(), 2, "one prompt per payment");
+
+        // The receipt: date and time on the page, and a page of its own to print or share.
+        let (_, html, _) = page(&app, &format!("/pay/{new_id}")).await;
+        assert!(html.contains("Date and time") && html.contains(&format!("href=\"/pay/{new_id}/receipt\"")), "{html}");
+        let (status, html, _) = page_with(&app, &format!("/pay/{new_id}/receipt"), &sw).await;
+        assert_eq!(status, 200);
+        let receipt = paid["mpesa_receipt"].as_str().unwrap();
+        assert!(html.contains("Risiti ya malipo") && html.contains(receipt) && html.contains("KES 1,500"), "{html}");
+        assert!(html.contains("data-print") && html.contains("Tarehe na saa"), "{html}");
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::fixed(jiff::tz::offset(3)))
+            .strftime("%d/%m/%Y");
+        assert!(html.contains(&today.to_string()), "the date, the Kenyan way: {html}");
+        let (_, html, _) = page(&app, &format!("/pay/{id}/receipt")).await;
+        assert!(html.contains("there is no receipt"), "a failed payment has none");
+        // A wrong link: the error page is in the customer's language too.
+        let (status, html, _) = page_with(&app, "/pay/pay_ffffffffffffffffffffffff", &sw).await;
+        assert_eq!(status, 404);
+        assert!(html.contains("<html lang=\"sw\">") && html.contains("Hakuna malipo hapa"), "{html}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn admin_alert_dates_csv_reasons_whole_callbacks_and_docs() {
+    for backend in backends() {
+        let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", PASSWORD)]).await;
+        let cookie = login(&app).await;
+        let paid = app.create(json!({"amount": 800, "phone": "0708374149", "reference": "CSV-1"})).await;
+        let failed = app.create(json!({"amount": 500, "phone": "0700000001", "reference": "CSV,=2"})).await;
+        let paid_id = paid["id"].as_str().unwrap().to_string();
+        app.settled(&paid_id).await;
+        app.settled(failed["id"].as_str().unwrap()).await;
+
+        let (_, html) = admin_page(&app, &cookie, "/admin").await;
+        assert!(!html.contains("id=\"review-alert\""), "nothing to review yet");
+        assert!(html.contains("insufficient funds") && !html.contains(">insufficient_funds<"), "reasons in words");
+        // One day of data: the chart shows hours, each bar with its number.
+        assert!(html.contains("Last 24 hours") && html.contains("class=\"value\""), "{html}");
+        let review = app.create(json!({"amount": 900, "reference": "CSV-3"})).await;
+        let review_id = review["id"].as_str().unwrap().to_string();
+        let outcome = Outcome::Unresolved { why: "test: fate unknown".into() };
+        app.gw.state.store.apply_outcome(&review_id, Source::Timer, &outcome, lipa::app::now_ms()).await.unwrap();
+        let (_, html) = admin_page(&app, &cookie, "/admin").await;
+        assert!(html.contains("id=\"review-alert\"") && html.contains("1 payment needs review"), "{html}");
+
+        // Dates (Nairobi days).
+        let today = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::fixed(jiff::tz::offset(3))).date();
+        let tomorrow = today.tomorrow().unwrap();
+        let (_, html) = admin_page(&app, &cookie, &format!("/admin?from={today}&to={today}")).await;
+        assert!(html.contains("CSV-1") && html.contains("CSV-3"), "today's payments");
+        let (_, html) = admin_page(&app, &cookie, &format!("/admin?from={tomorrow}")).await;
+        assert!(html.contains("No payments match.") && !html.contains("CSV-1"));
+        let (_, html) = admin_page(&app, &cookie, &format!("/admin?to={}", today.yesterday().unwrap())).await;
+        assert!(html.contains("No payments match."));
+
+        // CSV of the filtered list.
+        let (_, html) = admin_page(&app, &cookie, "/admin?status=failed").await;
+        assert!(html.contains("href=\"/admin/payments.csv?status=failed\""), "{html}");
+        let r = no_redirects()
+            .get(format!("{}/admin/payments.csv?status=failed&from={today}", app.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+        let csv = r.text().await.unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2, "{csv}");
+        assert!(lines[0].starts_with("id,created_eat,reference,phone,amount_kes,status"));
+        assert!(lines[1].contains("\"CSV,=2\",254700000001,500,failed,,insufficient funds"), "{csv}");
+        let r = no_redirects().get(format!("{}/admin/payments.csv", app.url)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 303, "signed-in operators only");
+
+        // The whole callback body as received.
+        let (_, html) = admin_page(&app, &cookie, &format!("/admin/payments/{paid_id}")).await;
+        assert!(html.contains("Callback body as received") && html.contains("stkCallback"), "{html}");
+        assert!(html.contains("PhoneNumber") && html.contains("TransactionDate"), "the body in full: {html}");
+
+        // /docs: the guide first, merchant endpoints in the order of a payment's life, Markdown rendered.
+        let (status, html, headers) = page(&app, "/docs").await;
+        assert_eq!(status, 200);
+        assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle} is on /docs"));
+        assert!(at("id=\"guide\"") < at("id=\"op-createPayment\""));
+        let order = [
+            "op-createPayment",
+            "op-getPayment",
+            "op-listPayments",
+            "op-listEvents",
+            "op-getEvent",
+            "op-redeliverEvent",
+            "op-healthz",
+        ];
+        for pair in order.windows(2) {
+            assert!(at(pair[0]) < at(pair[1]), "{} before {}", pair[0], pair[1]);
+        }
+        assert!(html.contains("<pre><code class=\"language-sh\">curl"), "example requests");
+        assert!(html.contains("<pre><code class=\"language-json\">{\"id\": \"pay_"), "example answers");
+        assert!(html.contains("<code>Authorization: Bearer &lt;api key&gt;</code>"), "Markdown in descriptions");
+        app.stop().await;
+    }
 }

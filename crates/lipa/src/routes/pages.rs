@@ -1,7 +1,9 @@
-//! What the hosted pages (checkout, demo shop, admin) share: HTML escaping, the page frame, the one
+//! What the hosted pages (checkout, demo shop, admin) share: rendering a template (askama, under
+//! `crates/lipa/templates/`, one layout, escaping by default — no page builds HTML by hand), the one
 //! stylesheet and script (served by lipa itself: nothing is loaded from elsewhere), and the security
 //! headers every page answer carries.
 
+use askama::Template;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -33,23 +35,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     r
 }
 
-/// Escape text for HTML element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escape a value for a URL query component (then [`esc`] it when it goes into an attribute).
+/// Encode a value for a URL query component (the template escapes the URL for its attribute).
 pub fn url_component(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -76,19 +62,24 @@ pub fn eat(ms: i64) -> String {
     ts.to_zoned_datetime(tz).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// A whole page. `body` must already be escaped; `script` names a file under `/assets/`.
-pub fn page(status: StatusCode, title: &str, body_class: &str, body: &str, script: Option<&str>) -> Response {
-    let script = script.map(|s| format!("<script src=\"/assets/{s}\" defer></script>")).unwrap_or_default();
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"same-origin\">\n<title>{}</title>\n\
-         <link rel=\"stylesheet\" href=\"/assets/lipa.css\">\n{script}\n</head>\n\
-         <body class=\"{}\">\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n{body}\n</body>\n</html>\n",
-        esc(title),
-        esc(body_class),
-    );
-    html_response(status, html)
+/// The value of a request cookie.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A page from its template. A template that cannot render (a bug) is a 500 page, never half a page.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(html) => html_response(status, html),
+        Err(e) => PageError::Internal(format!("template: {e}")).into_response(),
+    }
 }
 
 pub fn html_response(status: StatusCode, html: String) -> Response {
@@ -141,6 +132,13 @@ pub enum PageError {
     NotFound,
     Forbidden(&'static str),
     Internal(String),
+    /// A page already worded (the checkout's, in the customer's language).
+    Worded {
+        status: StatusCode,
+        lang: &'static str,
+        title: &'static str,
+        text: &'static str,
+    },
 }
 
 impl From<StoreError> for PageError {
@@ -163,6 +161,7 @@ impl From<ApiError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let mut lang = "en";
         let (status, title, text) = match self {
             PageError::NotFound => {
                 (StatusCode::NOT_FOUND, "Not found", "There is nothing here. Check the link you were given.")
@@ -176,11 +175,24 @@ impl IntoResponse for PageError {
                     "Something went wrong on our side. Please try again in a moment.",
                 )
             }
+            PageError::Worded { status, lang: l, title, text } => {
+                lang = l;
+                (status, title, text)
+            }
         };
-        let body =
-            format!("<main id=\"main\" class=\"card narrow\"><h1>{}</h1><p>{}</p></main>", esc(title), esc(text));
-        page(status, title, "plain", &body, None)
+        match (ErrorPage { lang, title, text }).render() {
+            Ok(html) => html_response(status, html),
+            Err(_) => (status, text.to_string()).into_response(),
+        }
     }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    lang: &'a str,
+    title: &'a str,
+    text: &'a str,
 }
 
 #[cfg(test)]
@@ -188,8 +200,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_everything_that_matters() {
-        assert_eq!(esc("<script>\"a\" & 'b'</script>"), "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;");
+    fn the_templates_escape() {
+        let html = ErrorPage { lang: "en", title: "<script>\"a\" & 'b'</script>", text: "x" }.render().unwrap();
+        assert!(html.contains("&#60;script&#62;&#34;a&#34; &#38; &#39;b&#39;&#60;/script&#62;"), "{html}");
     }
 
     #[test]

@@ -194,6 +194,7 @@ async fn list(
         phone,
         starting_after,
         limit: page_limit(q.limit.as_deref())?,
+        ..Default::default()
     };
     let page = state.store.list_payments(&filter).await?;
     let data = page.data.iter().map(|p| payment_object(&state, p)).collect();

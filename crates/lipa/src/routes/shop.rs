@@ -6,6 +6,7 @@
 //! - `GET  /shop`      the product; `?order=REF` shows what became of that order
 //! - `POST /shop/buy`  make the payment and go to its checkout page
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,8 +14,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
-use super::checkout::{failure_words, new_checkout_payment};
-use super::pages::{esc, kes, page, same_origin, see_other, url_component, PageError};
+use super::checkout::new_checkout_payment;
+use super::checkout::strings::{Lang, Texts};
+use super::pages::{kes, render, same_origin, see_other, url_component, PageError};
 use crate::app::AppState;
 use crate::config::Mode;
 use crate::domain::PaymentStatus;
@@ -46,13 +48,23 @@ struct ShopQuery {
     order: Option<String>,
 }
 
+#[derive(Template)]
+#[template(path = "shop.html")]
+struct ShopPage<'a> {
+    merchant: &'a str,
+    order: Option<String>,
+    product: &'a str,
+    blurb: &'a str,
+    price: String,
+}
+
 async fn shop(State(state): State<AppState>, Query(q): Query<ShopQuery>) -> Result<Response, PageError> {
     simulator_only(&state)?;
-    let mut order_html = String::new();
+    let mut order = None;
     if let Some(reference) = q.order.filter(|o| !o.is_empty() && o.len() <= 100) {
         let filter = PaymentFilter { reference: Some(reference.clone()), limit: 1, ..PaymentFilter::default() };
         let latest = state.store.list_payments(&filter).await?.data.into_iter().next();
-        let text = match latest {
+        order = Some(match latest {
             None => format!("There is no order {}.", reference),
             Some(p) => match p.status {
                 PaymentStatus::Succeeded => format!(
@@ -61,36 +73,24 @@ async fn shop(State(state): State<AppState>, Query(q): Query<ShopQuery>) -> Resu
                     p.mpesa_receipt.map(|r| format!(" (M-Pesa receipt {r})")).unwrap_or_default()
                 ),
                 PaymentStatus::Failed => {
-                    format!(
-                        "Order {} is not paid: {}",
-                        p.reference,
-                        failure_words(p.failure_reason.map(|r| r.as_str()))
-                    )
+                    let why = Texts::for_lang(Lang::En).failure(p.failure_reason.map(|r| r.as_str()));
+                    format!("Order {} is not paid: {why}", p.reference)
                 }
                 PaymentStatus::NeedsReview => {
                     format!("Order {}: we are confirming the payment with M-Pesa.", p.reference)
                 }
                 PaymentStatus::Pending => format!("Order {} is waiting for payment.", p.reference),
             },
-        };
-        order_html = format!("<p class=\"notice\" role=\"status\">{}</p>", esc(&text));
+        });
     }
-    let body = format!(
-        "<main id=\"main\" class=\"card wide\">\
-         <p class=\"merchant\">{merchant} · demo shop</p>{order_html}\
-         <div class=\"product\"><div class=\"product-art\" aria-hidden=\"true\">☕ AA</div>\
-         <div><h1>{product}</h1><p>{blurb}</p><p class=\"price\">{price}</p>\
-         <form method=\"post\" action=\"/shop/buy\"><button type=\"submit\" class=\"full\">Pay with M-Pesa</button></form>\
-         <p class=\"muted small\">You will type your phone number on the next page and confirm on the \
-         <a href=\"/sim/handset\" target=\"_blank\" rel=\"noopener\">virtual handset</a> (opens in a new tab) — \
-         the simulator's stand-in for your phone. Test numbers like 0708374149 pay by themselves.</p>\
-         <p class=\"small\"><a href=\"/admin\">Admin dashboard</a></p></div></div></main>",
-        merchant = esc(&state.cfg.merchant_name),
-        product = esc(PRODUCT),
-        blurb = esc(PRODUCT_BLURB),
-        price = kes(PRICE),
-    );
-    Ok(page(StatusCode::OK, &format!("{} · demo shop", state.cfg.merchant_name), "shop", &body, None))
+    let page = ShopPage {
+        merchant: &state.cfg.merchant_name,
+        order,
+        product: PRODUCT,
+        blurb: PRODUCT_BLURB,
+        price: kes(PRICE),
+    };
+    Ok(render(StatusCode::OK, &page))
 }
 
 async fn buy(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {

@@ -62,6 +62,10 @@ pub struct PaymentFilter {
     pub phone: Option<String>,
     pub starting_after: Option<String>,
     pub limit: i64,
+    /// Created at or after this Unix ms (the admin's date filter).
+    pub created_from: Option<i64>,
+    /// Created before this Unix ms.
+    pub created_before: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -190,6 +190,8 @@ macro_rules! sql_store {
                      AND (CAST($2 AS TEXT) IS NULL OR reference = $2) \
                      AND (CAST($3 AS TEXT) IS NULL OR phone = $3) \
                      AND (CAST($4 AS TEXT) IS NULL OR seq < (SELECT seq FROM payments WHERE id = $4)) \
+                     AND (CAST($6 AS BIGINT) IS NULL OR created_at >= $6) \
+                     AND (CAST($7 AS BIGINT) IS NULL OR created_at < $7) \
                      ORDER BY seq DESC LIMIT $5"
                 );
                 let rows: Vec<PaymentRow> = sqlx::query_as(&q)
@@ -198,6 +200,8 @@ macro_rules! sql_store {
                     .bind(&f.phone)
                     .bind(&f.starting_after)
                     .bind(f.limit + 1)
+                    .bind(f.created_from)
+                    .bind(f.created_before)
                     .fetch_all(&self.reader)
                     .await?;
                 let has_more = rows.len() as i64 > f.limit;
@@ -527,10 +531,13 @@ macro_rules! sql_store {
                 let mut all: Vec<(i64, u8, usize, LogEntry)> = Vec::new();
                 for (i, (at, note, raw)) in callbacks.into_iter().enumerate() {
                     let detail = match note.as_str() {
-                        "parsed" => String::from_utf8_lossy(&raw[..raw.len().min(300)]).into_owned(),
-                        "unparseable body" => "a body that could not be parsed (kept)".to_string(),
+                        // The whole body (at most 64 KiB): the admin shows it in full.
+                        "parsed" => String::from_utf8_lossy(&raw).into_owned(),
+                        "unparseable body" => {
+                            format!("a body that could not be parsed (kept):\n{}", String::from_utf8_lossy(&raw))
+                        }
                         other => match other.strip_prefix("rejected: ") {
-                            Some(why) => format!("rejected, not applied: {why}"),
+                            Some(why) => format!("rejected, not applied: {why}\n{}", String::from_utf8_lossy(&raw)),
                             None => other.to_string(),
                         },
                     };

@@ -1,0 +1,125 @@
+//! What a simulator is started with: its Daraja settings and the faults it injects.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The public Daraja sandbox passkey (paired with shortcode 174379).
+pub const SANDBOX_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+/// The public Daraja sandbox shortcode.
+pub const SANDBOX_SHORTCODE: &str = "174379";
+
+/// How the simulator behaves. `Default` gives the public sandbox credentials, any consumer key/secret,
+/// a one-second result delay and a one-minute prompt timeout.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// The only BusinessShortCode that exists (others get "Merchant does not exist").
+    pub shortcode: String,
+    /// The passkey the Password must be made with.
+    pub passkey: String,
+    /// Required consumer key for OAuth; `None` accepts any.
+    pub consumer_key: Option<String>,
+    /// Required consumer secret for OAuth; `None` accepts any.
+    pub consumer_secret: Option<String>,
+    /// The till number that `CustomerBuyGoodsOnline` pushes must name as PartyB.
+    pub till_number: Option<String>,
+    /// Turn the simulator's warnings (uncertain Daraja rules) into Daraja-style `400.002.02` errors.
+    pub strict: bool,
+    /// How long test numbers (and `auto_outcome`) take to answer.
+    pub result_delay: Duration,
+    /// How long a handset prompt waits for a person before it fails with 1037.
+    pub prompt_timeout: Duration,
+    /// Lifetime of an access token.
+    pub token_ttl: Duration,
+    /// Merchant name shown in the handset prompt.
+    pub merchant_name: String,
+    /// Result code used for non-test numbers instead of waiting on the handset.
+    pub auto_outcome: Option<i64>,
+    /// Injected faults.
+    pub faults: Faults,
+    /// A new token invalidates every earlier one, as Safaricom's portal says Daraja does (unverified, so off
+    /// by default). Several gateway instances that each fetch their own token then knock each other out.
+    pub single_token: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            shortcode: SANDBOX_SHORTCODE.to_owned(),
+            passkey: SANDBOX_PASSKEY.to_owned(),
+            consumer_key: None,
+            consumer_secret: None,
+            till_number: None,
+            strict: false,
+            result_delay: Duration::from_secs(1),
+            prompt_timeout: Duration::from_secs(60),
+            token_ttl: Duration::from_secs(3599),
+            merchant_name: "LIPA DEMO".to_owned(),
+            auto_outcome: None,
+            faults: Faults::default(),
+            single_token: false,
+        }
+    }
+}
+
+// Secrets never appear in Debug output.
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "[redacted]");
+        f.debug_struct("SimConfig")
+            .field("shortcode", &self.shortcode)
+            .field("passkey", &"[redacted]")
+            .field("consumer_key", &redact(&self.consumer_key))
+            .field("consumer_secret", &redact(&self.consumer_secret))
+            .field("till_number", &self.till_number)
+            .field("strict", &self.strict)
+            .field("result_delay", &self.result_delay)
+            .field("prompt_timeout", &self.prompt_timeout)
+            .field("token_ttl", &self.token_ttl)
+            .field("merchant_name", &self.merchant_name)
+            .field("auto_outcome", &self.auto_outcome)
+            .field("faults", &self.faults)
+            .field("single_token", &self.single_token)
+            .finish()
+    }
+}
+
+/// Injected faults. Shares are probabilities between 0.0 and 1.0, drawn independently per request
+/// or callback. Serialized as JSON for `POST /sim/api/faults` (missing fields take their defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Extra latency added to every Daraja API answer (OAuth, push, query), in milliseconds.
+    pub latency_ms: u64,
+    /// Share of STK pushes refused with HTTP 500 `500.003.02` "Spike Arrest Violation" (nothing recorded).
+    pub spike_arrest: f64,
+    /// Share of STK pushes that are recorded (the prompt goes out, the callback follows) but whose
+    /// HTTP answer never comes: the client times out after sending.
+    pub hang: f64,
+    /// Share of callbacks never sent.
+    pub drop_callback: f64,
+    /// Share of callbacks sent twice.
+    pub duplicate_callback: f64,
+    /// Share of callbacks sent late (after `late_callback_ms`), so they can arrive out of order.
+    pub late_callback: f64,
+    /// Extra delay of late callbacks, in milliseconds.
+    pub late_callback_ms: u64,
+    /// Reseeds the random generator when set, for reproducible fault sequences.
+    pub seed: Option<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            spike_arrest: 0.0,
+            hang: 0.0,
+            drop_callback: 0.0,
+            duplicate_callback: 0.0,
+            late_callback: 0.0,
+            late_callback_ms: 5_000,
+            seed: None,
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The hosted checkout page, `/pay/{id}`: public (no API key), so it shows only what the customer needs —
+//! amount, merchant, reference and description, the status in plain words, the receipt — never metadata or
+//! Daraja's ids. It never asks for a PIN: the customer enters that on their phone. English or Swahili: the
+//! browser's `Accept-Language` chooses, the switch on the page (`?lang=sw|en`, kept in a cookie) overrides;
+//! every word is in [`strings`].
+//!
+//! - `GET  /pay/{id}`          the page (phone entry when the payment was created without a phone)
+//! - `POST /pay/{id}/phone`    the customer's number: sets it once and sends the one push of this payment;
+//!   a refused number redirects back to the page with the error (POST-redirect-GET: reloading the page never
+//!   re-sends the form)
+//! - `GET  /pay/{id}/events`   server-sent events with the status panel whenever it changes
+//! - `GET  /pay/{id}/status`   the same as JSON, for the polling fallback
+//! - `POST /pay/{id}/retry`    "Try again" after a failure: a new payment, once per failed payment,
+//!   optionally straight to another phone number
+//! - `GET  /pay/{id}/receipt`  the receipt, to print, save or share
+//!
+//! **Changing the number ("Wrong number?").** A payment sends at most one prompt, ever, and an order has at
+//! most one payment waiting on a phone. M-Pesa cannot withdraw a prompt once it is on a phone, and whoever
+//! holds that phone can still pay it until it expires; so lipa never "cancels" a waiting payment on its own
+//! side to send another one (the first could still be paid, and then the customer pays twice). While a
+//! prompt is outstanding the page explains how to end it (Cancel on that phone, or let it expire, about a
+//! minute); once M-Pesa has settled it as failed, the failure panel takes another number and "Try again"
+//! sends the new payment's single prompt there. The customer may type the right number while still waiting:
+//! the page's script holds it and sends "Try again" with it only once the first payment has failed (without
+//! the script, or if sent early, the server refuses with "the first request is still open" and sends
+//! nothing). A payment whose fate is unclear (`needs_review`) offers no new attempt at all.
+
+mod live;
+pub mod strings;
+mod view;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde_json::Value;
+
+use self::strings::{fill, Lang, Texts};
+use self::view::{view_state, CheckoutPage, PanelView, ReceiptPage};
+use super::pages::{cookie_value, render, same_origin, see_other, url_component, PageError};
+use crate::app::{now_ms, AppState};
+use crate::domain::{Payment, PaymentDraft, PaymentStatus};
+use crate::service;
+use crate::store::{Created, Idempotency, NewPayment, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/pay/{id}", get(show))
+        .route("/pay/{id}/phone", post(submit_phone))
+        .route("/pay/{id}/status", get(live::status))
+        .route("/pay/{id}/events", get(live::events))
+        .route("/pay/{id}/retry", post(retry))
+        .route("/pay/{id}/receipt", get(receipt))
+}
+
+const LANG_COOKIE: &str = "lipa_lang";
+/// What the customer typed, kept for the page after a refused number (POST-redirect-GET).
+const TYPED_COOKIE: &str = "lipa_phone_try";
+
+/// A payment created by lipa's own pages (demo shop, "Try again"): no phone yet, so the checkout asks.
+pub fn new_checkout_payment(
+    state: &AppState,
+    amount: i64,
+    reference: String,
+    description: String,
+    metadata: Value,
+    return_url: Option<String>,
+) -> Payment {
+    let draft = PaymentDraft { amount, phone: None, reference, description, metadata, return_url };
+    Payment::new_pending(
+        draft,
+        now_ms(),
+        state.cfg.reconcile_after.as_millis() as i64,
+        state.cfg.pending_max_age.as_millis() as i64,
+    )
+}
+
+/// Payment ids are `pay_` + hex; anything else is not looked up at all.
+fn valid_id(id: &str) -> bool {
+    id.len() <= 64 && id.strip_prefix("pay_").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Payment, PageError> {
+    if !valid_id(id) {
+        return Err(PageError::NotFound);
+    }
+    state.store.get_payment(id).await?.ok_or(PageError::NotFound)
+}
+
+#[derive(serde::Deserialize, Default)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// The page's language: `?lang=`, else the switch's cookie, else the browser's `Accept-Language`.
+fn lang_of(headers: &HeaderMap, query: Option<&str>) -> Lang {
+    query
+        .and_then(Lang::parse)
+        .or_else(|| cookie_value(headers, LANG_COOKIE).as_deref().and_then(Lang::parse))
+        .unwrap_or_else(|| {
+            Lang::from_accept_language(
+                headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or_default(),
+            )
+        })
+}
+
+fn add_cookie(r: &mut Response, cookie: String) {
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ShowQuery {
+    lang: Option<String>,
+    /// Set by a refused phone form (POST-redirect-GET).
+    error: Option<String>,
+    wait: Option<u64>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let t = Texts::for_lang(lang_of(&headers, q.lang.as_deref()));
+    let page: Result<Response, PageError> = async {
+        let p = load(&state, &id).await?;
+        let lang = t.lang;
+        let notice = match (q.error.as_deref(), view_state(&p)) {
+            (Some("still_waiting"), "sending" | "waiting") => Some(t.still_waiting),
+            _ => None,
+        };
+        let message = match q.error.as_deref() {
+            _ if view_state(&p) != "enter_phone" => None,
+            Some("phone_empty") => Some(t.phone_empty.to_string()),
+            Some("phone_invalid") => Some(t.phone_invalid.to_string()),
+            Some("too_many") => Some(fill(t.too_many, &[("seconds", &q.wait.unwrap_or(60).max(1).to_string())])),
+            _ => None,
+        };
+        let typed = message.as_ref().and_then(|_| cookie_value(&headers, TYPED_COOKIE)).map(|raw| {
+            url::form_urlencoded::parse(format!("t={raw}").as_bytes())
+                .next()
+                .map(|(_, v)| v.chars().take(40).collect::<String>())
+                .unwrap_or_default()
+        });
+        let had_typed = typed.is_some();
+        let v = PanelView::new(&state, &p, lang, message.map(|m| (m, typed.unwrap_or_default())));
+        let mut r = render(StatusCode::OK, &CheckoutPage::new(&state, &p, &v, notice));
+        if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
+            add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
+        }
+        if had_typed {
+            add_cookie(&mut r, format!("{TYPED_COOKIE}=; Path=/pay/{}; Max-Age=0; HttpOnly; SameSite=Lax", p.id));
+        }
+        Ok(r)
+    }
+    .await;
+    page.unwrap_or_else(|e| t.error(e).into_response())
+}
+
+/// Back to the page with the phone form's error; what was typed goes along in a short-lived cookie.
+fn refused(p: &Payment, error: &str, typed: &str) -> Response {
+    let mut r = see_other(&format!("/pay/{}?error={error}", p.id));
+    let typed: String = typed.chars().take(40).collect();
+    add_cookie(
+        &mut r,
+        format!("{TYPED_COOKIE}={}; Path=/pay/{}; Max-Age=300; HttpOnly; SameSite=Lax", url_component(&typed), p.id),
+    );
+    r
+}
+
+#[derive(serde::Deserialize)]
+struct PhoneForm {
+    #[serde(default)]
+    phone: String,
+}
+
+/// Per-client and per-phone limits on prompts (`crate::limits`): `Some(wait)` refuses this push. Besides
+/// these, a payment leaves `awaiting_phone` once (one prompt per payment) and a reference has one pending
+/// payment at a time.
+fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msisdn) -> Option<Duration> {
+    let refused = state.limits.checkout_prompt(client, phone.as_str()).err()?;
+    state.metrics.rate_limited(refused.limit);
+    Some(Duration::from_secs(refused.retry_after_secs()))
+}
+
+fn client_of(state: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option<IpAddr> {
+    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    crate::security::client_ip(peer, headers, &state.cfg.security.trusted_proxies)
+}
+
+/// Set the phone of a payment waiting for one and send its one push. The store lets exactly one caller
+/// move the payment out of `awaiting_phone`; any other (a second tab, a double submit) sends nothing.
+async fn push_once(state: &AppState, id: &str, msisdn: &daraja::Msisdn) -> Result<(), PageError> {
+    if let Some(p) = state.store.set_phone_for_push(id, msisdn.as_str(), now_ms()).await? {
+        // Its own task: a customer who closes the page mid-request must not cut the push in half.
+        let st = state.clone();
+        let sent = tokio::spawn(async move { service::send_push(&st, p).await }).await;
+        match sent {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(payment_id = %id, error = ?e, "checkout push failed"),
+            Err(e) => tracing::error!(payment_id = %id, error = %e, "checkout push task failed"),
+        }
+    }
+    Ok(())
+}
+
+async fn submit_phone(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
+    form: Result<Form<PhoneForm>, FormRejection>,
+) -> Response {
+    let t = Texts::for_lang(lang_of(&headers, None));
+    let page: Result<Response, PageError> = async {
+        if !same_origin(&headers) {
+            return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
+        }
+        let p = load(&state, &id).await?;
+        let back = format!("/pay/{}", p.id);
+        if view_state(&p) != "enter_phone" {
+            // Already has a phone (a second tab, a double submit): no second prompt.
+            return Ok(see_other(&back));
+        }
+        let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
+        let msisdn = match daraja::Msisdn::parse(&typed) {
+            Ok(m) => m,
+            Err(_) if typed.trim().is_empty() => return Ok(refused(&p, "phone_empty", "")),
+            Err(_) => return Ok(refused(&p, "phone_invalid", &typed)),
+        };
+        if let Some(wait) = prompt_cooldown(&state, client_of(&state, &headers, &ext), &msisdn) {
+            // A limit answers 429 with Retry-After (for scripts), on the page itself.
+            let msg = fill(t.too_many, &[("seconds", &wait.as_secs().max(1).to_string())]);
+            let v = PanelView::new(&state, &p, t.lang, Some((msg, typed.chars().take(40).collect())));
+            let mut r = render(StatusCode::TOO_MANY_REQUESTS, &CheckoutPage::new(&state, &p, &v, None));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            return Ok(r);
+        }
+        push_once(&state, &p.id, &msisdn).await?;
+        Ok(see_other(&back))
+    }
+    .await;
+    page.unwrap_or_else(|e| t.error(e).into_response())
+}
+
+/// "Try again" after a failure. It makes a new payment with the same amount, reference, description,
+/// metadata and return URL and no phone, so the customer may use another number: typed in the failure
+/// panel (the new payment's one push goes there at once) or, when left empty, on the new payment's phone
+/// form. It is idempotent per failed payment (an idempotency key derived from its id), so a double click or
+/// a second tab leads to the same new payment and sends no second prompt, and it honours the pending guard:
+/// if the reference already has a pending payment, no new one is made.
+async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
+    form: Result<Form<PhoneForm>, FormRejection>,
+) -> Response {
+    let t = Texts::for_lang(lang_of(&headers, None));
+    let page: Result<Response, PageError> = async {
+        if !same_origin(&headers) {
+            return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
+        }
+        let old = load(&state, &id).await?;
+        if matches!(view_state(&old), "sending" | "waiting") {
+            // Its prompt may still be answered: never a second one (see "Changing the number" above).
+            return Ok(see_other(&format!("/pay/{}?error=still_waiting", old.id)));
+        }
+        if old.status != PaymentStatus::Failed {
+            return Ok(see_other(&format!("/pay/{}", old.id)));
+        }
+        let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
+        let payment = new_checkout_payment(
+            &state,
+            old.amount,
+            old.reference.clone(),
+            old.description.clone(),
+            old.metadata.clone(),
+            old.return_url.clone(),
+        );
+        let new = NewPayment {
+            payment,
+            pending_guard: state.cfg.pending_guard.then(|| old.reference.clone()),
+            // No API key made it; the key namespace "" belongs to lipa's own pages.
+            api_key_id: None,
+            idempotency: Some(Idempotency {
+                key: format!("checkout-retry:{}", old.id),
+                request_hash: "checkout-retry".into(),
+            }),
+        };
+        let next = match state.store.create_payment(new).await {
+            Ok(Created::New(p)) => {
+                let note = format!("the customer chose Try again: new payment {}", p.id);
+                state.store.append_log(&old.id, "checkout", &note, now_ms()).await?;
+                p
+            }
+            Ok(Created::Replay { payment, .. }) => payment,
+            Err(StoreError::ReferencePending) => {
+                let lang = t.lang;
+                let v = PanelView::new(&state, &old, lang, None);
+                let notice = Some(Texts::for_lang(lang).in_progress);
+                return Ok(render(StatusCode::CONFLICT, &CheckoutPage::new(&state, &old, &v, notice)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if typed.trim().is_empty() || view_state(&next) != "enter_phone" {
+            return Ok(see_other(&format!("/pay/{}", next.id)));
+        }
+        let Ok(msisdn) = daraja::Msisdn::parse(&typed) else {
+            return Ok(refused(&next, "phone_invalid", &typed));
+        };
+        if let Some(wait) = prompt_cooldown(&state, client_of(&state, &headers, &ext), &msisdn) {
+            return Ok(see_other(&format!("/pay/{}?error=too_many&wait={}", next.id, wait.as_secs().max(1))));
+        }
+        push_once(&state, &next.id, &msisdn).await?;
+        Ok(see_other(&format!("/pay/{}", next.id)))
+    }
+    .await;
+    page.unwrap_or_else(|e| t.error(e).into_response())
+}
+
+async fn receipt(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let t = Texts::for_lang(lang_of(&headers, q.lang.as_deref()));
+    let page: Result<Response, PageError> = async {
+        let p = load(&state, &id).await?;
+        let lang = t.lang;
+        let mut r = render(StatusCode::OK, &ReceiptPage::new(&state, &p, lang));
+        if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
+            add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
+        }
+        Ok(r)
+    }
+    .await;
+    page.unwrap_or_else(|e| t.error(e).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked_before_lookup() {
+        assert!(valid_id("pay_0123abcd"));
+        assert!(!valid_id("pay_"));
+        assert!(!valid_id("pay_<script>"));
+        assert!(!valid_id("evt_0123"));
+    }
+
+    #[test]
+    fn language_choice() {
+        let mut h = HeaderMap::new();
+        assert_eq!(lang_of(&h, None), Lang::En);
+        h.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("sw-KE,sw;q=0.9,en;q=0.5"));
+        assert_eq!(lang_of(&h, None), Lang::Sw);
+        h.insert(header::COOKIE, HeaderValue::from_static("lipa_lang=en"));
+        assert_eq!(lang_of(&h, None), Lang::En, "the switch beats the browser");
+        assert_eq!(lang_of(&h, Some("sw")), Lang::Sw, "the link beats the cookie");
+    }
+}
