@@ -4,6 +4,13 @@
 //! one set per gateway. Values that are about the whole system (payments by status, the reconciliation and
 //! webhook queues, webhook failures) are read from the database at scrape time, so every instance on one
 //! database reports the same — sum the per-instance counters, not those.
+//!
+//! Why not the `metrics` + `metrics-exporter-prometheus` crates: their macros record into one global
+//! recorder per process, while lipa keeps one set of counters per gateway (the tests run many gateways in
+//! one process and read each one's exact counts); and the database gauges here are read at scrape time
+//! from the store, which that exporter has no hook for (they would have to be copied into gauges before
+//! each render). Every label comes from a closed set (see [`Metrics::http`], [`method_label`] and
+//! `KNOWN_DARAJA_CODES`), so no client can grow this output.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
