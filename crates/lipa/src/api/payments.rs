@@ -19,34 +19,25 @@ pub enum Channel {
     Stk,
 }
 
-/// Why a payment failed: cancelled 1032; timeout 1037/1019/1036; insufficient_funds 1; wrong_pin 2001; limit
-/// 2/3/4/8/17; rejected: Daraja refused the push; error: any other code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureReason {
-    Cancelled,
-    Timeout,
-    InsufficientFunds,
-    WrongPin,
-    Limit,
-    Rejected,
-    Error,
-}
+/// The schema of `failure_reason`: the API names of [`daraja::FailureReason`], read from it (the value
+/// itself is a `daraja::FailureReason`, written as its name).
+pub struct FailureReason;
 
-impl From<daraja::FailureReason> for FailureReason {
-    fn from(r: daraja::FailureReason) -> Self {
-        use daraja::FailureReason as D;
-        match r {
-            D::Cancelled => Self::Cancelled,
-            D::Timeout => Self::Timeout,
-            D::InsufficientFunds => Self::InsufficientFunds,
-            D::WrongPin => Self::WrongPin,
-            D::Limit => Self::Limit,
-            D::Rejected => Self::Rejected,
-            D::Error => Self::Error,
-        }
+impl utoipa::PartialSchema for FailureReason {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(daraja::FailureReason::ALL.iter().map(|r| r.as_str())))
+            .description(Some(
+                "cancelled 1032; timeout 1037/1019/1036; insufficient_funds 1; wrong_pin 2001; limit 2/3/4/8/17; \
+                 rejected: Daraja refused the push; error: any other code.",
+            ))
+            .into()
     }
 }
+
+impl ToSchema for FailureReason {}
 
 /// Daraja's ResultCode: a number for all STK codes (Daraja's rare alphanumeric codes stay strings).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -104,8 +95,8 @@ pub struct Payment {
     pub result_code: Option<ResultCode>,
     #[schema(required = true)]
     pub result_desc: Option<String>,
-    #[schema(required = true)]
-    pub failure_reason: Option<FailureReason>,
+    #[schema(required = true, value_type = Option<FailureReason>)]
+    pub failure_reason: Option<&'static str>,
     /// Why the payment needs a human look (status needs_review).
     #[schema(required = true)]
     pub review_reason: Option<String>,
@@ -138,7 +129,7 @@ impl Payment {
             mpesa_receipt: p.mpesa_receipt.clone(),
             result_code: p.result_code.as_deref().map(ResultCode::of),
             result_desc: p.result_desc.clone(),
-            failure_reason: p.failure_reason.map(FailureReason::from),
+            failure_reason: p.failure_reason.map(|r| r.as_str()),
             review_reason: p.review_reason.clone(),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
@@ -322,10 +313,16 @@ impl CreatePayment {
 mod tests {
     use super::*;
 
+    fn sample() -> domain::Payment {
+        let draft = CreatePayment::parse(br#"{"amount":8,"reference":"A"}"#).and_then(|c| c.validate(12)).unwrap();
+        domain::Payment::new_pending(draft, 0, 1, 2)
+    }
+
     #[test]
     fn failure_reasons_keep_their_api_names() {
         for r in daraja::FailureReason::ALL {
-            assert_eq!(serde_json::to_value(FailureReason::from(r)).unwrap(), r.as_str(), "{r:?}");
+            let p = crate::domain::Payment { failure_reason: Some(r), ..sample() };
+            assert_eq!(crate::api::to_json(&Payment::of(&p))["failure_reason"], r.as_str(), "{r:?}");
         }
     }
 
