@@ -4,22 +4,28 @@
 use std::time::Duration;
 
 use crate::app::{now_ms, AppState};
-use crate::domain::{Outcome, Payment, Source};
+use crate::domain::{Outcome, Payment, PushFields, Source};
 use crate::error::ApiError;
 
 /// How often a push refused before processing (spike arrest, connection refused) is tried again. Only
 /// those: anything that may have reached the phone is never sent twice.
 const PUSH_TRIES: u32 = 3;
 
-/// Send the STK push of a payment in `sending` and record what became of it.
+/// Send the STK push of a payment in `sending` and record what became of it. Its phone, amount and
+/// reference are read back from the payment; [`send_push_with`] takes them as validated.
 pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError> {
-    let phone = p.phone.as_deref().unwrap_or_default();
+    let fields = PushFields::of(&p, state.cfg.reference_max_len)
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| ApiError::Internal(format!("payment {} has no phone to push to", p.id)))?;
+    send_push_with(state, p, fields).await
+}
+
+/// [`send_push`] with the push's fields as the request gave them, validated (no parsing again).
+pub async fn send_push_with(state: &AppState, p: Payment, fields: PushFields) -> Result<Payment, ApiError> {
     let push = daraja::StkPush {
-        phone: daraja::Msisdn::parse(phone).map_err(|e| ApiError::Internal(format!("stored phone is invalid: {e}")))?,
-        amount: daraja::Amount::try_from(p.amount)
-            .map_err(|e| ApiError::Internal(format!("stored amount is invalid: {e}")))?,
-        reference: daraja::AccountReference::new(&p.reference, state.cfg.reference_max_len)
-            .map_err(|e| ApiError::Internal(format!("stored reference is invalid: {e}")))?,
+        phone: fields.phone,
+        amount: fields.amount,
+        reference: fields.reference,
         description: daraja::TransactionDesc::new(&p.description),
         callback_url: state.callback_url(&p.callback_secret),
     };

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use super::Invalid;
 use super::{constant, ListObject};
 use crate::domain::payment::rfc3339;
-use crate::domain::{self, PaymentDraft, PaymentStatus};
+use crate::domain::{self, PaymentDraft, PaymentStatus, PushFields};
 
 constant!(PaymentObject, "payment");
 constant!(Kes, "KES");
@@ -206,6 +206,11 @@ impl CreatePayment {
 
     /// Check every field before anything is stored or sent to Daraja; the first problem names its field.
     pub fn validate(self, reference_max_len: usize) -> Result<PaymentDraft, Invalid> {
+        self.validate_for_push(reference_max_len).map(|(draft, _)| draft)
+    }
+
+    /// [`CreatePayment::validate`], and the push's fields as validated types when a phone was given.
+    pub fn validate_for_push(self, reference_max_len: usize) -> Result<(PaymentDraft, Option<PushFields>), Invalid> {
         let amount = match self.amount {
             None => {
                 return Err(Invalid::field(
@@ -298,14 +303,15 @@ impl CreatePayment {
             }
         };
         let description = description.unwrap_or_else(|| reference.as_str().to_string());
-        Ok(PaymentDraft {
+        let draft = PaymentDraft {
             amount: i64::from(amount),
-            phone: phone.map(|p| p.as_str().to_string()),
+            phone: phone.as_ref().map(|p| p.as_str().to_string()),
             reference: reference.as_str().to_string(),
             description,
             metadata: serde_json::Value::Object(metadata),
             return_url,
-        })
+        };
+        Ok((draft, phone.map(|phone| PushFields { phone, amount, reference })))
     }
 }
 

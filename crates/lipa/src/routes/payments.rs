@@ -80,7 +80,7 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body.map_err(body_error)?;
-    let req = CreatePayment::parse(&body)?.validate(state.cfg.reference_max_len)?;
+    let (req, push) = CreatePayment::parse(&body)?.validate_for_push(state.cfg.reference_max_len)?;
     let idem = idempotency(&headers, &body)?;
     let guard = state.cfg.pending_guard.then(|| req.reference.clone());
     let payment = Payment::new_pending(
@@ -98,7 +98,11 @@ async fn create(
             })
         }
         Created::Replay { payment, .. } => payment,
-        Created::New(p) if p.push_state == PushState::Sending => service::send_push(&state, p).await?,
+        // A new payment is this request's: its push goes out with the fields just validated.
+        Created::New(p) if p.push_state == PushState::Sending => match push {
+            Some(fields) => service::send_push_with(&state, p, fields).await?,
+            None => service::send_push(&state, p).await?,
+        },
         Created::New(p) => p,
     };
     Ok((StatusCode::CREATED, Json(payment_json(&state, &payment))))
