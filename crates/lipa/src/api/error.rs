@@ -23,3 +23,27 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
+
+/// The errors of reading one resource by id.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum LookupErrors {
+    /// Missing or unknown API key.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// No such payment or event.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
+/// The errors of a list with filters.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ListErrors {
+    /// A filter is wrong; `field` names it.
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+    /// Missing or unknown API key.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+}

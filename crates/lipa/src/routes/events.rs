@@ -9,7 +9,9 @@ use utoipa_axum::routes;
 
 use super::auth::ApiKey;
 use super::page_limit;
-use crate::api::{self, ErrorBody, EventList, EventType};
+use crate::api;
+use crate::api::error::{ListErrors, LookupErrors};
+use crate::api::{EventList, EventType};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::{self, EventFilter};
@@ -54,8 +56,7 @@ struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of events.", body = EventList),
-        (status = 400, description = "A filter is wrong; `field` names it.", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key.", body = ErrorBody),
+        ListErrors,
     ),
 )]
 async fn list(
@@ -96,8 +97,7 @@ async fn list(
     params(("id" = String, Path, description = "The event id (evt_…).")),
     responses(
         (status = 200, description = "The event and its delivery state.", body = api::Event),
-        (status = 401, description = "Missing or unknown API key.", body = ErrorBody),
-        (status = 404, description = "No such event.", body = ErrorBody),
+        LookupErrors,
     ),
 )]
 async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -116,8 +116,7 @@ async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<Strin
     params(("id" = String, Path, description = "The event id (evt_…).")),
     responses(
         (status = 202, description = "Scheduled; the event and its delivery state.", body = api::Event),
-        (status = 401, description = "Missing or unknown API key.", body = ErrorBody),
-        (status = 404, description = "No such event.", body = ErrorBody),
+        LookupErrors,
     ),
 )]
 async fn redeliver(

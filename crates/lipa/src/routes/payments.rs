@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::auth::ApiKey;
 use super::{body_error, page_limit};
+use crate::api::error::{ListErrors, LookupErrors};
 use crate::api::{self, CreatePayment, ErrorBody, PaymentList};
 use crate::app::{now_ms, AppState};
 use crate::domain::{Payment, PaymentStatus, PushState};
@@ -117,8 +118,7 @@ async fn create(
     params(("id" = String, Path, description = "The payment id (pay_…).")),
     responses(
         (status = 200, description = "The payment.", body = api::Payment),
-        (status = 401, description = "Missing or unknown API key.", body = ErrorBody),
-        (status = 404, description = "No such payment.", body = ErrorBody),
+        LookupErrors,
     ),
 )]
 async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -153,8 +153,7 @@ struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of payments.", body = PaymentList),
-        (status = 400, description = "A filter is wrong; `field` names it.", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key.", body = ErrorBody),
+        ListErrors,
     ),
 )]
 async fn list(
