@@ -22,7 +22,7 @@ const TIMESTAMP_SKEW_SECS: i64 = 5 * 60;
 /// A hung request answers after this long, far beyond any sane client timeout.
 const HANG: Duration = Duration::from_secs(600);
 /// Words Safaricom forbids in production callback URLs.
-const FORBIDDEN_URL_WORDS: &[&str] = &["m-pesa", "mpesa", "safaricom", "exe", "exec", "cmd", "sql", "query"];
+pub(crate) const FORBIDDEN_URL_WORDS: &[&str] = &["m-pesa", "mpesa", "safaricom", "exe", "exec", "cmd", "sql", "query"];
 
 pub(crate) fn routes() -> Router<Simulator> {
     Router::new()
@@ -33,26 +33,26 @@ pub(crate) fn routes() -> Router<Simulator> {
 
 /// Daraja's error envelope.
 pub(crate) struct DarajaError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    request_id: Option<String>,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    pub(crate) request_id: Option<String>,
 }
 
 impl DarajaError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         DarajaError { status, code, message: message.into(), request_id: None }
     }
 
-    fn bad_request(field: &str) -> Self {
+    pub(crate) fn bad_request(field: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "400.002.02", format!("Bad Request - Invalid {field}"))
     }
 
-    fn internal(message: &str) -> Self {
+    pub(crate) fn internal(message: &str) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "500.001.1001", message)
     }
 
-    fn render(self, sim: &Simulator) -> Response {
+    pub(crate) fn render(self, sim: &Simulator) -> Response {
         let request_id = self.request_id.unwrap_or_else(|| sim.request_id());
         let body = json!({
             "requestId": request_id,
@@ -67,18 +67,18 @@ impl DarajaError {
     }
 }
 
-async fn method_not_allowed(State(sim): State<Simulator>) -> Response {
+pub(crate) async fn method_not_allowed(State(sim): State<Simulator>) -> Response {
     DarajaError::new(StatusCode::METHOD_NOT_ALLOWED, "405.001", "Method Not Allowed").render(&sim)
 }
 
-async fn fault_latency(sim: &Simulator) {
+pub(crate) async fn fault_latency(sim: &Simulator) {
     let ms = sim.faults().latency_ms;
     if ms > 0 {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 
-fn finish(
+pub(crate) fn finish(
     sim: &Simulator,
     what: &str,
     result: Result<(Response, String), DarajaError>,
@@ -143,7 +143,7 @@ fn oauth_inner(
 
 // ---------------------------------------------------------------- shared checks
 
-fn check_bearer(sim: &Simulator, headers: &HeaderMap) -> Result<(), DarajaError> {
+pub(crate) fn check_bearer(sim: &Simulator, headers: &HeaderMap) -> Result<(), DarajaError> {
     let bad_header = || DarajaError::new(StatusCode::NOT_FOUND, "404.001.04", "Invalid Authentication Header");
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(bad_header)?;
     let (scheme, token) = auth.trim().split_once(' ').ok_or_else(bad_header)?;
@@ -157,7 +157,7 @@ fn check_bearer(sim: &Simulator, headers: &HeaderMap) -> Result<(), DarajaError>
 }
 
 /// Daraja answers a body that is not declared as JSON with "Invalid BusinessShortCode".
-fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, DarajaError> {
+pub(crate) fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, DarajaError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -172,7 +172,7 @@ fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value
 }
 
 /// Text of a field given as a string or a JSON number (Daraja accepts both).
-fn text(obj: &Map<String, Value>, name: &str) -> Option<String> {
+pub(crate) fn text(obj: &Map<String, Value>, name: &str) -> Option<String> {
     match obj.get(name)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(number_text(n)),
@@ -194,7 +194,7 @@ fn number_text(n: &serde_json::Number) -> String {
 }
 
 /// A field that must be all digits (string or number).
-fn digits(obj: &Map<String, Value>, name: &str) -> Option<String> {
+pub(crate) fn digits(obj: &Map<String, Value>, name: &str) -> Option<String> {
     let s = text(obj, name)?;
     let s = s.trim().to_owned();
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
@@ -204,14 +204,14 @@ fn is_shortcode(s: &str) -> bool {
     (5..=7).contains(&s.len())
 }
 
-struct Checked {
-    warnings: Vec<String>,
-    strict: bool,
+pub(crate) struct Checked {
+    pub(crate) warnings: Vec<String>,
+    pub(crate) strict: bool,
 }
 
 impl Checked {
     /// Records a warning, or in strict mode refuses with Daraja's error for `field`.
-    fn warn(&mut self, field: &str, message: String) -> Result<(), DarajaError> {
+    pub(crate) fn warn(&mut self, field: &str, message: String) -> Result<(), DarajaError> {
         if self.strict {
             return Err(DarajaError::bad_request(field));
         }
@@ -254,7 +254,7 @@ fn check_credentials(sim: &Simulator, obj: &Map<String, Value>, checked: &mut Ch
     Ok(shortcode)
 }
 
-fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+pub(crate) fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
         // Header values must be visible ASCII; our messages are, but never fail on it.
         let ascii: String = w.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' }).collect();
@@ -378,7 +378,7 @@ fn push_inner(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(Resp
     Ok((resp, view.checkout_request_id))
 }
 
-fn check_amount(obj: &Map<String, Value>, checked: &mut Checked) -> Result<u64, DarajaError> {
+pub(crate) fn check_amount(obj: &Map<String, Value>, checked: &mut Checked) -> Result<u64, DarajaError> {
     let invalid = || DarajaError::bad_request("Amount");
     let value: f64 = match obj.get("Amount") {
         Some(Value::Number(n)) => n.as_f64().ok_or_else(invalid)?,

@@ -46,7 +46,13 @@ Simulator test numbers (shown local; on the Daraja API send them as 2547…):
 Point a client at http://<listen>/ as its Daraja base URL: /oauth/v1/generate,
 /mpesa/stkpush/v1/processrequest and /mpesa/stkpushquery/v1/query answer like Daraja.
 Control API for tests: /sim/api/transactions, /sim/api/prompts?phone=,
-/sim/api/log, /sim/api/faults.";
+/sim/api/log, /sim/api/faults.
+
+C2B: /mpesa/c2b/v1|v2/registerurl and /simulate send validation, then
+confirmation, to the registered URLs (v1: SHA-256 MSISDN, v2: masked);
+/mpesa/qrcode/v1/generate makes a QR code linking to the handset. Pay a
+paybill or till by hand on the handset's SIM menu (Lipa na M-PESA), or with
+POST /sim/api/c2b/pay; see /sim/api/c2b/payments and /sim/api/c2b/registrations.";
 
 /// Options of the standalone simulator (`daraja-sim`, `lipa sim`).
 #[derive(clap::Args, Clone, Debug)]
@@ -143,6 +149,10 @@ pub struct SimArgs {
     /// A new OAuth token invalidates every earlier one (as Safaricom's portal says Daraja does).
     #[arg(long)]
     pub single_token: bool,
+
+    /// C2B options.
+    #[command(flatten)]
+    pub c2b: crate::c2b::C2bArgs,
 }
 
 impl SimArgs {
@@ -171,6 +181,7 @@ impl SimArgs {
                 seed: self.seed,
             },
             single_token: self.single_token,
+            c2b: self.c2b.to_config(),
         }
     }
 }

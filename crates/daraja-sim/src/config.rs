@@ -41,6 +41,8 @@ pub struct SimConfig {
     /// A new token invalidates every earlier one, as Safaricom's portal says Daraja does (unverified, so off
     /// by default). Several gateway instances that each fetch their own token then knock each other out.
     pub single_token: bool,
+    /// C2B: production registration rules, the app's C2B product, external validation and its timeout.
+    pub c2b: crate::c2b::C2bSimConfig,
 }
 
 impl Default for SimConfig {
@@ -59,6 +61,7 @@ impl Default for SimConfig {
             auto_outcome: None,
             faults: Faults::default(),
             single_token: false,
+            c2b: Default::default(),
         }
     }
 }
@@ -81,6 +84,7 @@ impl fmt::Debug for SimConfig {
             .field("auto_outcome", &self.auto_outcome)
             .field("faults", &self.faults)
             .field("single_token", &self.single_token)
+            .field("c2b", &self.c2b)
             .finish()
     }
 }

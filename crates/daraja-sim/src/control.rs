@@ -47,6 +47,12 @@ async fn config(State(sim): State<Simulator>) -> Response {
         "consumer_credentials_required": c.consumer_key.is_some() || c.consumer_secret.is_some(),
         "faults": sim.faults(),
         "oauth_requests": sim.oauth_requests(),
+        "c2b": {
+            "production_rules": c.c2b.production_rules,
+            "product": c.c2b.product,
+            "external_validation": c.c2b.external_validation,
+            "validation_timeout_ms": c.c2b.validation_timeout.as_millis() as u64,
+        },
     }))
     .into_response()
 }

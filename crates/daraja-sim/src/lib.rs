@@ -1,7 +1,8 @@
 //! `daraja-sim`: a faithful local Safaricom Daraja (M-Pesa Express) simulator with a virtual handset.
 //!
 //! It answers Daraja's own paths (`/oauth/v1/generate`, `/mpesa/stkpush/v1/processrequest`,
-//! `/mpesa/stkpushquery/v1/query`) with Daraja's JSON and error codes, POSTs real asynchronous
+//! `/mpesa/stkpushquery/v1/query`; C2B `registerurl`/`simulate` v1 and v2 and Dynamic QR
+//! `/mpesa/qrcode/v1/generate`) with Daraja's JSON and error codes, POSTs real asynchronous
 //! callbacks, and serves everything else under `/sim/…`: the virtual handset page, a JSON control API
 //! for tests, the request log and fault injection.
 //!
@@ -18,13 +19,16 @@
 //! ```
 
 mod api;
+mod c2b;
 mod cli;
 mod config;
 mod control;
+mod qr;
 mod router;
 mod sim;
 mod util;
 
+pub use c2b::{C2bArgs, C2bPaymentView, C2bRegistration, C2bSimConfig, C2bStatus, C2bVersion};
 pub use cli::{parse_duration, run, SimArgs, TEST_NUMBERS_HELP};
 pub use config::{Faults, SimConfig, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
 pub use sim::{CallbackAttempt, CompleteError, Decider, LogEntry, LogKind, Simulator, TransactionView, TxState};

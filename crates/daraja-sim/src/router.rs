@@ -10,6 +10,9 @@ impl Simulator {
     pub fn router(&self) -> axum::Router {
         crate::api::routes()
             .merge(crate::control::routes())
+            .merge(crate::c2b::api_routes())
+            .merge(crate::c2b::control_routes())
+            .merge(crate::qr::routes())
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(self.clone())
     }

@@ -173,6 +173,8 @@ pub(crate) struct Inner {
     log: Mutex<VecDeque<LogEntry>>,
     log_seq: AtomicU64,
     http: reqwest::Client,
+    /// C2B registrations and payments (`crate::c2b`).
+    pub(crate) c2b: crate::c2b::C2bState,
 }
 
 /// The simulator. Cheap to clone (an `Arc` inside); every clone shares the same state.
@@ -261,6 +263,7 @@ impl Simulator {
                 log: Mutex::new(VecDeque::new()),
                 log_seq: AtomicU64::new(0),
                 http,
+                c2b: Default::default(),
             }),
         }
     }
@@ -416,6 +419,11 @@ impl Simulator {
         util::request_id(&mut *lock(&self.inner.rng))
     }
 
+    /// A new M-Pesa receipt (`TransID`).
+    pub(crate) fn receipt(&self) -> String {
+        util::receipt(&mut *lock(&self.inner.rng))
+    }
+
     pub(crate) fn prompt_text(&self, amount: u64, reference: &str) -> String {
         format!("Pay KES {amount} to {}? Account {reference}. Enter M-Pesa PIN.", self.inner.config.merchant_name)
     }
@@ -507,7 +515,7 @@ impl Simulator {
         Ok(view)
     }
 
-    fn callback_faults(&self) -> (bool, bool, Option<Duration>) {
+    pub(crate) fn callback_faults(&self) -> (bool, bool, Option<Duration>) {
         let f = self.faults();
         let dropped = self.roll(f.drop_callback);
         let duplicate = self.roll(f.duplicate_callback);
@@ -564,7 +572,7 @@ impl Simulator {
         }
     }
 
-    async fn post_callback(&self, url: &str, payload: &Value, fault: Option<String>) -> CallbackAttempt {
+    pub(crate) async fn post_callback(&self, url: &str, payload: &Value, fault: Option<String>) -> CallbackAttempt {
         let result = self.inner.http.post(url).json(payload).send().await;
         let (status, body, error) = match result {
             Ok(resp) => {

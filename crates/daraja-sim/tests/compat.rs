@@ -1,7 +1,9 @@
 //! Third-party Daraja SDKs, installed from PyPI and npm at pinned versions, run unchanged against the
 //! in-process simulator: token, STK push to a success and a cancel test number, STK query, and the
-//! real callbacks on a receiver each script runs. Their quirks (numbers as strings or JSON numbers,
-//! fractional amounts, UTC timestamps, long descriptions) must come back as warnings, not failures.
+//! real callbacks on a receiver each script runs; and C2B (daraja-mpesa, mpesa-node): register URLs,
+//! simulate, and the validation and confirmation the script's merchant receives. Their quirks (numbers as
+//! strings or JSON numbers, fractional amounts, UTC timestamps, long descriptions) must come back as
+//! warnings, not failures.
 //!
 //! The SDKs are installed by `compat/install.sh` into `target/compat-deps` (or `$LIPA_COMPAT_DEPS`);
 //! CI runs it before the tests, and the first test here runs it when needed. Without python3/node or
@@ -245,4 +247,47 @@ async fn strict_simulator_refuses_the_quirks() {
     assert!(!run.ok, "a strict simulator must refuse a UTC Timestamp");
     assert!(run.stdout.contains("Bad Request - Invalid Timestamp"), "{}", run.stdout);
     assert!(sim.transactions().is_empty());
+}
+
+/// C2B: `script` registers URLs and simulates a paybill payment with an SDK's own C2B calls; from the
+/// simulator's side the registration is v1 (the SDKs' path), the payment completed after a validation
+/// the script's merchant accepted, and both requests reached it (HTTP 200).
+async fn check_c2b(script: &str) {
+    let Some(deps) = deps_or_skip(script) else {
+        return;
+    };
+    let (sim, base) = spawn_sim(SimConfig::default()).await;
+    let run = run_script(&deps, script, &base).await;
+    assert!(run.ok, "{script} failed against the simulator\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    let result = run.result();
+    let c2b = &result["c2b"];
+    let regs = sim.c2b_registrations();
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert_eq!(regs[0].version, daraja_sim::C2bVersion::V1);
+    let trans_id = c2b["trans_id"].as_str().unwrap();
+    let p = sim.c2b_payment(trans_id).expect("the simulator knows the payment");
+    assert_eq!(p.status, daraja_sim::C2bStatus::Completed);
+    assert_eq!(p.decided_by.as_deref(), Some("validation"));
+    assert_eq!(p.bill_ref_number, c2b["account"].as_str().unwrap());
+    assert_eq!(Some(p.amount), c2b["amount"].as_u64());
+    assert!(p.validation_attempts.iter().any(|a| a.status == Some(200)), "{:?}", p.validation_attempts);
+    assert!(p.confirmation_attempts.iter().any(|a| a.status == Some(200)), "{:?}", p.confirmation_attempts);
+    assert!(p.warnings.iter().any(|w| w.contains("v1/simulate")), "v1 simulate warns: {:?}", p.warnings);
+    say(&format!(
+        "compat {} {} C2B: registered v1, paid KES {} account {} -> {trans_id} (validated, confirmed)",
+        result["sdk"].as_str().unwrap_or("?"),
+        result["version"].as_str().unwrap_or("?"),
+        p.amount,
+        p.bill_ref_number
+    ));
+}
+
+#[tokio::test]
+async fn python_daraja_mpesa_c2b() {
+    check_c2b("daraja_mpesa_c2b_check.py").await;
+}
+
+#[tokio::test]
+async fn node_mpesa_node_c2b() {
+    check_c2b("mpesa_node_c2b_check.js").await;
 }

@@ -149,7 +149,7 @@ impl PaymentDetails {
     }
 }
 
-fn parse_eat(s: &str) -> Option<jiff::Timestamp> {
+pub(crate) fn parse_eat(s: &str) -> Option<jiff::Timestamp> {
     let s = s.trim();
     if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;

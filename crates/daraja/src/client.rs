@@ -442,7 +442,7 @@ impl Client {
 
     /// POSTs `body` with a bearer token. On "Invalid Access Token" drops that token, fetches a
     /// new one and sends once more.
-    async fn post_with_token(&self, path: &str, body: &Value) -> Result<(u16, Vec<u8>), Error> {
+    pub(crate) async fn post_with_token(&self, path: &str, body: &Value) -> Result<(u16, Vec<u8>), Error> {
         let store = &self.inner.config.token_store;
         let token = self.token().await?;
         let (status, bytes) = self.post(path, body, &token).await?;
@@ -487,7 +487,7 @@ impl Client {
         Ok((status, bytes.to_vec()))
     }
 
-    fn error_from_answer(&self, status: u16, bytes: &[u8]) -> Error {
+    pub(crate) fn error_from_answer(&self, status: u16, bytes: &[u8]) -> Error {
         match ErrorEnvelope::parse(bytes) {
             Some(env) => env.rate_limited(status).unwrap_or(Error::Rejected {
                 http_status: status,
@@ -501,7 +501,7 @@ impl Client {
     }
 
     /// The start of a body for an error message, with every configured secret blanked out.
-    fn excerpt(&self, bytes: &[u8]) -> String {
+    pub(crate) fn excerpt(&self, bytes: &[u8]) -> String {
         let c = &self.inner.config;
         let mut s = String::from_utf8_lossy(bytes).into_owned();
         for secret in [&c.passkey, &c.consumer_secret, &c.consumer_key] {
@@ -593,6 +593,11 @@ impl ErrorEnvelope {
     }
 
     fn is_invalid_token(&self) -> bool {
+        // "Invalid Access Token - Invalid API call as no apiproduct match found" is about the app's
+        // products (e.g. C2B v1 vs v2), not the token: a new token would be refused the same way.
+        if self.code == "401.003.01" || self.message.to_ascii_lowercase().contains("apiproduct") {
+            return false;
+        }
         matches!(self.code.as_str(), "404.001.03" | "400.003.01")
             || self.code.to_ascii_lowercase().contains("invalidaccesstoken")
             || self.message.to_ascii_lowercase().contains("invalid access token")

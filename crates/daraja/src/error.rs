@@ -105,6 +105,42 @@ pub enum Error {
     /// The configured [`TokenStore`](crate::TokenStore) failed. The request was not sent.
     #[error("token store failed: {0}")]
     TokenStore(#[source] BoxError),
+
+    /// The app has no Daraja product for the API version called (`401.003.01` "no apiproduct match
+    /// found"), e.g. C2B v2 called by an app that only has the C2B v1 product. Nothing was done;
+    /// configure the version named in `configure` (or add the missing product to the app).
+    #[error(
+        "Daraja has no {api} {tried} product for this app ({error_code}: {message}): configure {api} \
+         {configure} instead, or add the {api} {tried} product to the app on the Daraja portal"
+    )]
+    WrongApiVersion {
+        /// Which API, e.g. `C2B`.
+        api: &'static str,
+        /// The version that was called (`v1`, `v2`).
+        tried: &'static str,
+        /// The version to configure instead.
+        configure: &'static str,
+        /// Daraja's error code (`401.003.01`, or the API gateway's fault code for a path that is gone).
+        error_code: String,
+        /// Daraja's message.
+        message: String,
+    },
+
+    /// C2B URLs are already registered for this shortcode (`500.003.1001` "Urls are already
+    /// registered"): production accepts one registration per shortcode.
+    #[error(
+        "C2B URLs are already registered for shortcode {short_code} ({message}); production registers \
+         once: to change them, delete them on the Daraja portal (Self Services > URL Management, approved \
+         by two M-PESA org portal operators) or email apisupport@safaricom.co.ke, then register again"
+    )]
+    C2bUrlsAlreadyRegistered {
+        /// The shortcode.
+        short_code: String,
+        /// Daraja's message.
+        message: String,
+        /// Daraja's `requestId`, if any (quote it to Safaricom support).
+        request_id: Option<String>,
+    },
 }
 
 impl Error {
@@ -131,14 +167,19 @@ impl Error {
             Error::InvalidInput { .. }
             | Error::Rejected { .. }
             | Error::OutcomeUnknown { .. }
-            | Error::UnexpectedResponse { .. } => false,
+            | Error::UnexpectedResponse { .. }
+            | Error::WrongApiVersion { .. }
+            | Error::C2bUrlsAlreadyRegistered { .. } => false,
         }
     }
 
     /// Daraja's error code, when the error carries one.
     pub fn error_code(&self) -> Option<&str> {
         match self {
-            Error::Rejected { error_code, .. } | Error::RateLimited { error_code, .. } => Some(error_code),
+            Error::Rejected { error_code, .. }
+            | Error::RateLimited { error_code, .. }
+            | Error::WrongApiVersion { error_code, .. } => Some(error_code),
+            Error::C2bUrlsAlreadyRegistered { .. } => Some("500.003.1001"),
             Error::Auth { error_code, .. } => error_code.as_deref(),
             _ => None,
         }

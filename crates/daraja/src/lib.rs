@@ -7,6 +7,8 @@
 //! - `Timestamp` in East Africa Time and `Password` from one clock read ([`StkCredentials`],
 //!   [`Clock`]).
 //! - [`callback`]: defensive parsing of the STK callback.
+//! - [`c2b`]: C2B register URLs (v1/v2), simulate, and the validation/confirmation bodies and answers;
+//!   [`Client::dynamic_qr`] for Dynamic QR codes.
 //!
 //! ```no_run
 //! use daraja::{AccountReference, Amount, Client, Config, Environment, Msisdn, StkPush, TransactionDesc};
@@ -28,11 +30,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod c2b;
 pub mod callback;
 mod client;
 mod clock;
 mod config;
 mod error;
+mod qr;
 mod result_code;
 pub mod token;
 mod types;
@@ -41,6 +45,7 @@ pub use client::{Client, StkPush, StkPushAccepted, StkQueryStatus};
 pub use clock::{daraja_timestamp, stk_password, Clock, StkCredentials, SystemClock};
 pub use config::{Config, Environment};
 pub use error::{BoxError, Error};
+pub use qr::{DynamicQr, QrCodeImage, QrTrxCode};
 pub use result_code::{FailureReason, ResultCode, UnknownFailureReason};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use token::{BoxFuture, CachedToken, InMemoryTokenStore, TokenStore, TokenStoreResult};
