@@ -33,7 +33,7 @@ enum Command {
     Serve,
     /// Run a standalone Daraja simulator that any M-Pesa client can point its base URL at.
     #[cfg(feature = "sim")]
-    Sim(daraja_sim::SimArgs),
+    Sim(Box<daraja_sim::SimArgs>),
     /// Manage merchant API keys.
     Keys {
         #[command(subcommand)]
@@ -128,7 +128,7 @@ async fn main() {
         #[cfg(feature = "sim")]
         Command::Sim(args) => {
             init_tracing(false);
-            daraja_sim::run(args).await
+            daraja_sim::run(*args).await
         }
         Command::Keys { command: KeysCommand::Create { name } } => keys_create(&name).await,
         Command::Pay(args) => pay(args).await,
