@@ -24,8 +24,11 @@ const HANG: Duration = Duration::from_secs(600);
 /// Words Safaricom forbids in production callback URLs.
 pub(crate) const FORBIDDEN_URL_WORDS: &[&str] = &["m-pesa", "mpesa", "safaricom", "exe", "exec", "cmd", "sql", "query"];
 
+mod payout;
+
 pub(crate) fn routes() -> Router<Simulator> {
     Router::new()
+        .merge(payout::routes())
         .route("/oauth/v1/generate", get(oauth).fallback(method_not_allowed))
         .route("/mpesa/stkpush/v1/processrequest", post(stk_push).fallback(method_not_allowed))
         .route("/mpesa/stkpushquery/v1/query", post(stk_query).fallback(method_not_allowed))

@@ -19,6 +19,7 @@ pub(crate) const TEST_NUMBERS: &[(&str, &str)] = &[
     ("0700001037", "1037 DS timeout, user cannot be reached"),
     ("0700002001", "2001 wrong PIN (initiator information invalid)"),
     ("0700009999", "9999 error sending the push"),
+    ("0700002040", "B2C payouts: 2040 recipient not registered (other 07000CCCCC numbers fail payouts with CCCCC too)"),
     ("07000CCCCC", "result code CCCCC (any five digits), after the result delay"),
     ("any other valid number", "waits on the virtual handset /sim/handset: PIN (any 4 digits but 0000) = success, 0000 = 2001 wrong PIN, Cancel = 1032, no answer = 1037 after the prompt timeout (or --auto-outcome)"),
 ];
@@ -37,6 +38,7 @@ Simulator test numbers (shown local; on the Daraja API send them as 2547…):
     0700001037                  1037  DS timeout, user cannot be reached
     0700002001                  2001  wrong PIN
     0700009999                  9999  error sending the push
+    0700002040                  2040  (B2C payouts) recipient not registered
   any other valid number      waits on the virtual handset (/sim/handset):
                               PIN 1234 (any 4 digits but 0000) = success,
                               0000 = 2001 wrong PIN, Cancel = 1032,
@@ -47,6 +49,10 @@ Point a client at http://<listen>/ as its Daraja base URL: /oauth/v1/generate,
 /mpesa/stkpush/v1/processrequest and /mpesa/stkpushquery/v1/query answer like Daraja.
 Control API for tests: /sim/api/transactions, /sim/api/prompts?phone=,
 /sim/api/log, /sim/api/faults.
+Money out: /mpesa/b2c/v1|v3/paymentrequest, /mpesa/reversal/v1/request,
+/mpesa/transactionstatus/v1/query and /mpesa/accountbalance/v1/query; initiator
+--initiator-name / --initiator-password, SecurityCredential encrypted with
+/sim/certificate.pem; balances at /sim/api/accounts, requests at /sim/api/money-out.
 
 C2B: /mpesa/c2b/v1|v2/registerurl and /simulate send validation, then
 confirmation, to the registered URLs (v1: SHA-256 MSISDN, v2: masked);
@@ -142,6 +148,10 @@ pub struct SimArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub fault_late_delay: Duration,
 
+    /// Fault: share of money-out requests that time out in the queue (a notice to QueueTimeOutURL, no result).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0, value_parser = parse_share)]
+    pub fault_queue_timeout: f64,
+
     /// Seed of the fault random generator (reproducible runs).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -150,6 +160,23 @@ pub struct SimArgs {
     #[arg(long)]
     pub single_token: bool,
 
+    /// The initiator name B2C, Reversal, Transaction Status and Account Balance requests must give.
+    #[arg(long, env = "MPESA_INITIATOR_NAME", default_value = crate::accounts::SANDBOX_INITIATOR_NAME)]
+    pub initiator_name: String,
+
+    /// The password their SecurityCredential must decrypt to (with the simulator's TEST key; its
+    /// certificate is served at /sim/certificate.pem). Default: the sandbox's `Safaricom999!*!`.
+    #[arg(long, env = "MPESA_INITIATOR_PASSWORD", hide_env_values = true, hide_default_value = true,
+          default_value = crate::accounts::SANDBOX_INITIATOR_PASSWORD)]
+    pub initiator_password: String,
+
+    /// A B2C shortcode accepted as PartyA besides --shortcode.
+    #[arg(long, default_value = "600000")]
+    pub b2c_shortcode: String,
+
+    /// Opening balance of the Utility account that B2C payments draw from, in whole shillings.
+    #[arg(long, value_name = "KES", default_value_t = 1_000_000)]
+    pub utility_balance: i64,
     /// C2B options.
     #[command(flatten)]
     pub c2b: crate::c2b::C2bArgs,
@@ -179,8 +206,13 @@ impl SimArgs {
                 late_callback: self.fault_late_callback,
                 late_callback_ms: self.fault_late_delay.as_millis() as u64,
                 seed: self.seed,
+                queue_timeout: self.fault_queue_timeout,
             },
             single_token: self.single_token,
+            initiator_name: self.initiator_name.clone(),
+            initiator_password: self.initiator_password.clone(),
+            b2c_shortcode: self.b2c_shortcode.clone(),
+            utility_balance_cents: self.utility_balance.saturating_mul(100),
             c2b: self.c2b.to_config(),
         }
     }

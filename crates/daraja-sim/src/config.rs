@@ -41,6 +41,16 @@ pub struct SimConfig {
     /// A new token invalidates every earlier one, as Safaricom's portal says Daraja does (unverified, so off
     /// by default). Several gateway instances that each fetch their own token then knock each other out.
     pub single_token: bool,
+    /// The initiator name B2C, Reversal, Transaction Status and Account Balance must give
+    /// (default: the sandbox's `testapi`).
+    pub initiator_name: String,
+    /// The initiator password the SecurityCredential must decrypt to with the simulator's TEST key
+    /// (default: the sandbox's `Safaricom999!*!`).
+    pub initiator_password: String,
+    /// A B2C shortcode accepted as PartyA besides `shortcode` (default `600000`).
+    pub b2c_shortcode: String,
+    /// Opening balance of the Utility account (which B2C pays from), in cents (default KES 1,000,000).
+    pub utility_balance_cents: i64,
     /// C2B: production registration rules, the app's C2B product, external validation and its timeout.
     pub c2b: crate::c2b::C2bSimConfig,
 }
@@ -61,6 +71,10 @@ impl Default for SimConfig {
             auto_outcome: None,
             faults: Faults::default(),
             single_token: false,
+            initiator_name: crate::accounts::SANDBOX_INITIATOR_NAME.to_owned(),
+            initiator_password: crate::accounts::SANDBOX_INITIATOR_PASSWORD.to_owned(),
+            b2c_shortcode: "600000".to_owned(),
+            utility_balance_cents: 100_000_000,
             c2b: Default::default(),
         }
     }
@@ -84,6 +98,10 @@ impl fmt::Debug for SimConfig {
             .field("auto_outcome", &self.auto_outcome)
             .field("faults", &self.faults)
             .field("single_token", &self.single_token)
+            .field("initiator_name", &self.initiator_name)
+            .field("initiator_password", &"[redacted]")
+            .field("b2c_shortcode", &self.b2c_shortcode)
+            .field("utility_balance_cents", &self.utility_balance_cents)
             .field("c2b", &self.c2b)
             .finish()
     }
@@ -111,6 +129,9 @@ pub struct Faults {
     pub late_callback_ms: u64,
     /// Reseeds the random generator when set, for reproducible fault sequences.
     pub seed: Option<u64>,
+    /// Share of money-out requests (B2C, Reversal, Status, Balance) that time out in Daraja's queue:
+    /// never processed (no money moves, no result), a notice goes to their `QueueTimeOutURL` instead.
+    pub queue_timeout: f64,
 }
 
 impl Default for Faults {
@@ -124,6 +145,7 @@ impl Default for Faults {
             late_callback: 0.0,
             late_callback_ms: 5_000,
             seed: None,
+            queue_timeout: 0.0,
         }
     }
 }

@@ -6,6 +6,11 @@
 //! callbacks, and serves everything else under `/sim/…`: the virtual handset page, a JSON control API
 //! for tests, the request log and fault injection.
 //!
+//! Money out too: B2C v1/v3, Reversal, Transaction Status and Account Balance, with the initiator and
+//! its SecurityCredential checked against the simulator's TEST key (certificate at
+//! `/sim/certificate.pem`, [`SIM_CERTIFICATE_PEM`]), duplicate `OriginatorConversationID`s refused,
+//! and accounts whose balances move ([`Simulator::accounts`], [`Simulator::money_out`]).
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use daraja_sim::{SimConfig, Simulator};
@@ -18,6 +23,7 @@
 //! # let _ = base_url; Ok(()) }
 //! ```
 
+mod accounts;
 mod api;
 mod c2b;
 mod cli;
@@ -25,12 +31,18 @@ mod config;
 mod control;
 mod qr;
 mod router;
+mod settle;
 mod sim;
 mod util;
 
+pub use accounts::{
+    b2c_charge_cents, AccountView, MoneyOutKind, MoneyOutView, ACCOUNT_NAMES, SANDBOX_INITIATOR_NAME,
+    SANDBOX_INITIATOR_PASSWORD, SIM_CERTIFICATE_PEM,
+};
 pub use c2b::{C2bArgs, C2bPaymentView, C2bRegistration, C2bSimConfig, C2bStatus, C2bVersion};
 pub use cli::{parse_duration, run, SimArgs, TEST_NUMBERS_HELP};
 pub use config::{Faults, SimConfig, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
+pub use settle::QUEUE_TIMEOUT;
 pub use sim::{CallbackAttempt, CompleteError, Decider, LogEntry, LogKind, Simulator, TransactionView, TxState};
 pub use util::normalize_msisdn;
 

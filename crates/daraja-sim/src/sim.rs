@@ -173,6 +173,7 @@ pub(crate) struct Inner {
     log: Mutex<VecDeque<LogEntry>>,
     log_seq: AtomicU64,
     http: reqwest::Client,
+    pub(crate) money: crate::accounts::MoneyOut,
     /// C2B registrations and payments (`crate::c2b`).
     pub(crate) c2b: crate::c2b::C2bState,
 }
@@ -255,6 +256,7 @@ impl Simulator {
         Simulator {
             inner: Arc::new(Inner {
                 faults: Mutex::new(config.faults.clone()),
+                money: crate::accounts::MoneyOut::new(config.utility_balance_cents),
                 config,
                 rng: Mutex::new(rng),
                 oauth_requests: AtomicU64::new(0),

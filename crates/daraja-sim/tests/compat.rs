@@ -1,6 +1,7 @@
 //! Third-party Daraja SDKs, installed from PyPI and npm at pinned versions, run unchanged against the
 //! in-process simulator: token, STK push to a success and a cancel test number, STK query, and the
-//! real callbacks on a receiver each script runs; and C2B (daraja-mpesa, mpesa-node): register URLs,
+//! real callbacks on a receiver each script runs; money out (a B2C payment encrypted with the
+//! simulator's certificate, `/sim/certificate.pem`); and C2B (daraja-mpesa, mpesa-node): register URLs,
 //! simulate, and the validation and confirmation the script's merchant receives. Their quirks (numbers as
 //! strings or JSON numbers, fractional amounts, UTC timestamps, long descriptions) must come back as
 //! warnings, not failures.
@@ -247,6 +248,71 @@ async fn strict_simulator_refuses_the_quirks() {
     assert!(!run.ok, "a strict simulator must refuse a UTC Timestamp");
     assert!(run.stdout.contains("Bad Request - Invalid Timestamp"), "{}", run.stdout);
     assert!(sim.transactions().is_empty());
+}
+
+/// Money out: mpesa-node sends a B2C payment unchanged, encrypting the initiator password with the
+/// certificate the simulator serves; the payout succeeds and moves the money. The same payout
+/// encrypted with the certificate the library ships (Safaricom's sandbox one) fails with 2001.
+#[tokio::test]
+async fn node_mpesa_node_b2c_with_the_simulator_certificate() {
+    let Some(deps) = deps_or_skip("mpesa_node_b2c_check.js") else {
+        return;
+    };
+    let (sim, base) = spawn_sim(SimConfig::default()).await;
+    let utility_before = utility(&sim);
+    let run = run_script(&deps, "mpesa_node_b2c_check.js", &base).await;
+    assert!(run.ok, "B2C failed against the simulator\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    let result = run.result();
+    let payouts = result["payouts"].as_array().unwrap();
+    assert_eq!(payouts.len(), 2, "{result}");
+    let paid = sim.money_out_request(payouts[0]["originator_conversation_id"].as_str().unwrap()).unwrap();
+    assert_eq!(paid.result_code.as_deref(), Some("0"));
+    assert_eq!((paid.phone.as_str(), paid.amount), ("254712345678", 1500));
+    assert_eq!(paid.receipt.as_deref(), payouts[0]["receipt"].as_str());
+    assert!(paid.callbacks.iter().any(|c| c.status == Some(200)), "{:?}", paid.callbacks);
+    let refused = sim.money_out_request(payouts[1]["originator_conversation_id"].as_str().unwrap()).unwrap();
+    assert_eq!(refused.result_code.as_deref(), Some("2001"));
+    assert_eq!(utility(&sim), utility_before - 150_000, "only the good payout moved money");
+    say(&format!(
+        "compat {} {} B2C: simulator certificate -> 0 (receipt {}); shipped sandbox certificate -> 2001",
+        result["sdk"].as_str().unwrap_or("?"),
+        result["version"].as_str().unwrap_or("?"),
+        paid.receipt.as_deref().unwrap_or("?")
+    ));
+}
+
+fn utility(sim: &Simulator) -> i64 {
+    sim.accounts().into_iter().find(|a| a.name == "Utility Account").map_or(0, |a| a.available_cents)
+}
+
+/// Money out from Python: daraja-mpesa pays a B2C (credential made with the openssl CLI from the
+/// simulator's certificate, as the portal would) and reads the balance; its reversal sends the key
+/// spelled correctly and is refused as Daraja refuses it.
+#[tokio::test]
+async fn python_daraja_mpesa_b2c_balance_reversal() {
+    let Some(deps) = deps_or_skip("daraja_mpesa_b2c_check.py") else {
+        return;
+    };
+    if std::process::Command::new("openssl").arg("version").output().is_err() {
+        say("compat daraja_mpesa_b2c_check.py: SKIPPED: the openssl CLI is not installed");
+        return;
+    }
+    let (sim, base) = spawn_sim(SimConfig::default()).await;
+    let run = run_script(&deps, "daraja_mpesa_b2c_check.py", &base).await;
+    assert!(run.ok, "money out failed against the simulator\n--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    let result = run.result();
+    let id = result["payouts"][0]["originator_conversation_id"].as_str().unwrap();
+    let paid = sim.money_out_request(id).unwrap();
+    assert_eq!(paid.result_code.as_deref(), Some("0"));
+    assert_eq!(paid.receipt.as_deref(), result["payouts"][0]["receipt"].as_str());
+    assert_eq!(utility(&sim), 100_000_000 - 150_000);
+    assert!(result["balance"].as_str().unwrap().contains("Utility Account|KES|998500.00|"), "{result}");
+    assert_eq!(result["reversal_error"], "Bad Request - Invalid RecieverIdentifierType");
+    say(&format!(
+        "compat daraja-mpesa {} money out: B2C -> 0 (receipt {}); balance read; reversal refused (ReceiverIdentifierType spelled right)",
+        result["version"].as_str().unwrap_or("?"),
+        paid.receipt.as_deref().unwrap_or("?")
+    ));
 }
 
 /// C2B: `script` registers URLs and simulates a paybill payment with an SDK's own C2B calls; from the

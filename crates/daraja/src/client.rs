@@ -321,7 +321,7 @@ impl Client {
         })
     }
 
-    fn check_callback_url(&self, raw: &str) -> Result<(), InvalidInput> {
+    pub(crate) fn check_callback_url(&self, raw: &str) -> Result<(), InvalidInput> {
         let err = |reason: &str| InvalidInput::new("callback_url", reason);
         let url = url::Url::parse(raw.trim()).map_err(|_| err("callback URL is not a valid URL"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -489,6 +489,16 @@ impl Client {
 
     pub(crate) fn error_from_answer(&self, status: u16, bytes: &[u8]) -> Error {
         match ErrorEnvelope::parse(bytes) {
+            Some(env)
+                if env.code == crate::error::DUPLICATE_ORIGINATOR_CODE
+                    && env.message.to_ascii_lowercase().contains("duplicate") =>
+            {
+                Error::DuplicateOriginatorConversationId {
+                    http_status: status,
+                    message: env.message,
+                    request_id: env.request_id,
+                }
+            }
             Some(env) => env.rate_limited(status).unwrap_or(Error::Rejected {
                 http_status: status,
                 error_code: env.code,

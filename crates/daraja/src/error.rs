@@ -2,6 +2,9 @@
 
 use crate::types::InvalidInput;
 
+/// Daraja's error code for a duplicate `OriginatorConversationID` (also used for other internal errors).
+pub(crate) const DUPLICATE_ORIGINATOR_CODE: &str = "500.002.1001";
+
 /// Boxed error returned by a [`TokenStore`](crate::TokenStore) implementation.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -48,6 +51,19 @@ pub enum Error {
         /// Daraja's `errorMessage`.
         message: String,
         /// Daraja's `requestId`, if any (quote it to Safaricom support).
+        request_id: Option<String>,
+    },
+
+    /// Daraja refused a B2C v3 request because its `OriginatorConversationID` was used before
+    /// (`500.002.1001 Duplicate OriginatorConversationID`). The first request with that id is the
+    /// one that counts: ask Transaction Status about it; never send the money under a new id.
+    #[error("Daraja refused a duplicate OriginatorConversationID (HTTP {http_status}): {message}")]
+    DuplicateOriginatorConversationId {
+        /// HTTP status of the answer.
+        http_status: u16,
+        /// Daraja's `errorMessage`.
+        message: String,
+        /// Daraja's `requestId`, if any.
         request_id: Option<String>,
     },
 
@@ -166,6 +182,7 @@ impl Error {
             Error::TokenStore(_) => true,
             Error::InvalidInput { .. }
             | Error::Rejected { .. }
+            | Error::DuplicateOriginatorConversationId { .. }
             | Error::OutcomeUnknown { .. }
             | Error::UnexpectedResponse { .. }
             | Error::WrongApiVersion { .. }
@@ -181,6 +198,7 @@ impl Error {
             | Error::WrongApiVersion { error_code, .. } => Some(error_code),
             Error::C2bUrlsAlreadyRegistered { .. } => Some("500.003.1001"),
             Error::Auth { error_code, .. } => error_code.as_deref(),
+            Error::DuplicateOriginatorConversationId { .. } => Some(DUPLICATE_ORIGINATOR_CODE),
             _ => None,
         }
     }
