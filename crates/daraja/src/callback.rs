@@ -438,8 +438,19 @@ fn details(meta: Option<&Value>) -> PaymentDetails {
             .filter(|v| !v.is_null())
     };
     let amount_value = find("Amount");
+    // Two `Amount` items: the first is the one reported in `amount_raw`, and `amount` is whole KES only
+    // when every one of them says the same whole amount (otherwise nobody can say what was paid).
+    let amounts: Vec<Option<i64>> = items
+        .iter()
+        .filter(|it| it.get("Name").and_then(Value::as_str).is_some_and(|n| n.trim().eq_ignore_ascii_case("Amount")))
+        .map(|it| it.get("Value").and_then(whole_kes))
+        .collect();
+    let amount = match amounts.split_first() {
+        Some((first, rest)) if rest.iter().all(|a| a == first) => *first,
+        _ => None,
+    };
     PaymentDetails {
-        amount: amount_value.and_then(whole_kes),
+        amount,
         // As reported: `1.0` stays "1.0", `"1"` stays "1".
         amount_raw: amount_value.map(|v| match v {
             Value::String(s) => s.trim().to_owned(),
@@ -478,6 +489,27 @@ mod tests {
         );
         assert_eq!(strip_desc_prefix("[not a tag] x"), "[not a tag] x");
         assert_eq!(strip_desc_prefix("plain"), "plain");
+    }
+
+    fn success_with_amounts(items: &[Value]) -> PaymentDetails {
+        let mut all: Vec<Value> = items.iter().map(|v| json!({"Name": "Amount", "Value": v})).collect();
+        all.push(json!({"Name": "MpesaReceiptNumber", "Value": "LGR019G3J2"}));
+        details(Some(&json!({ "Item": all })))
+    }
+
+    #[test]
+    fn an_amount_that_is_not_whole_kes_is_none() {
+        // Issue 15: each of these must count as a mismatch for a caller cross-checking the amount.
+        for bad in [json!(-800), json!("abc"), json!(799.99), json!(true), json!(null), json!(1e30), json!({})] {
+            assert_eq!(success_with_amounts(std::slice::from_ref(&bad)).amount, None, "{bad}");
+        }
+        assert_eq!(success_with_amounts(&[]).amount, None, "omitted");
+        assert_eq!(success_with_amounts(&[json!(800)]).amount, Some(800));
+        assert_eq!(success_with_amounts(&[json!("800.00")]).amount, Some(800));
+        // Two Amount items: read only when they agree; `amount_raw` is the first.
+        let two = success_with_amounts(&[json!(800), json!(1)]);
+        assert_eq!((two.amount, two.amount_raw.as_deref()), (None, Some("800")));
+        assert_eq!(success_with_amounts(&[json!(800), json!("800")]).amount, Some(800));
     }
 
     #[test]

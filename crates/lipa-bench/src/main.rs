@@ -1,5 +1,6 @@
 //! `lipa-bench`: benchmarks and chaos runs for the lipa gateway. See BENCHMARKS.md.
 
+mod abuse;
 mod bench;
 mod chaos;
 mod chart;
@@ -25,6 +26,10 @@ enum Command {
     /// Payments under load with callback faults, spike arrests and SIGKILLs; checks every payment against
     /// the simulator. Exits non-zero on FAIL.
     Chaos(chaos::ChaosArgs),
+    /// The anonymous attacks of issue 15, a few seconds each and bounded in count, on 127.0.0.1, while real
+    /// payments go on: RSS, database size, /healthz and payment latency per phase. Exits non-zero when a real
+    /// payment failed or an attack got a 500.
+    Abuse(abuse::AbuseArgs),
     /// Redraw the chart from a JSON report.
     Chart {
         json: std::path::PathBuf,
@@ -49,6 +54,7 @@ async fn main() {
     let result = match cli.command {
         Command::Bench(args) => bench::run(args).await.map(|_| true),
         Command::Chaos(args) => chaos::run(args).await,
+        Command::Abuse(args) => abuse::run(args).await,
         Command::Chart { json, svg } => (|| {
             let report: bench::Report = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
             bench::print_table(&report);

@@ -75,6 +75,8 @@ pub struct Config {
     pub json_logs: bool,
     /// Abuse limits, callback protection, the metrics token (`crate::security`).
     pub security: crate::security::Settings,
+    /// Connection timeouts and caps, admin login limits, callback body retention (`crate::hardening`).
+    pub hardening: crate::hardening::Hardening,
 }
 
 impl fmt::Debug for Config {
@@ -99,6 +101,7 @@ impl fmt::Debug for Config {
             .field("reference_max_len", &self.reference_max_len)
             .field("admin_password", &redacted(&self.admin_password))
             .field("pending_guard", &self.pending_guard)
+            .field("hardening", &self.hardening)
             .finish_non_exhaustive()
     }
 }
@@ -196,6 +199,7 @@ impl Config {
             daraja_timeout: duration("LIPA_DARAJA_TIMEOUT", Duration::from_secs(30))?,
             json_logs: src.get("LIPA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
             security: crate::security::Settings::from_source(src)?,
+            hardening: crate::hardening::Hardening::from_source(src)?,
         };
         Ok(cfg)
     }

@@ -206,7 +206,23 @@ fn check_callback_url(cfg: &Config, r: &mut Report) {
             Some("put lipa behind a TLS-terminating proxy and set LIPA_PUBLIC_URL=https://…"),
         );
     }
-    if url.host().is_some_and(|h| private_host(&h)) {
+    // A Daraja that is itself on this machine or network (a simulator at MPESA_BASE_URL) can reach a
+    // local callback URL: said, not failed.
+    let local_daraja = cfg
+        .base_url
+        .as_deref()
+        .and_then(|b| url::Url::parse(b).ok())
+        .is_some_and(|b| b.host().is_some_and(|h| private_host(&h)));
+    if url.host().is_some_and(|h| private_host(&h)) && local_daraja {
+        fine = false;
+        r.ok(
+            CHECK,
+            format!(
+                "{public} is a local address; Daraja here is also local (MPESA_BASE_URL={}), so it can call back",
+                cfg.base_url.as_deref().unwrap_or_default()
+            ),
+        );
+    } else if url.host().is_some_and(|h| private_host(&h)) {
         fine = false;
         r.push(
             CHECK,

@@ -4,10 +4,12 @@
 
 pub mod api;
 pub mod app;
+pub mod boundary;
 pub mod config;
 pub mod doctor;
 pub mod domain;
 pub mod error;
+pub mod hardening;
 pub mod ingest;
 pub mod jobs;
 pub mod limits;
@@ -16,7 +18,9 @@ pub mod password;
 pub mod request_log;
 pub mod routes;
 pub mod security;
+pub mod serve;
 pub mod service;
+pub mod sessions;
 pub mod source;
 pub mod startup;
 pub mod store;

@@ -70,7 +70,8 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     pub retry_after: Duration,
-    /// `api_key`, `checkout_ip`, `checkout_phone_cooldown` or `checkout_phone` (a metrics label).
+    /// `api_key`, `checkout_ip`, `checkout_phone_cooldown`, `checkout_phone`, `admin_login_ip` or
+    /// `admin_login` (a metrics label).
     pub limit: &'static str,
 }
 
@@ -88,6 +89,75 @@ pub struct Limits {
     checkout_phone: Option<RateLimiter<String>>,
     cooldown: Duration,
     last_prompt: Mutex<HashMap<String, Instant>>,
+    admin_login_ip: Option<RateLimiter<IpAddr>>,
+    admin_login_all: Option<RateLimiter<()>>,
+    /// One admin password hash at a time: a burst of sign-ins takes one core, never all of them.
+    pub admin_hashing: tokio::sync::Semaphore,
+    /// `/readyz`: a failed Daraja token request is remembered for [`PROBE_FAILURE_TTL`].
+    pub probe: ProbeCache,
+    /// Log lines a stranger can cause (unknown callbacks, refused sign-ins): at most one a second each.
+    pub quiet: LogThrottle,
+}
+
+/// At most one log line per second per kind, saying how many were left out: a flood cannot fill the disk
+/// with logs. (The metrics still count every one.)
+#[derive(Default)]
+pub struct LogThrottle {
+    last: Mutex<HashMap<&'static str, (Instant, u64)>>,
+}
+
+impl LogThrottle {
+    /// `Some(lines left out since the last one)` when a line of `kind` may be written now.
+    pub fn allow(&self, kind: &'static str) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match last.get_mut(kind) {
+            Some((at, skipped)) if now.saturating_duration_since(*at) < Duration::from_secs(1) => {
+                *skipped += 1;
+                None
+            }
+            Some((at, skipped)) => {
+                let n = *skipped;
+                (*at, *skipped) = (now, 0);
+                Some(n)
+            }
+            None => {
+                last.insert(kind, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+/// How long `/readyz` repeats a failed Daraja token answer instead of asking Daraja again.
+pub const PROBE_FAILURE_TTL: Duration = Duration::from_secs(15);
+
+/// The last failed token request of `/readyz`, so that probes cannot hammer Daraja's OAuth endpoint (and
+/// get the app blocked): at most one request per [`PROBE_FAILURE_TTL`] while the credentials are bad, one
+/// at a time.
+#[derive(Default)]
+pub struct ProbeCache {
+    failed: tokio::sync::Mutex<Option<(Instant, String)>>,
+}
+
+impl ProbeCache {
+    /// The token check: a failure less than [`PROBE_FAILURE_TTL`] old is answered again; otherwise `fetch`
+    /// runs (one caller at a time) and a failure is remembered.
+    pub async fn check<F, Fut>(&self, fetch: F) -> Result<(), String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        let mut failed = self.failed.lock().await;
+        if let Some((at, e)) = failed.as_ref() {
+            if at.elapsed() < PROBE_FAILURE_TTL {
+                return Err(e.clone());
+            }
+        }
+        let r = fetch().await;
+        *failed = r.as_ref().err().map(|e| (Instant::now(), e.clone()));
+        r
+    }
 }
 
 impl Limits {
@@ -98,7 +168,31 @@ impl Limits {
             checkout_phone: RateLimiter::new(s.checkout_phone_per_hour, Duration::from_secs(3600)),
             cooldown: s.checkout_phone_cooldown,
             last_prompt: Mutex::new(HashMap::new()),
+            admin_login_ip: None,
+            admin_login_all: None,
+            admin_hashing: tokio::sync::Semaphore::new(1),
+            probe: ProbeCache::default(),
+            quiet: LogThrottle::default(),
         }
+    }
+
+    /// The admin sign-in limits (`LIPA_ADMIN_LOGIN_IP_LIMIT`, `LIPA_ADMIN_LOGIN_LIMIT` per minute).
+    pub fn with_admin_login(mut self, h: &crate::hardening::Hardening) -> Self {
+        self.admin_login_ip = RateLimiter::new(h.admin_login_ip_per_minute, Duration::from_secs(60));
+        self.admin_login_all = RateLimiter::new(h.admin_login_per_minute, Duration::from_secs(60));
+        self
+    }
+
+    /// One admin sign-in attempt from `ip`: refused when this client, or everyone together, tried too often.
+    pub fn admin_login(&self, ip: Option<IpAddr>) -> Result<(), Refused> {
+        let now = Instant::now();
+        if let (Some(l), Some(ip)) = (&self.admin_login_ip, ip) {
+            l.take(&ip, now).map_err(|retry_after| Refused { retry_after, limit: "admin_login_ip" })?;
+        }
+        if let Some(l) = &self.admin_login_all {
+            l.take(&(), now).map_err(|retry_after| Refused { retry_after, limit: "admin_login" })?;
+        }
+        Ok(())
     }
 
     /// One merchant API request by this key.
@@ -170,5 +264,34 @@ mod tests {
         assert!(r.retry_after_secs() <= 30);
         assert!(l.checkout_prompt(None, "254712345679").is_ok());
         assert!(l.api("key").is_ok(), "the API limit is off by default");
+    }
+
+    #[test]
+    fn log_throttle_says_what_it_left_out() {
+        let t = LogThrottle::default();
+        assert_eq!(t.allow("a"), Some(0));
+        assert_eq!(t.allow("a"), None);
+        assert_eq!(t.allow("a"), None);
+        assert_eq!(t.allow("b"), Some(0), "kinds are independent");
+        t.last.lock().unwrap().get_mut("a").unwrap().0 -= Duration::from_secs(2);
+        assert_eq!(t.allow("a"), Some(2));
+    }
+
+    #[test]
+    fn admin_login_per_client_then_globally() {
+        let h = crate::hardening::Hardening {
+            admin_login_ip_per_minute: 2,
+            admin_login_per_minute: 3,
+            ..Default::default()
+        };
+        let l = Limits::new(&Settings::default()).with_admin_login(&h);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert!(l.admin_login(Some(a)).is_ok());
+        assert!(l.admin_login(Some(a)).is_ok());
+        assert_eq!(l.admin_login(Some(a)).unwrap_err().limit, "admin_login_ip");
+        assert!(l.admin_login(Some(b)).is_ok(), "another client has its own allowance");
+        let r = l.admin_login(Some(b)).unwrap_err();
+        assert_eq!(r.limit, "admin_login", "but the global one is spent");
+        assert!(r.retry_after_secs() >= 1);
     }
 }

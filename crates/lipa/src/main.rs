@@ -60,6 +60,15 @@ enum KeysCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// List the API keys in the configured database: id, name, when made, and whether revoked (the keys
+    /// themselves are not stored and cannot be shown).
+    List,
+    /// Revoke an API key by its id (from `lipa keys list`): it stops working at once on new requests, and
+    /// within seconds on every running instance.
+    Revoke {
+        /// The key's id, e.g. key_0123456789ab.
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -131,6 +140,8 @@ async fn main() {
             daraja_sim::run(*args).await
         }
         Command::Keys { command: KeysCommand::Create { name } } => keys_create(&name).await,
+        Command::Keys { command: KeysCommand::List } => keys_list().await,
+        Command::Keys { command: KeysCommand::Revoke { id } } => keys_revoke(&id).await,
         Command::Pay(args) => pay(args).await,
         Command::Doctor => doctor().await,
         Command::Payments { command: PaymentsCommand::List { status, reference, limit, api } } => {
@@ -188,9 +199,53 @@ async fn keys_create(name: &str) -> anyhow::Result<()> {
     let store = lipa::store::open(&cfg.database_url).await?;
     let key = lipa::startup::create_api_key(store.as_ref(), name).await?;
     println!("Created an API key for {} ({} mode).", lipa::config::redact_url(&cfg.database_url), cfg.mode.as_str());
+    println!("Its id is {} (lipa keys list, lipa keys revoke {}).", key_id_of(&key), key_id_of(&key));
     println!("It is shown only this once; lipa keeps only its hash. Send it as: Authorization: Bearer <key>");
     println!("{key}");
     Ok(())
+}
+
+fn key_id_of(key: &str) -> String {
+    lipa::domain::ids::key_id(&lipa::domain::ids::hash_key(key))
+}
+
+fn when(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
+}
+
+async fn keys_list() -> anyhow::Result<()> {
+    let cfg = Config::from_env()?;
+    let store = lipa::store::open(&cfg.database_url).await?;
+    let keys = store.list_api_keys().await?;
+    if keys.is_empty() {
+        println!("No API keys in {}. Make one with: lipa keys create", lipa::config::redact_url(&cfg.database_url));
+        return Ok(());
+    }
+    println!("{:<18} {:<24} {:<25} STATUS", "ID", "NAME", "CREATED");
+    for k in keys {
+        let status = match k.revoked_at {
+            Some(at) => format!("revoked {}", when(at)),
+            None => "active".to_string(),
+        };
+        println!("{:<18} {:<24} {:<25} {status}", k.id, k.name, when(k.created_at));
+    }
+    Ok(())
+}
+
+async fn keys_revoke(id: &str) -> anyhow::Result<()> {
+    let cfg = Config::from_env()?;
+    let store = lipa::store::open(&cfg.database_url).await?;
+    match store.revoke_api_key(id, lipa::app::now_ms()).await? {
+        lipa::store::upkeep::Revoked::Now => {
+            println!("Revoked {id}: it no longer works (running instances stop accepting it within seconds).");
+            Ok(())
+        }
+        lipa::store::upkeep::Revoked::Already => {
+            println!("{id} was already revoked.");
+            Ok(())
+        }
+        lipa::store::upkeep::Revoked::NoSuchKey => bail!("no API key {id} (see lipa keys list)"),
+    }
 }
 
 fn client() -> reqwest::Client {

@@ -81,18 +81,20 @@ pub fn callback_outcome(body: &[u8]) -> Option<Outcome> {
     if !cb.is_final() {
         return None;
     }
+    // The body is kept as sent; the text taken from it loses any NUL (PostgreSQL text cannot hold one).
+    let clean = |s: String| if s.contains('\0') { s.replace('\0', "") } else { s };
     Some(match cb.outcome {
         daraja::callback::CallbackOutcome::Success(d) => Outcome::Succeeded {
-            checkout_request_id: Some(cb.checkout_request_id),
-            receipt: d.receipt,
+            checkout_request_id: Some(clean(cb.checkout_request_id)),
+            receipt: d.receipt.map(clean),
             amount: d.amount,
-            phone: d.phone,
-            result_desc: cb.result_desc,
+            phone: d.phone.map(clean),
+            result_desc: clean(cb.result_desc),
         },
         daraja::callback::CallbackOutcome::Failure { code, description, reason } => Outcome::Failed {
-            checkout_request_id: Some(cb.checkout_request_id),
-            result_code: code.as_str().to_string(),
-            result_desc: description,
+            checkout_request_id: Some(clean(cb.checkout_request_id)),
+            result_code: clean(code.as_str().to_string()),
+            result_desc: clean(description),
             reason,
         },
     })

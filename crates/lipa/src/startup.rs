@@ -43,11 +43,15 @@ pub async fn create_api_key(store: &dyn Store, name: &str) -> anyhow::Result<Str
 
 pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
     // The plain admin password leaves the configuration here; only its hash is kept.
+    let configured_admin_password = cfg.admin_password.clone();
     let (admin, admin_password) = crate::routes::admin::setup(&mut cfg);
     let addr = listener.local_addr()?;
     let store = store::open(&cfg.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", crate::config::redact_url(&cfg.database_url)))?;
+    // Sessions made under another password, or while the admin was on, end here (see `sessions`).
+    crate::sessions::on_start(store.as_ref(), configured_admin_password.as_ref(), admin.is_some()).await?;
+    drop(configured_admin_password);
     let local = format!("http://{addr}");
     let public_base: Arc<str> = cfg.public_url.clone().unwrap_or_else(|| local.clone()).into();
 
@@ -99,7 +103,7 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
         _ => None,
     };
 
-    let limits = Arc::new(crate::limits::Limits::new(&cfg.security));
+    let limits = Arc::new(crate::limits::Limits::new(&cfg.security).with_admin_login(&cfg.hardening));
     let metrics = Arc::new(crate::metrics::Metrics::default());
     // SQLite has one writer, on a thread of its own. PostgreSQL has two, so that one batch is being decided
     // while the other commits (measured: more writers make smaller batches and more commits, and were
@@ -117,20 +121,13 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     if let Some(sim) = &simulator {
         app = app.merge(sim.router());
     }
+    // Input checks and security headers for every route, the simulator's and the 404 fallback included.
+    let app = crate::boundary::apply(app);
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let mut rx = stop_rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = rx.changed().await;
-        };
-        if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "the HTTP server stopped");
-        }
-    }));
+    // Header, idle and body timeouts and a connection cap (see `serve`).
+    tasks.push(tokio::spawn(crate::serve::run(listener, app, state.cfg.hardening.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(crate::jobs::upkeep::run(state.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(crate::jobs::reconcile::run(state.clone(), stop_rx.clone())));
     if state.cfg.webhook_url.is_some() {
         tasks.push(tokio::spawn(crate::jobs::webhooks::run(state.clone(), stop_rx.clone())));

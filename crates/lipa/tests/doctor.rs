@@ -133,9 +133,15 @@ async fn callback_url_findings() {
     let env = simulator().await;
     let r = env.doctor(&[("LIPA_PUBLIC_URL", "")]).await;
     assert!(error_about(&r, "callback URL").message.contains("LIPA_PUBLIC_URL is not set"), "{r}");
-    let r = env.doctor(&[("LIPA_PUBLIC_URL", "http://127.0.0.1:8080")]).await;
+    // A loopback callback URL with Daraja on the internet: Daraja cannot reach it.
+    let r =
+        env.doctor(&[("LIPA_PUBLIC_URL", "http://127.0.0.1:8080"), ("MPESA_BASE_URL", "https://daraja.invalid")]).await;
     assert!(error_about(&r, "callback URL").message.contains("cannot reach"), "{r}");
     assert!(r.about("callback URL").iter().any(|f| f.level == Level::Warn && f.message.contains("not HTTPS")), "{r}");
+    // With Daraja a local simulator (issue 15 item 10), the same URL is reachable: said, not an error.
+    let r = env.doctor(&[("LIPA_PUBLIC_URL", "http://127.0.0.1:8080")]).await;
+    assert!(!r.about("callback URL").iter().any(|f| f.level == Level::Error), "{r}");
+    assert!(r.about("callback URL").iter().any(|f| f.message.contains("can call back")), "{r}");
     let r = env.doctor(&[("LIPA_PUBLIC_URL", "https://pay.example.com/mpesa")]).await;
     assert!(error_about(&r, "callback URL").message.contains("\"mpesa\""), "{r}");
 }

@@ -4,5 +4,7 @@ pub mod ids;
 pub mod payment;
 pub mod push;
 
-pub use payment::{decide, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source};
+pub use payment::{
+    decide, decide_from, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source,
+};
 pub use push::PushFields;

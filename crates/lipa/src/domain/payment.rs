@@ -278,8 +278,36 @@ impl Decision {
     }
 }
 
+/// [`decide`], knowing who told us. A success CALLBACK is trusted only when it reports the paid amount and
+/// that amount is the payment's: a callback whose `Amount` is missing or is not a whole, non-negative
+/// number of KES (`"abc"`, `799.99`, `-800`, `true`, `null`, `1e30`, two `Amount` items that disagree)
+/// sends a pending payment to `needs_review`, exactly like a different amount — with
+/// `LIPA_CONFIRM_SUCCESS_BY_QUERY` on too. (An STK Query answer never carries an amount; it is not held to
+/// this rule.)
+pub fn decide_from(p: &Payment, source: Source, outcome: &Outcome) -> Option<Decision> {
+    if source == Source::Callback && p.status == PaymentStatus::Pending {
+        if let Outcome::Succeeded { checkout_request_id, receipt, amount: None, result_desc, .. }
+        | Outcome::SuccessToConfirm { checkout_request_id, receipt, amount: None, result_desc, .. } = outcome
+        {
+            if matches!((&p.checkout_request_id, checkout_request_id), (Some(ours), Some(theirs)) if ours != theirs) {
+                return Some(Decision::review("callback names another CheckoutRequestID"));
+            }
+            let mut d = Decision::review(format!(
+                "the success callback reported no usable paid amount (the payment is KES {})",
+                p.amount
+            ));
+            d.checkout_request_id = checkout_request_id.clone();
+            d.mpesa_receipt = receipt.clone();
+            d.result_code = Some("0".into());
+            d.result_desc = Some(result_desc.clone());
+            return Some(d);
+        }
+    }
+    decide(p, outcome)
+}
+
 /// Decide what an outcome does to a payment. `None`: nothing changes (a duplicate, a late echo of what we
-/// already know, or news about a payment already under review).
+/// already know, or news about a payment already under review). Callbacks go through [`decide_from`].
 pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
     // An answer that names another checkout request than the one this payment got is not about it.
     let names_other = |id: &Option<String>| match (&p.checkout_request_id, id) {
@@ -546,6 +574,39 @@ mod tests {
         p.status = PaymentStatus::Failed;
         assert_eq!(decide(&p, &ok), None);
     }
+    #[test]
+    fn a_success_callback_without_a_usable_amount_goes_to_review() {
+        // `amount: None` is what the daraja crate reports for a missing or malformed `Amount`.
+        let no_amount = Outcome::Succeeded {
+            checkout_request_id: Some("ws_CO_1".into()),
+            receipt: Some("LGR019G3J2".into()),
+            amount: None,
+            phone: None,
+            result_desc: "ok".into(),
+        };
+        let d = decide_from(&pending(), Source::Callback, &no_amount).unwrap();
+        assert_eq!(d.status, PaymentStatus::NeedsReview);
+        assert_eq!(d.mpesa_receipt.as_deref(), Some("LGR019G3J2"));
+        assert!(d.review_reason.unwrap().contains("no usable paid amount"));
+        // The same with confirmation by query on.
+        let to_confirm = Outcome::SuccessToConfirm {
+            checkout_request_id: Some("ws_CO_1".into()),
+            receipt: None,
+            amount: None,
+            phone: None,
+            result_desc: "ok".into(),
+        };
+        assert_eq!(decide_from(&pending(), Source::Callback, &to_confirm).unwrap().status, PaymentStatus::NeedsReview);
+        // An STK Query answer never has an amount: it still settles the payment.
+        assert_eq!(decide_from(&pending(), Source::Query, &no_amount).unwrap().status, PaymentStatus::Succeeded);
+        // The right amount from a callback succeeds.
+        let mut right = no_amount.clone();
+        if let Outcome::Succeeded { amount, .. } = &mut right {
+            *amount = Some(800);
+        }
+        assert_eq!(decide_from(&pending(), Source::Callback, &right).unwrap().status, PaymentStatus::Succeeded);
+    }
+
     #[test]
     fn a_success_to_confirm_waits_for_the_query() {
         let mut p = pending();

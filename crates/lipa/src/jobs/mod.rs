@@ -2,4 +2,5 @@
 //! it), does it, and writes the result back.
 
 pub mod reconcile;
+pub mod upkeep;
 pub mod webhooks;

@@ -49,7 +49,9 @@ async fn stk_callback(
             let who = client.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into());
             let why = format!("source {who} is not in LIPA_CALLBACK_ALLOWLIST");
             state.store.record_rejected_callback(&secret, &body, &why, now_ms()).await?;
-            tracing::warn!(source = %who, "callback from an address outside LIPA_CALLBACK_ALLOWLIST recorded and not applied");
+            if let Some(skipped) = state.limits.quiet.allow("callback_rejected") {
+                tracing::warn!(source = %who, skipped, "callback from an address outside LIPA_CALLBACK_ALLOWLIST recorded and not applied");
+            }
             state.metrics.callback("rejected", started.elapsed());
             return Ok(accepted());
         }
@@ -82,7 +84,10 @@ async fn stk_callback(
             }
         }
         (None, _) => {
-            tracing::warn!("callback for an unknown secret recorded");
+            // Strangers can send these by the thousand: one line a second at most.
+            if let Some(skipped) = state.limits.quiet.allow("unknown_secret") {
+                tracing::warn!(skipped, "callback for an unknown secret recorded (kept truncated; see README)");
+            }
             "unknown_secret"
         }
     };

@@ -42,7 +42,12 @@ async fn healthz() -> Json<serde_json::Value> {
     ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let db = state.store.ping().await.map_err(|e| e.to_string());
-    let token = state.daraja.access_token().await.map(|_| ()).map_err(|e| e.to_string());
+    // A failure is remembered for a few seconds: probes cannot turn into a flood of OAuth requests.
+    let token = state
+        .limits
+        .probe
+        .check(|| async { state.daraja.access_token().await.map(|_| ()).map_err(|e| e.to_string()) })
+        .await;
     let ok = db.is_ok() && token.is_ok();
     let show = |r: &Result<(), String>| match r {
         Ok(()) => json!("ok"),

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use super::Applied;
-use crate::domain::{decide, Decision, Outcome, Payment, PaymentStatus, Source};
+use crate::domain::{decide_from, Decision, Outcome, Payment, PaymentStatus, Source};
 
 /// The most rows in one multi-row statement (far below SQLite's bind limit).
 pub const CHUNK: usize = 128;
@@ -32,7 +32,7 @@ pub struct Writes<'a> {
 impl<'a> Writes<'a> {
     /// Decide an answer about `p` (the current, locked row) by the domain's rules and update `p` in place.
     pub fn apply(&mut self, p: &mut Payment, source: Source, outcome: &Outcome, now: i64) -> Applied {
-        let Some(d) = decide(p, outcome) else {
+        let Some(d) = decide_from(p, source, outcome) else {
             self.logs.push((p.id.clone(), now, source.as_str(), "no change (duplicate or late answer)".into()));
             return Applied { payment: Some(p.clone()), decision: None, event_id: None };
         };

@@ -7,6 +7,7 @@ pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
+pub mod upkeep;
 
 use async_trait::async_trait;
 
@@ -188,7 +189,7 @@ pub struct Applied {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: upkeep::Upkeep + Send + Sync + 'static {
     /// Create a payment (and claim its idempotency key) in one transaction.
     async fn create_payment(&self, new: NewPayment) -> Result<Created>;
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>>;

@@ -14,8 +14,8 @@ use super::*;
 use crate::domain::{decide, PushState};
 
 pub struct PgStore {
-    writer: HeldPool<sqlx::Postgres>,
-    reader: PgPool,
+    pub(super) writer: HeldPool<sqlx::Postgres>,
+    pub(super) reader: PgPool,
 }
 
 impl PgStore {

@@ -54,17 +54,24 @@ macro_rules! sql_store {
                 secrets.sort_unstable();
                 secrets.dedup();
                 let mut payments = Self::lock_by_secrets(tx, &secrets).await?;
+                if secrets.iter().any(|s| !payments.contains_key(*s)) {
+                    // Strangers' callbacks: only the newest few are kept, each cut short (see `upkeep`).
+                    sqlx::query(super::upkeep::TRIM_STRAYS)
+                        .bind(super::upkeep::STRAY_KEEP - 1)
+                        .execute(&mut **tx)
+                        .await?;
+                }
                 let mut w = Writes::default();
                 let mut out = Vec::with_capacity(batch.len());
                 for &(secret, raw_body, outcome, now) in batch {
                     let payment = payments.get_mut(secret);
-                    let note = match (&payment, outcome) {
-                        (None, _) => "unknown secret",
-                        (Some(_), None) => "unparseable body",
-                        (Some(_), Some(_)) => "parsed",
+                    let (raw_body, note) = match (&payment, outcome) {
+                        (None, _) => super::upkeep::stray_row(raw_body),
+                        (Some(_), None) => (raw_body, "unparseable body".to_string()),
+                        (Some(_), Some(_)) => (raw_body, "parsed".to_string()),
                     };
                     // The callback row itself is the payment's history entry (see `payment_log`).
-                    w.callbacks.push((payment.as_ref().map(|p| p.id.clone()), raw_body, now, note.to_string()));
+                    w.callbacks.push((payment.as_ref().map(|p| p.id.clone()), raw_body, now, note));
                     out.push(match (payment, outcome) {
                         (Some(p), Some(o)) => w.apply(p, Source::Callback, o, now),
                         (Some(p), None) => Applied { payment: Some(p.clone()), decision: None, event_id: None },
@@ -306,6 +313,16 @@ macro_rules! sql_store {
             async fn record_rejected_callback(&self, secret: &str, raw_body: &[u8], why: &str, now: i64) -> Result<()> {
                 let mut tx = self.write_tx().await?;
                 let payment = Self::lock_payment(&mut tx, "callback_secret", secret).await?;
+                let raw_body = match &payment {
+                    Some(_) => raw_body,
+                    None => {
+                        sqlx::query(super::upkeep::TRIM_STRAYS)
+                            .bind(super::upkeep::STRAY_KEEP - 1)
+                            .execute(&mut *tx)
+                            .await?;
+                        super::upkeep::stray_row(raw_body).0
+                    }
+                };
                 sqlx::query("INSERT INTO callbacks (payment_id, raw_body, received_at, note) VALUES ($1, $2, $3, $4)")
                     .bind(payment.as_ref().map(|p| p.id.as_str()))
                     .bind(raw_body)

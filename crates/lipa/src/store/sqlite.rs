@@ -17,8 +17,8 @@ use super::*;
 use crate::domain::{decide, PushState};
 
 pub struct SqliteStore {
-    writer: HeldPool<sqlx::Sqlite>,
-    reader: SqlitePool,
+    pub(super) writer: HeldPool<sqlx::Sqlite>,
+    pub(super) reader: SqlitePool,
     /// The checkpointer runs while this lives.
     _alive: Arc<()>,
 }
@@ -37,6 +37,7 @@ impl SqliteStore {
             // Statement journals (a multi-row statement inside a transaction keeps one) stay in memory
             // instead of spilling to a temporary file.
             .pragma("temp_store", "memory");
+        private_files(path).map_err(sqlx::Error::Io)?;
         // Migrations on a connection of their own, closed before the store opens.
         let migrator = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&migrator).await?;
@@ -55,6 +56,31 @@ impl SqliteStore {
         tokio::spawn(checkpointer(opts, Arc::downgrade(&alive)));
         Ok(Self { writer, reader, _alive: alive })
     }
+}
+
+/// The database holds callback secrets, CheckoutRequestIDs and phone numbers: its file is created readable
+/// by its owner only (0600), and an existing one (and its `-wal` and `-shm`) is made so. SQLite gives the
+/// WAL and shared-memory files it creates the database file's permissions.
+fn private_files(path: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if path.is_empty() || path.contains(":memory:") || path.contains("mode=memory") {
+            return Ok(());
+        }
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        for file in [path.to_string(), format!("{path}-wal"), format!("{path}-shm")] {
+            match std::fs::metadata(&file) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// The writer's own automatic checkpoint, a fallback for when the checkpointer cannot keep up.

@@ -74,7 +74,9 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).filter(|t| t.len() == 64) else {
+        // No admin on this instance (no password): no session is worth anything.
+        let token = cookie_value(&parts.headers, SESSION_COOKIE).filter(|t| t.len() == 64 && state.admin.is_some());
+        let Some(token) = token else {
             return Err(LoginFirst.into_response());
         };
         let key = session_key(&token);
@@ -118,6 +120,7 @@ pub(super) struct LoginForm {
 
 pub(super) async fn login(
     State(state): State<AppState>,
+    ext: axum::http::Extensions,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, PageError> {
@@ -127,11 +130,19 @@ pub(super) async fn login(
     let Some(auth) = state.admin.clone() else {
         return Ok(with_status(login_form(&state, None), StatusCode::NOT_FOUND));
     };
+    // Attempts are limited per client and globally (see `sessions`).
+    let client = crate::sessions::client(&state, &headers, &ext);
+    if let Err(wait) = crate::sessions::login_allowed(&state, client) {
+        let msg = format!("Too many sign-in attempts. Try again in {wait} s.");
+        let mut r = with_status(login_form(&state, Some(&msg)), StatusCode::TOO_MANY_REQUESTS);
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return Ok(r);
+    }
     let password = form.map(|Form(f)| f.password).unwrap_or_default();
-    // The slow hash runs off the async threads.
-    let ok = tokio::task::spawn_blocking(move || auth.verify(&password)).await.unwrap_or(false);
-    if !ok {
-        tracing::warn!("admin login refused: wrong password");
+    // The slow hash runs off the async threads, one at a time.
+    if !crate::sessions::verify(&state, auth, password).await {
+        let who = client.map(|ip| ip.to_string()).unwrap_or_default();
+        tracing::warn!(client = %who, "admin login refused: wrong password");
         return Ok(with_status(login_form(&state, Some("Wrong password.")), StatusCode::UNAUTHORIZED));
     }
     let token = hex::encode(rand::random::<[u8; 32]>());

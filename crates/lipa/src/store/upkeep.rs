@@ -1,0 +1,139 @@
+//! The store's housekeeping: what keeps the database bounded and lets an operator manage API keys — the
+//! record of callbacks for unknown secrets (kept small), the retention of raw callback bodies, admin
+//! sessions that must end, and `lipa keys list/revoke`. Written once for both databases, like `sql.rs`.
+
+use async_trait::async_trait;
+
+use super::Result;
+
+/// How many callbacks for unknown secrets are kept (the newest); older ones are deleted as new ones come.
+/// With [`STRAY_BODY_MAX`] this bounds what strangers can store to about a megabyte plus one batch.
+pub const STRAY_KEEP: i64 = 1000;
+
+/// The most bytes of a callback body kept when its secret matches no payment.
+pub const STRAY_BODY_MAX: usize = 1024;
+
+/// Delete the callbacks for unknown secrets but the newest `$1` (run before a batch's rows are written).
+pub(super) const TRIM_STRAYS: &str = "DELETE FROM callbacks WHERE payment_id IS NULL AND seq <= \
+     (SELECT seq FROM callbacks WHERE payment_id IS NULL ORDER BY seq DESC LIMIT 1 OFFSET $1)";
+
+/// The body kept of a callback whose secret matched nothing, and the note saying so.
+pub fn stray_row(raw_body: &[u8]) -> (&[u8], String) {
+    if raw_body.len() > STRAY_BODY_MAX {
+        (
+            &raw_body[..STRAY_BODY_MAX],
+            format!("unknown secret (body cut to {STRAY_BODY_MAX} of {} bytes)", raw_body.len()),
+        )
+    } else {
+        (raw_body, "unknown secret".to_string())
+    }
+}
+
+/// An API key as `lipa keys list` shows it (never the key itself: only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// What `revoke_api_key` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Now,
+    Already,
+    NoSuchKey,
+}
+
+/// The prefix of admin sessions in the `kv` table.
+pub const ADMIN_SESSION_PREFIX: &str = "admin_session:";
+
+#[async_trait]
+pub trait Upkeep {
+    /// Every API key, oldest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>>;
+    async fn revoke_api_key(&self, id: &str, now: i64) -> Result<Revoked>;
+    /// Delete admin sessions: those expired before `expired_before`, or all of them (None). Returns how many.
+    async fn delete_admin_sessions(&self, expired_before: Option<i64>) -> Result<u64>;
+    /// Raw bodies of callbacks received before `before`: those of payments are emptied (the row stays, as
+    /// the payment's history line), those for unknown secrets are deleted. At most `limit` rows per call.
+    /// Returns how many rows changed.
+    async fn expire_callback_bodies(&self, before: i64, limit: i64) -> Result<u64>;
+}
+
+macro_rules! upkeep {
+    ($store:ty) => {
+        #[async_trait]
+        impl Upkeep for $store {
+            async fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
+                let rows: Vec<(String, String, i64, Option<i64>)> =
+                    sqlx::query_as("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
+                        .fetch_all(&self.reader)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, name, created_at, revoked_at)| ApiKeyInfo { id, name, created_at, revoked_at })
+                    .collect())
+            }
+
+            async fn revoke_api_key(&self, id: &str, now: i64) -> Result<Revoked> {
+                let mut conn = self.writer.conn().await?;
+                let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                if done > 0 {
+                    return Ok(Revoked::Now);
+                }
+                let found: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM api_keys WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
+                Ok(if found.is_some() { Revoked::Already } else { Revoked::NoSuchKey })
+            }
+
+            async fn delete_admin_sessions(&self, expired_before: Option<i64>) -> Result<u64> {
+                let pattern = format!("{ADMIN_SESSION_PREFIX}%");
+                let q = sqlx::query(
+                    "DELETE FROM kv WHERE k LIKE $1 AND (CAST($2 AS BIGINT) IS NULL OR expires_at IS NULL OR expires_at < $2)",
+                )
+                .bind(pattern)
+                .bind(expired_before);
+                Ok(q.execute(&mut *self.writer.conn().await?).await?.rows_affected())
+            }
+
+            async fn expire_callback_bodies(&self, before: i64, limit: i64) -> Result<u64> {
+                let mut conn = self.writer.conn().await?;
+                let deleted = sqlx::query(
+                    "DELETE FROM callbacks WHERE seq IN (SELECT seq FROM callbacks \
+                     WHERE received_at < $1 AND payment_id IS NULL LIMIT $2)",
+                )
+                .bind(before)
+                .bind(limit)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                let emptied = sqlx::query(
+                    "UPDATE callbacks SET raw_body = $1, note = CASE WHEN note = 'parsed' THEN $2 ELSE note END \
+                     WHERE seq IN (SELECT seq FROM callbacks WHERE received_at < $3 AND payment_id IS NOT NULL \
+                     AND LENGTH(raw_body) > 0 LIMIT $4)",
+                )
+                .bind(Vec::<u8>::new())
+                .bind(BODY_EXPIRED_NOTE)
+                .bind(before)
+                .bind(limit)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                Ok(deleted + emptied)
+            }
+        }
+    };
+}
+
+/// The note of a parsed callback whose raw body was removed by the retention rule.
+pub const BODY_EXPIRED_NOTE: &str = "parsed; raw body deleted after LIPA_CALLBACK_RETENTION";
+
+upkeep!(super::sqlite::SqliteStore);
+upkeep!(super::postgres::PgStore);
