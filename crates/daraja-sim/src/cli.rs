@@ -101,7 +101,7 @@ pub struct SimArgs {
     pub till_number: Option<String>,
 
     /// Merchant name shown in the handset prompt.
-    #[arg(long, env = "LIPA_MERCHANT_NAME", default_value = "LIPA DEMO")]
+    #[arg(long, env = "LIPA_MERCHANT_NAME", default_value = crate::DEFAULT_MERCHANT_NAME)]
     pub merchant_name: String,
 
     /// How long test numbers take to answer (e.g. 1s, 250ms).

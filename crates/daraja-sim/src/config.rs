@@ -55,6 +55,10 @@ pub struct SimConfig {
     pub c2b: crate::c2b::C2bSimConfig,
 }
 
+/// The merchant name in the handset prompt when none is configured. `lipa serve` in simulator mode uses the
+/// same one on its pages, so the prompt and the checkout page agree.
+pub const DEFAULT_MERCHANT_NAME: &str = "LIPA DEMO SHOP";
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
@@ -67,7 +71,7 @@ impl Default for SimConfig {
             result_delay: Duration::from_secs(1),
             prompt_timeout: Duration::from_secs(60),
             token_ttl: Duration::from_secs(3599),
-            merchant_name: "LIPA DEMO".to_owned(),
+            merchant_name: DEFAULT_MERCHANT_NAME.to_owned(),
             auto_outcome: None,
             faults: Faults::default(),
             single_token: false,

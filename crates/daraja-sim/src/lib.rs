@@ -41,7 +41,7 @@ pub use accounts::{
 };
 pub use c2b::{C2bArgs, C2bPaymentView, C2bRegistration, C2bSimConfig, C2bStatus, C2bVersion};
 pub use cli::{parse_duration, run, SimArgs, TEST_NUMBERS_HELP};
-pub use config::{Faults, SimConfig, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
+pub use config::{Faults, SimConfig, DEFAULT_MERCHANT_NAME, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
 pub use settle::QUEUE_TIMEOUT;
 pub use sim::{CallbackAttempt, CompleteError, Decider, LogEntry, LogKind, Simulator, TransactionView, TxState};
 pub use util::normalize_msisdn;

@@ -173,7 +173,7 @@ async fn v2_validation_then_confirmation_with_a_masked_number() {
     assert_eq!(v.third_party_trans_id, "");
     assert_eq!(conf.org_account_balance, "150.00");
     assert_eq!(conf.third_party_trans_id, "shop-42", "the validation's ThirdPartyTransID is echoed");
-    assert!(p.message.unwrap().contains("Confirmed. Ksh150.00 sent to LIPA DEMO for account INV-1"));
+    assert!(p.message.unwrap().contains("Confirmed. Ksh150.00 sent to LIPA DEMO SHOP for account INV-1"));
     // Validation came first.
     let order: Vec<String> = m.got.lock().unwrap().iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(order, ["validation", "confirmation"]);
@@ -401,7 +401,7 @@ async fn the_sim_menu_pays_a_paybill_and_a_till_by_hand() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["status"], "completed");
     assert_eq!(a.body["source"], "sim_menu");
-    assert!(a.body["message"].as_str().unwrap().contains("Ksh250.00 sent to LIPA DEMO for account ORDER-7"));
+    assert!(a.body["message"].as_str().unwrap().contains("Ksh250.00 sent to LIPA DEMO SHOP for account ORDER-7"));
     let id = a.body["trans_id"].as_str().unwrap().to_owned();
     let conf = poll(|| m.bodies("confirmation", &id).into_iter().next()).await;
     assert_eq!(conf.msisdn, C2bMsisdn::Masked("2547 ***** 678".into()));
@@ -421,7 +421,7 @@ async fn the_sim_menu_pays_a_paybill_and_a_till_by_hand() {
         (a.status, a.body["status"].as_str(), a.body["decided_by"].as_str()),
         (200, Some("completed"), Some("not_registered"))
     );
-    assert!(a.body["message"].as_str().unwrap().contains("Ksh99.00 paid to LIPA DEMO"));
+    assert!(a.body["message"].as_str().unwrap().contains("Ksh99.00 paid to LIPA DEMO SHOP"));
 
     // Refused at the menu: nothing is paid.
     for (body, field) in [

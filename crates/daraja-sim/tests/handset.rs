@@ -52,7 +52,7 @@ async fn a_person_answers_on_the_handset() {
     let list = p["prompts"].as_array().unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["checkout_request_id"], id.as_str());
-    assert_eq!(list[0]["text"], "Pay KES 800 to LIPA DEMO? Account ORDER-1. Enter M-Pesa PIN.");
+    assert_eq!(list[0]["text"], "Pay KES 800 to LIPA DEMO SHOP? Account ORDER-1. Enter M-Pesa PIN.");
     assert_eq!(list[0]["decided_by"], "handset");
     // It waits for the person: still pending.
     let q = h.query(&token, &id).await;

@@ -1,5 +1,5 @@
 //! Money arriving on the handset, in a real browser (headless Chromium over WebDriver): a person
-//! watching their number sees "You have received KES 1,500 from LIPA DEMO." after a B2C payout.
+//! watching their number sees "You have received KES 1,500 from LIPA DEMO SHOP." after a B2C payout.
 //!
 //! Needs chromium and chromedriver (`CHROMEDRIVER`, `CHROME_BIN` override /usr/bin/chromedriver and
 //! /usr/bin/chromium); without them the test says it is skipped and passes. The WebDriver helper is the
@@ -152,7 +152,7 @@ async fn the_handset_shows_money_arriving() {
         .unwrap();
     b.wait_for(
         "the money on the handset",
-        "document.getElementById('received').innerText.includes('You have received KES 1,500 from LIPA DEMO.')",
+        "document.getElementById('received').innerText.includes('You have received KES 1,500 from LIPA DEMO SHOP.')",
     )
     .await;
     let receipt = h.sim.money_out_request("po_browser").unwrap().receipt.unwrap();

@@ -103,7 +103,7 @@ async fn b2c_v3_pays_moves_money_and_refuses_a_duplicate() {
     // The handset of the recipient shows the money arriving.
     let got = h.get("/sim/api/received?phone=0712345678").await;
     let message = got.body["received"][0]["message"].as_str().unwrap().to_owned();
-    assert!(message.contains("You have received KES 1,500 from LIPA DEMO"), "{message}");
+    assert!(message.contains("You have received KES 1,500 from LIPA DEMO SHOP"), "{message}");
     assert!(message.starts_with(&receipt));
     assert_eq!(h.get("/sim/api/received?phone=0708374149").await.body["received"], json!([]));
     assert_eq!(h.get("/sim/api/received?phone=hello").await.status, 400);

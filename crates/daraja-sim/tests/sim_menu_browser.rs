@@ -166,7 +166,7 @@ async fn a_person_pays_a_paybill_and_a_scanned_qr_from_the_sim_menu() {
     b.type_enter("#simmenu-pin", "1234").await;
     b.wait_for("the confirmation message", "document.querySelector('#simmenu-sms')").await;
     let sms = b.text("#simmenu-sms").await;
-    assert!(sms.contains("Confirmed. Ksh75.00 sent to LIPA DEMO for account ORDER-9"), "{sms}");
+    assert!(sms.contains("Confirmed. Ksh75.00 sent to LIPA DEMO SHOP for account ORDER-9"), "{sms}");
     let paid = h.sim.c2b_payments()[0].clone();
     assert_eq!(
         (paid.status, paid.phone.as_str(), paid.source.as_str()),
@@ -187,7 +187,7 @@ async fn a_person_pays_a_paybill_and_a_scanned_qr_from_the_sim_menu() {
     b.wait_for("the PIN step again", "document.querySelector('#simmenu-pin')").await;
     b.type_enter("#simmenu-pin", "2468").await;
     b.wait_for("the confirmation message", "document.querySelector('#simmenu-sms')").await;
-    assert!(b.text("#simmenu-sms").await.contains("Ksh40.00 sent to LIPA DEMO for account INV-5"));
+    assert!(b.text("#simmenu-sms").await.contains("Ksh40.00 sent to LIPA DEMO SHOP for account INV-5"));
     b.quit().await;
 
     let start = Instant::now();

@@ -186,7 +186,15 @@ impl Config {
             webhook_secret: secret("LIPA_WEBHOOK_SECRET"),
             webhook_retry_base: duration("LIPA_WEBHOOK_RETRY_BASE", Duration::from_secs(10))?,
             webhook_give_up_after: duration("LIPA_WEBHOOK_GIVE_UP_AFTER", Duration::from_secs(3 * 24 * 3600))?,
-            merchant_name: src.get("LIPA_MERCHANT_NAME").unwrap_or_else(|| "LIPA DEMO SHOP".into()),
+            // Production has no default: customers must not see a demo name (see `problems`). Elsewhere the
+            // simulator's default, so the handset prompt and the pages agree.
+            merchant_name: src.get("LIPA_MERCHANT_NAME").unwrap_or_else(|| {
+                if mode == Mode::Production {
+                    String::new()
+                } else {
+                    daraja_sim::DEFAULT_MERCHANT_NAME.into()
+                }
+            }),
             merchant_contact: src.get("LIPA_MERCHANT_CONTACT").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
             reconcile_after: duration("LIPA_RECONCILE_AFTER", Duration::from_secs(45))?,
             pending_max_age: duration("LIPA_PENDING_MAX_AGE", Duration::from_secs(15 * 60))?,
@@ -254,6 +262,13 @@ impl Config {
                 ("MPESA_PASSKEY", self.passkey.expose_secret().is_empty()),
                 ("LIPA_PUBLIC_URL", self.public_url.is_none()),
             ];
+            if self.merchant_name.is_empty() {
+                problems.push(
+                    "production needs LIPA_MERCHANT_NAME: the shop name your customers see on the checkout page \
+                     (use the name Safaricom registered for your shortcode, which their M-Pesa prompt shows)"
+                        .into(),
+                );
+            }
             for (name, missing) in required {
                 if missing {
                     problems.push(format!("production needs {name}"));
@@ -367,6 +382,11 @@ mod tests {
         assert_eq!(c.mode, Mode::Simulator);
         assert_eq!(c.reconcile_after, Duration::from_secs(45));
         assert_eq!(c.reference_max_len, 12);
+        // The gateway's pages and the simulator's prompt show one default name.
+        assert_eq!(c.merchant_name, daraja_sim::DEFAULT_MERCHANT_NAME);
+        assert_eq!(c.merchant_name, daraja_sim::SimConfig::default().merchant_name);
+        let sandbox = cfg(&[("MPESA_CONSUMER_KEY", "k"), ("MPESA_CONSUMER_SECRET", "s")]).unwrap();
+        assert_eq!(sandbox.merchant_name, daraja_sim::DEFAULT_MERCHANT_NAME);
     }
 
     #[test]
@@ -393,8 +413,20 @@ mod tests {
             ("MPESA_SHORTCODE", "600123"),
             ("MPESA_PASSKEY", "secretpasskey"),
             ("LIPA_PUBLIC_URL", "https://pay.example.com"),
+            ("LIPA_MERCHANT_NAME", "ANGAZE"),
         ]);
         assert!(ok.is_ok(), "{:?}", ok.err());
+        let no_name = cfg(&[
+            ("MPESA_ENV", "production"),
+            ("MPESA_CONSUMER_KEY", "k"),
+            ("MPESA_CONSUMER_SECRET", "s"),
+            ("MPESA_SHORTCODE", "600123"),
+            ("MPESA_PASSKEY", "secretpasskey"),
+            ("LIPA_PUBLIC_URL", "https://pay.example.com"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(no_name.contains("production needs LIPA_MERCHANT_NAME"), "{no_name}");
         let dbg = format!("{:?}", ok.unwrap());
         assert!(!dbg.contains("secretpasskey"));
     }

@@ -50,6 +50,13 @@ impl From<StoreError> for ApiError {
                 code: "payment_pending",
                 message: "a payment for this reference is already pending; wait for it to finish".into(),
             },
+            // Only after every derived account reference was taken (see `service::create_payment`).
+            StoreError::AccountReferenceTaken => ApiError::Conflict {
+                code: "account_reference_unavailable",
+                message: "every account reference derived from this reference is held by a pending payment; \
+                          try again when one of them has finished"
+                    .into(),
+            },
             StoreError::NotFound => ApiError::NotFound("payment"),
             other => ApiError::Internal(other.to_string()),
         }

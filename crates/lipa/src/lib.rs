@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod boundary;
 pub mod config;
 pub mod doctor;

@@ -49,6 +49,12 @@ enum Command {
     /// Check the configuration end to end (database, Daraja credentials, shortcode + passkey, clock,
     /// callback URL, webhooks) and explain each problem with its fix. Exits non-zero on any error.
     Doctor,
+    /// Copy the configured SQLite database to a new file while the gateway keeps running (a consistent
+    /// snapshot, checked after it is written). For PostgreSQL it prints how to use pg_dump instead.
+    Backup {
+        /// The backup file to write; it must not exist yet (e.g. backups/lipa-2026-11-30.db).
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,7 +96,8 @@ struct PayArgs {
     /// Whole KES, 1 to 250000.
     #[arg(long)]
     amount: i64,
-    /// Your order reference (up to 12 characters reach the customer's prompt).
+    /// Your order reference (up to 64 characters, kept whole; lipa derives the at most 12-character account
+    /// reference that M-Pesa shows).
     #[arg(long)]
     reference: String,
     #[arg(long)]
@@ -144,6 +151,7 @@ async fn main() {
         Command::Keys { command: KeysCommand::Revoke { id } } => keys_revoke(&id).await,
         Command::Pay(args) => pay(args).await,
         Command::Doctor => doctor().await,
+        Command::Backup { path } => backup(&path).await,
         Command::Payments { command: PaymentsCommand::List { status, reference, limit, api } } => {
             payments_list(status, reference, limit, api).await
         }
@@ -191,6 +199,27 @@ async fn doctor() -> anyhow::Result<()> {
     if report.has_errors() {
         bail!("the configuration has errors (see above)");
     }
+    Ok(())
+}
+
+async fn backup(path: &std::path::Path) -> anyhow::Result<()> {
+    // Only the database URL matters here: a backup is taken even when other settings have problems.
+    let cfg = Config::from_source_unchecked(&lipa::config::Source::load()?)?;
+    if cfg.database_url.starts_with("postgres://") || cfg.database_url.starts_with("postgresql://") {
+        bail!("{}", lipa::backup::postgres_advice(&cfg.database_url, path));
+    }
+    let s = lipa::backup::sqlite_backup(&cfg.database_url, path).await?;
+    println!(
+        "Backed up {} to {} ({} bytes: {} payments, {} events; integrity check ok).",
+        lipa::config::redact_url(&cfg.database_url),
+        path.display(),
+        s.bytes,
+        s.payments,
+        s.events
+    );
+    println!(
+        "To restore: stop lipa, replace the database file with this copy (remove its -wal and -shm files), start lipa."
+    );
     Ok(())
 }
 

@@ -4,24 +4,49 @@
 use std::time::Duration;
 
 use crate::app::{now_ms, AppState};
-use crate::domain::{Outcome, Payment, PushFields, Source};
+use crate::domain::{account_reference, Outcome, Payment, PushFields, PushTarget, Source};
 use crate::error::ApiError;
+use crate::store::{Created, NewPayment, StoreError};
 
 /// How often a push refused before processing (spike arrest, connection refused) is tried again. Only
 /// those: anything that may have reached the phone is never sent twice.
 const PUSH_TRIES: u32 = 3;
 
+/// How many account references are tried for one payment before giving up (each is another code).
+const ACCOUNT_REFERENCE_TRIES: u32 = 8;
+
+/// Store a new payment with an account reference (`AccountReference` for Daraja, the paybill account
+/// number) derived from its reference with the configured length, trying another one while a pending payment
+/// holds it. The database decides who holds what (a partial unique index), so two instances never hand out
+/// the same one.
+pub async fn create_payment(state: &AppState, mut new: NewPayment) -> Result<Created, StoreError> {
+    let mut attempt = 0;
+    loop {
+        new.payment.account_reference = account_reference(&new.payment.reference, state.cfg.reference_max_len, attempt);
+        match state.store.create_payment(new.clone()).await {
+            Err(StoreError::AccountReferenceTaken) if attempt + 1 < ACCOUNT_REFERENCE_TRIES => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 /// Send the STK push of a payment in `sending` and record what became of it. Its phone, amount and
-/// reference are read back from the payment; [`send_push_with`] takes them as validated.
+/// account reference are read back from the payment; [`send_push_with`] takes phone and amount as validated.
 pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError> {
     let fields = PushFields::of(&p, state.cfg.reference_max_len)
         .map_err(ApiError::Internal)?
         .ok_or_else(|| ApiError::Internal(format!("payment {} has no phone to push to", p.id)))?;
-    send_push_with(state, p, fields).await
+    push(state, p, fields).await
 }
 
-/// [`send_push`] with the push's fields as the request gave them, validated (no parsing again).
-pub async fn send_push_with(state: &AppState, p: Payment, fields: PushFields) -> Result<Payment, ApiError> {
+/// [`send_push`] with phone and amount as the request gave them, validated (no parsing again); the
+/// account reference is the one derived when the payment was stored.
+pub async fn send_push_with(state: &AppState, p: Payment, target: PushTarget) -> Result<Payment, ApiError> {
+    let fields = target.with_reference_of(&p, state.cfg.reference_max_len).map_err(ApiError::Internal)?;
+    push(state, p, fields).await
+}
+
+async fn push(state: &AppState, p: Payment, fields: PushFields) -> Result<Payment, ApiError> {
     let push = daraja::StkPush {
         phone: fields.phone,
         amount: fields.amount,

@@ -135,6 +135,21 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     Ok(Gateway { addr, state, simulator, api_key, admin_password, stop, tasks })
 }
 
+/// The database as the banner shows it: a SQLite file with its absolute path (so a newcomer sees which
+/// file a relative `sqlite://lipa.db` is), anything else with its password hidden.
+fn shown_database(url: &str) -> String {
+    let shown = crate::config::redact_url(url);
+    if url.starts_with("postgres") {
+        return shown;
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    match std::fs::canonicalize(path) {
+        Ok(abs) if abs.as_os_str() != path => format!("{shown} ({})", abs.display()),
+        _ => shown,
+    }
+}
+
 impl Gateway {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -183,7 +198,7 @@ impl Gateway {
         if let Some(url) = &cfg.webhook_url {
             out.push_str(&format!("  Webhooks to:     {}\n", crate::jobs::webhooks::shown_url(url)));
         }
-        out.push_str(&format!("  Database:        {}\n", crate::config::redact_url(&cfg.database_url)));
+        out.push_str(&format!("  Database:        {}\n", shown_database(&cfg.database_url)));
         if self.simulator.is_some() {
             out.push_str(
                 "  Test numbers: 0708374149 pays; 0700001032 cancels; 0700000001 lacks funds; 0700002001 wrong PIN;\n",
@@ -195,6 +210,12 @@ impl Gateway {
             out.push_str(&format!(
                 "    curl -s {local}/v1/payments -H \"Authorization: Bearer $LIPA_API_KEY\" \\\n      -H 'Content-Type: application/json' -d '{{\"amount\":800,\"phone\":\"0708374149\",\"reference\":\"ORDER-1\"}}'\n"
             ));
+            out.push_str(
+                "  The API key below is the current one: simulator mode makes a new key at every start and keeps\n  \
+                 only its hash, in the database above. Keys from earlier runs on that same database keep working;\n  \
+                 a key printed by a run on another database (lipa.db is relative to the directory lipa starts in)\n  \
+                 is unknown here and gets 401. Use this one (or `lipa keys create` for a key you keep).\n",
+            );
             out.push_str(&format!("{rule}\nAPI key: {key}\n"));
         } else {
             out.push_str(&format!("  Make an API key with: lipa keys create\n{rule}\n"));

@@ -81,6 +81,19 @@ fn the_document_names_the_api_types() {
     let required = doc["components"]["schemas"]["CreatePayment"]["required"].clone();
     assert_eq!(required, json!(["amount", "reference"]));
     assert!(doc["webhooks"]["payment.needs_review"]["post"].is_object());
+    // The money-traps fields: account_reference, resolution, resolved_failed, the account_reference filter.
+    let payment = &doc["components"]["schemas"]["Payment"];
+    for field in ["account_reference", "resolution"] {
+        assert!(payment["properties"][field].is_object(), "{field}");
+        assert!(payment["required"].as_array().unwrap().contains(&json!(field)), "{field}");
+    }
+    assert_eq!(schemas["Resolution"]["properties"]["outcome"]["$ref"], "#/components/schemas/ResolutionOutcome");
+    assert_eq!(schemas["ResolutionOutcome"]["enum"], json!(["succeeded", "failed"]));
+    let reasons = schemas["FailureReason"]["enum"].as_array().unwrap();
+    assert!(reasons.contains(&json!("resolved_failed")) && reasons.contains(&json!("cancelled")), "{reasons:?}");
+    assert_eq!(schemas["CreatePayment"]["properties"]["reference"]["maxLength"], 64);
+    let params = doc["paths"]["/v1/payments"]["get"]["parameters"].as_array().unwrap();
+    assert!(params.iter().any(|p| p["name"] == "account_reference" && p["in"] == "query"), "{params:?}");
 }
 
 /// A small checker for the parts of JSON Schema the document uses: $ref, type (one or several), enum,

@@ -15,8 +15,12 @@ async fn open(backend: &Backend) -> (Arc<dyn Store>, String, tempfile::TempDir) 
 }
 
 fn payment(reference: &str, now: i64) -> Payment {
+    let id = ids::payment_id();
     Payment {
-        id: ids::payment_id(),
+        // Unique, as the gateway derives it (see `lipa::service::create_payment`).
+        account_reference: id[id.len() - 12..].to_string(),
+        resolution: None,
+        id,
         status: PaymentStatus::Pending,
         amount: 100,
         phone: Some("254712345678".into()),

@@ -10,7 +10,7 @@ pub mod payments;
 
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::{Delivery, Event, EventList, EventType};
-pub use payments::{Channel, CreatePayment, FailureReason, Payment, PaymentList};
+pub use payments::{Channel, CreatePayment, FailureReason, Payment, PaymentList, Resolution, ResolutionOutcome};
 
 /// A request the API cannot take: a machine code, a message, and the field at fault. (The HTTP error type,
 /// `error::ApiError`, wraps it; this module depends on nothing but the domain.)

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use super::Invalid;
 use super::{constant, ListObject};
 use crate::domain::payment::rfc3339;
-use crate::domain::{self, PaymentDraft, PaymentStatus, PushFields};
+use crate::domain::{self, PaymentDraft, PaymentStatus, PushTarget};
 
 constant!(PaymentObject, "payment");
 constant!(Kes, "KES");
@@ -19,8 +19,8 @@ pub enum Channel {
     Stk,
 }
 
-/// The schema of `failure_reason`: the API names of [`daraja::FailureReason`], read from it (the value
-/// itself is a `daraja::FailureReason`, written as its name).
+/// The schema of `failure_reason`: the API names of [`domain::FailureReason`], read from it (the value
+/// itself is a `domain::FailureReason`, written as its name).
 pub struct FailureReason;
 
 impl utoipa::PartialSchema for FailureReason {
@@ -28,16 +28,54 @@ impl utoipa::PartialSchema for FailureReason {
         use utoipa::openapi::schema::{ObjectBuilder, Type};
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .enum_values(Some(daraja::FailureReason::ALL.iter().map(|r| r.as_str())))
+            .enum_values(Some(domain::FailureReason::ALL.iter().map(|r| r.as_str())))
             .description(Some(
                 "cancelled 1032; timeout 1037/1019/1036; insufficient_funds 1; wrong_pin 2001; limit 2/3/4/8/17; \
-                 rejected: Daraja refused the push; error: any other code.",
+                 rejected: Daraja refused the push; error: any other code; resolved_failed: an operator resolved \
+                 a payment under review as failed (see resolution).",
             ))
             .into()
     }
 }
 
 impl ToSchema for FailureReason {}
+
+/// What an operator decided about a payment under review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionOutcome {
+    Succeeded,
+    Failed,
+}
+
+/// An operator's decision about a payment under review.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Resolution {
+    pub outcome: ResolutionOutcome,
+    /// Who decided (the admin dashboard: admin).
+    #[schema(example = "admin")]
+    pub by: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// Why, as the operator wrote it.
+    pub note: String,
+}
+
+impl Resolution {
+    /// The API's view of a resolution (the dismissed receipt stays out of it).
+    pub fn of(r: &domain::Resolution) -> Self {
+        Resolution {
+            outcome: if r.outcome == PaymentStatus::Succeeded {
+                ResolutionOutcome::Succeeded
+            } else {
+                ResolutionOutcome::Failed
+            },
+            by: r.by.clone(),
+            at: rfc3339(r.at),
+            note: r.note.clone(),
+        }
+    }
+}
 
 /// Daraja's ResultCode: a number for all STK codes (Daraja's rare alphanumeric codes stay strings).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -70,8 +108,14 @@ pub struct Payment {
     /// Normalized 2547…/2541…; null until the customer types it on the checkout page.
     #[schema(required = true, example = "254708374149")]
     pub phone: Option<String>,
-    /// The AccountReference sent to Daraja, trimmed and cut to LIPA_REFERENCE_MAX_LEN (12).
+    /// Your order reference, whole (at most 64 characters), as you sent it.
     pub reference: String,
+    /// What lipa sent to Daraja as AccountReference (at most LIPA_REFERENCE_MAX_LEN characters, default 12):
+    /// the reference itself when it fits, otherwise its first letters and digits followed by a 4-character
+    /// code. Unique (case-insensitively) among pending payments; the account number a customer types for a
+    /// paybill payment.
+    #[schema(max_length = 100, examples("ORDER-A1042", "WNJ20240K7QX"))]
+    pub account_reference: String,
     pub description: String,
     /// Your own JSON object, returned as given (at most 4096 bytes).
     #[schema(value_type = Object)]
@@ -88,7 +132,8 @@ pub struct Payment {
     pub checkout_request_id: Option<String>,
     #[schema(required = true)]
     pub merchant_request_id: Option<String>,
-    /// The M-Pesa receipt of a successful payment (absent when it was settled by STK Query).
+    /// The M-Pesa receipt of a successful payment (absent when it was settled by STK Query, and on a payment
+    /// resolved as failed).
     #[schema(required = true)]
     pub mpesa_receipt: Option<String>,
     #[schema(required = true)]
@@ -106,6 +151,10 @@ pub struct Payment {
     pub updated_at: String,
     #[schema(required = true, format = DateTime)]
     pub completed_at: Option<String>,
+    /// Set when an operator settled the payment from needs_review on the admin dashboard. A payment resolved
+    /// as failed carries no mpesa_receipt and no success result; what Daraja said stays in its history.
+    #[schema(required = true)]
+    pub resolution: Option<Resolution>,
 }
 
 impl Payment {
@@ -120,6 +169,7 @@ impl Payment {
             currency: Kes::Value,
             phone: p.phone.clone(),
             reference: p.reference.clone(),
+            account_reference: p.account_reference.clone(),
             description: p.description.clone(),
             metadata: p.metadata.clone(),
             return_url: p.return_url.clone(),
@@ -134,6 +184,7 @@ impl Payment {
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
             completed_at: p.completed_at.map(rfc3339),
+            resolution: p.resolution.as_ref().map(Resolution::of),
         }
     }
 
@@ -174,8 +225,9 @@ pub struct CreatePayment {
     #[schema(value_type = Option<String>, example = "0712 345 678")]
     #[serde(default)]
     pub phone: Option<Sent<String>>,
-    /// Your order number; trimmed and cut to 12 characters.
-    #[schema(value_type = String, required = true, example = "ORDER-A1042")]
+    /// Your order number, kept whole (trimmed, at most 64 characters): the pending guard, idempotency,
+    /// search and webhooks use all of it. lipa derives the account_reference sent to Daraja from it.
+    #[schema(value_type = String, required = true, max_length = 64, example = "ORDER-A1042")]
     #[serde(default)]
     pub reference: Option<Sent<String>>,
     #[schema(value_type = Option<String>, max_length = 200, example = "Order A1042")]
@@ -191,6 +243,8 @@ pub struct CreatePayment {
 }
 
 pub const MAX_METADATA: usize = 4096;
+/// The longest merchant reference, in characters.
+pub const MAX_REFERENCE: usize = 64;
 
 impl CreatePayment {
     /// Read a request body; the first problem names its field.
@@ -209,8 +263,9 @@ impl CreatePayment {
         self.validate_for_push(reference_max_len).map(|(draft, _)| draft)
     }
 
-    /// [`CreatePayment::validate`], and the push's fields as validated types when a phone was given.
-    pub fn validate_for_push(self, reference_max_len: usize) -> Result<(PaymentDraft, Option<PushFields>), Invalid> {
+    /// [`CreatePayment::validate`], and the push's phone and amount as validated types when a phone was given
+    /// (the account reference is derived when the payment is stored).
+    pub fn validate_for_push(self, reference_max_len: usize) -> Result<(PaymentDraft, Option<PushTarget>), Invalid> {
         let amount = match self.amount {
             None => {
                 return Err(Invalid::field(
@@ -255,8 +310,32 @@ impl CreatePayment {
                     "reference is required (your order number)",
                 ))
             }
-            Some(Sent::Ok(s)) => daraja::AccountReference::new(&s, reference_max_len)
-                .map_err(|e| Invalid::field("invalid_reference", "reference", format!("reference: {e}")))?,
+            // Kept whole: the pending guard, idempotency, search and webhooks use all of it. What Daraja gets
+            // (`account_reference`, at most `reference_max_len` characters) is derived from it when it is stored.
+            Some(Sent::Ok(s)) => {
+                let r = s.trim();
+                if r.is_empty() {
+                    return Err(Invalid::field("invalid_reference", "reference", "reference is empty"));
+                }
+                if r.chars().any(char::is_control) {
+                    return Err(Invalid::field(
+                        "invalid_reference",
+                        "reference",
+                        "reference must not contain control characters",
+                    ));
+                }
+                if r.chars().count() > MAX_REFERENCE {
+                    return Err(Invalid::field(
+                        "invalid_reference",
+                        "reference",
+                        format!(
+                            "reference is longer than {MAX_REFERENCE} characters (lipa derives the at most \
+                             {reference_max_len}-character account reference M-Pesa shows from it)"
+                        ),
+                    ));
+                }
+                r.to_string()
+            }
             Some(Sent::Other(_)) => {
                 return Err(Invalid::field("invalid_reference", "reference", "reference must be a string"))
             }
@@ -302,16 +381,16 @@ impl CreatePayment {
                 return Err(Invalid::field("invalid_return_url", "return_url", "return_url must be a string"))
             }
         };
-        let description = description.unwrap_or_else(|| reference.as_str().to_string());
+        let description = description.unwrap_or_else(|| reference.clone());
         let draft = PaymentDraft {
             amount: i64::from(amount),
             phone: phone.as_ref().map(|p| p.as_str().to_string()),
-            reference: reference.as_str().to_string(),
+            reference,
             description,
             metadata: serde_json::Value::Object(metadata),
             return_url,
         };
-        Ok((draft, phone.map(|phone| PushFields { phone, amount, reference })))
+        Ok((draft, phone.map(|phone| PushTarget { phone, amount })))
     }
 }
 
@@ -326,7 +405,7 @@ mod tests {
 
     #[test]
     fn failure_reasons_keep_their_api_names() {
-        for r in daraja::FailureReason::ALL {
+        for r in domain::FailureReason::ALL {
             let p = crate::domain::Payment { failure_reason: Some(r), ..sample() };
             assert_eq!(crate::api::to_json(&Payment::of(&p))["failure_reason"], r.as_str(), "{r:?}");
         }
@@ -346,6 +425,9 @@ mod tests {
         assert_eq!(err(r#"{"amount":0,"reference":"A"}"#), ("invalid_amount", Some("amount")));
         assert_eq!(err(r#"{"amount":8,"reference":"A","phone":7}"#), ("invalid_phone", Some("phone")));
         assert_eq!(err(r#"{"amount":8}"#), ("missing_reference", Some("reference")));
+        assert_eq!(err(r#"{"amount":8,"reference":" "}"#), ("invalid_reference", Some("reference")));
+        let long = format!(r#"{{"amount":8,"reference":"{}"}}"#, "R".repeat(MAX_REFERENCE + 1));
+        assert_eq!(err(&long), ("invalid_reference", Some("reference")));
         assert_eq!(err(r#"{"amount":8,"reference":"A","metadata":[]}"#), ("invalid_metadata", Some("metadata")));
         assert_eq!(
             err(r#"{"amount":8,"reference":"A","return_url":"ftp://x"}"#),
@@ -355,5 +437,11 @@ mod tests {
             .and_then(|c| c.validate(12))
             .unwrap();
         assert_eq!((ok.amount, ok.phone.as_deref(), ok.description.as_str()), (8, Some("254708374149"), "A"));
+        // Kept whole (the account reference is derived when the payment is stored).
+        let whole = "WNJ-2024-000123-LONG-REFERENCE";
+        let ok = CreatePayment::parse(format!(r#"{{"amount":8,"reference":"{whole}"}}"#).as_bytes())
+            .and_then(|c| c.validate(12))
+            .unwrap();
+        assert_eq!(ok.reference, whole);
     }
 }

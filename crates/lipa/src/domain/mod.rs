@@ -1,10 +1,13 @@
 //! Pure payment rules: statuses, the transition table and identifiers. No I/O here.
 
+pub mod failure;
 pub mod ids;
 pub mod payment;
 pub mod push;
 
+pub use failure::FailureReason;
 pub use payment::{
-    decide, decide_from, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source,
+    account_reference, decide, decide_from, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus,
+    PushState, Resolution, Source,
 };
-pub use push::PushFields;
+pub use push::{PushFields, PushTarget};

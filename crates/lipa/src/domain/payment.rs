@@ -5,7 +5,7 @@
 //! long — is turned into an [`Outcome`] and handed to [`decide`], which says what changes. Terminal statuses
 //! never change silently: the only move out of a terminal status is to `needs_review`, and it is an event.
 
-pub use daraja::FailureReason;
+use super::failure::FailureReason;
 use serde::Serialize;
 
 /// pending → succeeded | failed | needs_review. A terminal status only ever moves to needs_review.
@@ -88,6 +88,10 @@ pub struct Payment {
     pub amount: i64,
     pub phone: Option<String>,
     pub reference: String,
+    /// What Daraja gets as `AccountReference` (and a customer types as the paybill account number): derived
+    /// from `reference` (see [`account_reference`]), at most `LIPA_REFERENCE_MAX_LEN` characters, unique
+    /// among pending payments (the database enforces it).
+    pub account_reference: String,
     pub description: String,
     pub metadata: serde_json::Value,
     pub return_url: Option<String>,
@@ -106,6 +110,48 @@ pub struct Payment {
     pub completed_at: Option<i64>,
     pub check_attempts: i64,
     pub next_check_at: Option<i64>,
+    /// An operator's decision about a payment that was under review.
+    pub resolution: Option<Resolution>,
+}
+
+/// How an operator settled a payment under review: the status they chose, who, when and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// `Succeeded` or `Failed`.
+    pub outcome: PaymentStatus,
+    pub by: String,
+    /// Unix ms.
+    pub at: i64,
+    pub note: String,
+    /// Resolved as failed: the receipt the payment carried, which the operator decided was not a payment.
+    /// It leaves the payment's fields (a shop must not read it as paid) and stays in its history; the same
+    /// success reported again is then not news. Never in the API.
+    pub dismissed_receipt: Option<String>,
+}
+
+/// The `AccountReference` for a merchant's `reference`, at most `max_len` characters. Attempt 0 is the
+/// reference itself when it fits (trimmed); otherwise, and for every later attempt (another pending payment
+/// holds the earlier one), the first letters and digits of the reference, upper case, followed by a short
+/// code derived from the whole reference and the attempt (letters and digits that cannot be misread), so
+/// `WNJ-2024-000123-LONG` and `WNJ-2024-000124-LONG` get different account references.
+pub fn account_reference(reference: &str, max_len: usize, attempt: u32) -> String {
+    let max_len = max_len.max(1);
+    let trimmed = reference.trim();
+    if attempt == 0 && trimmed.chars().count() <= max_len {
+        return trimmed.to_string();
+    }
+    const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let code_len = max_len.min(4);
+    let head: String = trimmed
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .take(max_len - code_len)
+        .collect();
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{trimmed}\n{attempt}").as_bytes());
+    let code: String = digest.iter().take(code_len).map(|b| ALPHABET[(*b & 31) as usize] as char).collect();
+    format!("{head}{code}")
 }
 
 /// What a new payment is made of, validated; everything else starts empty.
@@ -133,6 +179,8 @@ impl Payment {
             status: PaymentStatus::Pending,
             amount: draft.amount,
             phone: draft.phone,
+            // The caller derives the final one (with the configured length) before storing the payment.
+            account_reference: account_reference(&draft.reference, daraja::AccountReference::MAX_LEN, 0),
             reference: draft.reference,
             description: draft.description,
             metadata: draft.metadata,
@@ -151,6 +199,7 @@ impl Payment {
             completed_at: None,
             check_attempts: 0,
             next_check_at: Some(first_check),
+            resolution: None,
         }
     }
 }
@@ -195,7 +244,12 @@ pub enum Outcome {
         result_desc: String,
     },
     /// The customer did not pay.
-    Failed { checkout_request_id: Option<String>, result_code: String, result_desc: String, reason: FailureReason },
+    Failed {
+        checkout_request_id: Option<String>,
+        result_code: String,
+        result_desc: String,
+        reason: daraja::FailureReason,
+    },
     /// Daraja refused the push itself (no prompt was shown).
     PushRejected { code: String, message: String },
     /// The push may or may not have reached the phone and no answer came in time.
@@ -203,7 +257,8 @@ pub enum Outcome {
     /// A customer who was never sent a push (no phone given) ran out of time.
     Abandoned,
     /// An operator looked at a payment under review and settled it (only a `needs_review` payment moves).
-    Resolved { succeeded: bool, note: String },
+    /// `by` names the operator (the admin dashboard says `admin`).
+    Resolved { succeeded: bool, note: String, by: String },
     /// A success callback while `LIPA_CONFIRM_SUCCESS_BY_QUERY` is on: its receipt is kept and the payment
     /// stays pending until an STK Query answers 0 (then [`Outcome::Succeeded`]). Mismatches still go to review.
     SuccessToConfirm {
@@ -253,6 +308,10 @@ pub struct Decision {
     pub review_reason: Option<String>,
     /// Ask Daraja about the payment now (STK Query), rather than at its scheduled time.
     pub check_now: bool,
+    /// An operator's resolution (its `at` is when the decision is applied). The payment's fields that
+    /// contradict it are cleared: a failed one keeps no receipt and no success result; a succeeded one no
+    /// failure reason or failure result. What they said stays in the history and the raw callbacks.
+    pub resolution: Option<Resolution>,
 }
 
 impl Decision {
@@ -266,6 +325,7 @@ impl Decision {
             failure_reason: None,
             review_reason: None,
             check_now: false,
+            resolution: None,
         }
     }
 
@@ -315,15 +375,23 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         _ => false,
     };
     match (p.status, outcome) {
-        // The one way out of review: a person decided. The note goes to the payment's log, not its fields.
-        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: true, .. }) => {
-            Some(Decision::to(PaymentStatus::Succeeded))
+        // The one way out of review: a person decided, and the payment says so (`resolution`).
+        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded, note, by }) => {
+            let outcome = if *succeeded { PaymentStatus::Succeeded } else { PaymentStatus::Failed };
+            let resolution = Resolution {
+                outcome,
+                by: by.clone(),
+                at: 0,
+                note: note.clone(),
+                dismissed_receipt: if *succeeded { None } else { p.mpesa_receipt.clone() },
+            };
+            Some(Decision {
+                // Not an M-Pesa reason: a person decided (Daraja's answers stay in the history).
+                failure_reason: (!*succeeded).then_some(FailureReason::ResolvedFailed),
+                resolution: Some(resolution),
+                ..Decision::to(outcome)
+            })
         }
-        (PaymentStatus::NeedsReview, Outcome::Resolved { succeeded: false, .. }) => Some(Decision {
-            // Keep Daraja's reason when there was one; otherwise say it was not a known M-Pesa failure.
-            failure_reason: p.failure_reason.is_none().then_some(FailureReason::Error),
-            ..Decision::to(PaymentStatus::Failed)
-        }),
         (_, Outcome::Resolved { .. }) => None,
         (PaymentStatus::NeedsReview, _) => None,
 
@@ -399,20 +467,20 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
                 checkout_request_id: checkout_request_id.clone(),
                 result_code: Some(result_code.clone()),
                 result_desc: Some(result_desc.clone()),
-                failure_reason: Some(*reason),
+                failure_reason: Some((*reason).into()),
                 ..Decision::to(PaymentStatus::Failed)
             })
         }
         (PaymentStatus::Pending, Outcome::PushRejected { code, message }) => Some(Decision {
             result_code: Some(code.clone()),
             result_desc: Some(message.clone()),
-            failure_reason: Some(FailureReason::Rejected),
+            failure_reason: Some(daraja::FailureReason::Rejected.into()),
             ..Decision::to(PaymentStatus::Failed)
         }),
         (PaymentStatus::Pending, Outcome::Unresolved { why }) => Some(Decision::review(why.clone())),
         (PaymentStatus::Pending, Outcome::Abandoned) => Some(Decision {
             result_desc: Some("The customer did not enter a phone number in time".into()),
-            failure_reason: Some(FailureReason::Timeout),
+            failure_reason: Some(daraja::FailureReason::Timeout.into()),
             ..Decision::to(PaymentStatus::Failed)
         }),
 
@@ -426,6 +494,12 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
         // A failure after the money arrived does not take the money back: keep the success.
         (PaymentStatus::Succeeded, _) => None,
 
+        // The success an operator already looked at and resolved as failed, reported again: not news.
+        (PaymentStatus::Failed, Outcome::Succeeded { receipt: Some(r), .. })
+            if p.resolution.as_ref().and_then(|res| res.dismissed_receipt.as_ref()) == Some(r) =>
+        {
+            None
+        }
         // Failed, then a success arrives: the customer may have paid after all. A person must look.
         (PaymentStatus::Failed, Outcome::Succeeded { receipt, .. }) => {
             let mut d = Decision::review("a success arrived after the payment had failed");
@@ -447,6 +521,7 @@ mod tests {
             amount: 800,
             phone: Some("254712345678".into()),
             reference: "A1".into(),
+            account_reference: "A1".into(),
             description: "d".into(),
             metadata: serde_json::Value::Null,
             return_url: None,
@@ -464,6 +539,7 @@ mod tests {
             completed_at: None,
             check_attempts: 0,
             next_check_at: None,
+            resolution: None,
         }
     }
 
@@ -529,7 +605,7 @@ mod tests {
             checkout_request_id: Some("ws_CO_2".into()),
             result_code: "1032".into(),
             result_desc: "x".into(),
-            reason: FailureReason::Cancelled,
+            reason: daraja::FailureReason::Cancelled,
         };
         assert_eq!(decide(&p, &other_id).unwrap().status, PaymentStatus::NeedsReview);
     }
@@ -538,7 +614,7 @@ mod tests {
     fn late_success_after_failure_needs_review_and_review_is_sticky() {
         let mut p = pending();
         let d = decide(&p, &failure("1032", "cancelled")).unwrap();
-        assert_eq!(d.failure_reason, Some(FailureReason::Cancelled));
+        assert_eq!(d.failure_reason, Some(daraja::FailureReason::Cancelled.into()));
         apply(&mut p, &d);
         assert_eq!(decide(&p, &failure("1032", "cancelled")), None);
         let d = decide(&p, &success(800, "R1")).unwrap();
@@ -552,7 +628,7 @@ mod tests {
     fn rejected_and_unresolved() {
         let p = pending();
         let d = decide(&p, &Outcome::PushRejected { code: "400.002.02".into(), message: "m".into() }).unwrap();
-        assert_eq!((d.status, d.failure_reason), (PaymentStatus::Failed, Some(FailureReason::Rejected)));
+        assert_eq!((d.status, d.failure_reason), (PaymentStatus::Failed, Some(daraja::FailureReason::Rejected.into())));
         let d = decide(&p, &Outcome::Unresolved { why: "w".into() }).unwrap();
         assert_eq!(d.status, PaymentStatus::NeedsReview);
     }
@@ -560,20 +636,53 @@ mod tests {
     #[test]
     fn only_a_review_can_be_resolved() {
         let mut p = pending();
-        let ok = Outcome::Resolved { succeeded: true, note: "paid, receipt seen in the portal".into() };
-        let no = Outcome::Resolved { succeeded: false, note: "not paid".into() };
+        let ok =
+            Outcome::Resolved { succeeded: true, note: "paid, receipt seen in the portal".into(), by: "admin".into() };
+        let no = Outcome::Resolved { succeeded: false, note: "not paid".into(), by: "admin".into() };
         assert_eq!(decide(&p, &ok), None, "a pending payment is not resolved by hand");
         p.status = PaymentStatus::NeedsReview;
         let d = decide(&p, &ok).unwrap();
         assert_eq!((d.status, d.event()), (PaymentStatus::Succeeded, Some(EventType::Succeeded)));
         let d = decide(&p, &no).unwrap();
         assert_eq!((d.status, d.event()), (PaymentStatus::Failed, Some(EventType::Failed)));
-        assert_eq!(d.failure_reason, Some(FailureReason::Error));
+        assert_eq!(d.failure_reason, Some(FailureReason::ResolvedFailed));
+        let r = d.resolution.as_ref().unwrap();
+        assert_eq!((r.outcome, r.by.as_str(), r.note.as_str()), (PaymentStatus::Failed, "admin", "not paid"));
         p.status = PaymentStatus::Succeeded;
         assert_eq!(decide(&p, &no), None, "a settled payment is not changed by hand");
         p.status = PaymentStatus::Failed;
         assert_eq!(decide(&p, &ok), None);
     }
+    #[test]
+    fn account_references_fit_and_differ() {
+        assert_eq!(account_reference(" ORDER-A1042 ", 12, 0), "ORDER-A1042");
+        let a = account_reference("WNJ-2024-000123-LONG", 12, 0);
+        let b = account_reference("WNJ-2024-000124-LONG", 12, 0);
+        assert!(a.len() == 12 && a.starts_with("WNJ20240"), "{a}");
+        assert_ne!(a, b);
+        assert_eq!(a, account_reference("WNJ-2024-000123-LONG", 12, 0), "the same reference, the same first try");
+        assert_ne!(account_reference("ORDER-A1042", 12, 1), "ORDER-A1042", "a later try is another one");
+        for n in 1..=20 {
+            let r = account_reference("a-very-long-reference-with-more-than-twenty", n, 3);
+            assert!(r.chars().count() <= n && !r.is_empty(), "{n}: {r}");
+        }
+    }
+
+    #[test]
+    fn the_dismissed_success_is_not_news() {
+        let mut p = pending();
+        p.status = PaymentStatus::Failed;
+        p.resolution = Some(Resolution {
+            outcome: PaymentStatus::Failed,
+            by: "admin".into(),
+            at: 1,
+            note: "n".into(),
+            dismissed_receipt: Some("R1".into()),
+        });
+        assert_eq!(decide(&p, &success(800, "R1")), None);
+        assert_eq!(decide(&p, &success(800, "R2")).unwrap().status, PaymentStatus::NeedsReview);
+    }
+
     #[test]
     fn a_success_callback_without_a_usable_amount_goes_to_review() {
         // `amount: None` is what the daraja crate reports for a missing or malformed `Amount`.

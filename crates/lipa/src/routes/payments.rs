@@ -53,7 +53,8 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
 ///
 /// Validates everything before any call to Daraja. The same Idempotency-Key with the same body gives the
 /// same answer and no second push; with another body, 409 idempotency_key_reused. A second payment for a
-/// reference that has one pending is 409 payment_pending.
+/// reference that has one pending is 409 payment_pending. The reference is kept whole (at most 64
+/// characters); the account_reference sent to Daraja is derived from it, unique among pending payments.
 #[utoipa::path(
     post,
     path = "/v1/payments",
@@ -68,7 +69,8 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
         (status = 201, description = "The payment (pending).", body = api::Payment),
         (status = 400, description = "A field is missing or wrong; `field` names it.", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key.", body = ErrorBody),
-        (status = 409, description = "idempotency_key_reused or payment_pending.", body = ErrorBody),
+        (status = 409, description = "idempotency_key_reused, payment_pending, or account_reference_unavailable (every \
+         account reference derived from this reference is held by a pending payment).", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB.", body = ErrorBody),
         (status = 429, description = "An abuse limit; see Retry-After.", body = ErrorBody),
         (status = 503, description = "Not available right now.", body = ErrorBody),
@@ -91,7 +93,7 @@ async fn create(
         state.cfg.pending_max_age.as_millis() as i64,
     );
     let new = NewPayment { payment, pending_guard: guard, api_key_id: Some(key_id), idempotency: idem };
-    let payment = match state.store.create_payment(new).await? {
+    let payment = match service::create_payment(&state, new).await? {
         Created::Replay { same_request: false, .. } => {
             return Err(ApiError::Conflict {
                 code: "idempotency_key_reused",
@@ -133,8 +135,11 @@ struct ListQuery {
     /// Only payments with this status.
     #[param(value_type = Option<PaymentStatus>)]
     status: Option<String>,
-    /// Only payments for this reference.
+    /// Only payments for this reference (your whole order reference, exactly as sent).
     reference: Option<String>,
+    /// Only payments with this account reference, ignoring case: what M-Pesa showed the customer and prints
+    /// on statements.
+    account_reference: Option<String>,
     /// Only payments to this phone (any format).
     phone: Option<String>,
     /// 1 to 100 (default 10).
@@ -194,6 +199,7 @@ async fn list(
     let filter = PaymentFilter {
         status,
         reference: q.reference.filter(|s| !s.is_empty()),
+        account_reference: q.account_reference.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         phone,
         starting_after,
         limit: page_limit(q.limit.as_deref())?,

@@ -117,7 +117,7 @@ async fn buy(State(state): State<AppState>, headers: HeaderMap) -> Result<Respon
         api_key_id: None,
         idempotency: None,
     };
-    match state.store.create_payment(new).await? {
+    match crate::service::create_payment(&state, new).await? {
         Created::New(p) | Created::Replay { payment: p, .. } => {
             Ok(see_other(&format!("/pay/{}", p.id)).into_response())
         }

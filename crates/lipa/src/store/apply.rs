@@ -62,7 +62,7 @@ impl<'a> Writes<'a> {
 /// The payment as the decision leaves it: exactly what the former `UPDATE … SET x = COALESCE(…)` produced.
 pub fn after(p: &Payment, d: &Decision, now: i64) -> Payment {
     let keep = |new: &Option<String>, old: &Option<String>| new.clone().or_else(|| old.clone());
-    Payment {
+    let mut out = Payment {
         status: d.status,
         checkout_request_id: keep(&p.checkout_request_id, &d.checkout_request_id),
         mpesa_receipt: keep(&d.mpesa_receipt, &p.mpesa_receipt),
@@ -74,6 +74,46 @@ pub fn after(p: &Payment, d: &Decision, now: i64) -> Payment {
         completed_at: if d.status.is_terminal() { p.completed_at.or(Some(now)) } else { p.completed_at },
         next_check_at: if d.check_now { Some(now) } else { p.next_check_at },
         ..p.clone()
+    };
+    if let Some(r) = &d.resolution {
+        // The fields that contradict the operator's decision leave the payment (see `Decision::resolution`).
+        let success_result = out.result_code.as_deref() == Some("0");
+        if r.outcome == PaymentStatus::Failed {
+            out.mpesa_receipt = None;
+            if success_result {
+                (out.result_code, out.result_desc) = (None, None);
+            }
+        } else {
+            out.failure_reason = None;
+            if !success_result {
+                (out.result_code, out.result_desc) = (None, None);
+            }
+        }
+        out.resolution = Some(crate::domain::Resolution { at: now, ..r.clone() });
+    }
+    out
+}
+
+/// What a resolution took off the payment, for its history line (the evidence stays on record).
+pub fn cleared_by_resolution(before: &Payment, after: &Payment) -> String {
+    let mut gone = Vec::new();
+    if before.mpesa_receipt.is_some() && after.mpesa_receipt.is_none() {
+        gone.push(format!("receipt {}", before.mpesa_receipt.as_deref().unwrap_or_default()));
+    }
+    if before.result_code.is_some() && after.result_code.is_none() {
+        gone.push(format!(
+            "result {} ({})",
+            before.result_code.as_deref().unwrap_or_default(),
+            before.result_desc.as_deref().unwrap_or_default()
+        ));
+    }
+    if before.failure_reason.is_some() && before.failure_reason != after.failure_reason {
+        gone.push(format!("failure reason {}", before.failure_reason.map(|r| r.as_str()).unwrap_or_default()));
+    }
+    if gone.is_empty() {
+        String::new()
+    } else {
+        format!("; taken off the payment's fields: {}", gone.join(", "))
     }
 }
 

@@ -18,6 +18,9 @@ pub enum StoreError {
     /// Another payment for this reference is still pending (the double-prompt guard).
     #[error("a payment for this reference is already pending")]
     ReferencePending,
+    /// Another pending payment holds this account reference: derive another one and try again.
+    #[error("another pending payment has this account reference")]
+    AccountReferenceTaken,
     #[error("not found")]
     NotFound,
     #[error("database error: {0}")]
@@ -60,6 +63,8 @@ pub enum Created {
 pub struct PaymentFilter {
     pub status: Option<String>,
     pub reference: Option<String>,
+    /// Only the payments with this account reference (ignoring case), e.g. from an M-Pesa statement.
+    pub account_reference: Option<String>,
     pub phone: Option<String>,
     pub starting_after: Option<String>,
     pub limit: i64,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::apply::Writes;
+use super::apply::{cleared_by_resolution, Writes};
 use super::held::{HeldPool, HeldTx};
 use super::rows::{violates, EventRow, LogRow, PaymentRow, EVENT_COLUMNS, PAYMENT_COLUMNS};
 use super::sql::sql_store;

@@ -6,7 +6,8 @@ use crate::domain::{Payment, PaymentStatus, PushState};
 /// The payment columns, in the order every query selects them.
 pub const PAYMENT_COLUMNS: &str = "id, status, amount, phone, reference, description, metadata, return_url, \
      checkout_request_id, merchant_request_id, mpesa_receipt, result_code, result_desc, failure_reason, \
-     review_reason, push_state, callback_secret, created_at, updated_at, completed_at, check_attempts, next_check_at";
+     review_reason, push_state, callback_secret, created_at, updated_at, completed_at, check_attempts, next_check_at, \
+     account_reference, resolution_outcome, resolved_by, resolved_at, resolution_note, dismissed_receipt";
 
 pub const EVENT_COLUMNS: &str = "id, type, payment_id, created_at, data, delivered_at, attempts, \
      next_attempt_at, failed_at, failures, COALESCE(retry_from, created_at) AS retry_from";
@@ -35,13 +36,34 @@ pub struct PaymentRow {
     completed_at: Option<i64>,
     check_attempts: i64,
     next_check_at: Option<i64>,
+    /// NULL only for a pending payment written before account references were derived that shared its
+    /// reference with an older pending one (the unique index forbids two): it falls back to the reference.
+    account_reference: Option<String>,
+    resolution_outcome: Option<String>,
+    resolved_by: Option<String>,
+    resolved_at: Option<i64>,
+    resolution_note: Option<String>,
+    dismissed_receipt: Option<String>,
 }
 
 impl TryFrom<PaymentRow> for Payment {
     type Error = StoreError;
 
     fn try_from(r: PaymentRow) -> Result<Self, StoreError> {
+        let resolution = match r.resolution_outcome.as_deref() {
+            None => None,
+            Some(o) => Some(crate::domain::Resolution {
+                outcome: PaymentStatus::parse(o)
+                    .ok_or_else(|| StoreError::Corrupt(format!("payment {} has resolution {o:?}", r.id)))?,
+                by: r.resolved_by.unwrap_or_default(),
+                at: r.resolved_at.unwrap_or_default(),
+                note: r.resolution_note.unwrap_or_default(),
+                dismissed_receipt: r.dismissed_receipt,
+            }),
+        };
         Ok(Payment {
+            resolution,
+            account_reference: r.account_reference.unwrap_or_else(|| r.reference.clone()),
             status: PaymentStatus::parse(&r.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("payment {} has status {:?}", r.id, r.status)))?,
             metadata: serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null),
@@ -58,7 +80,9 @@ impl TryFrom<PaymentRow> for Payment {
             result_code: r.result_code,
             result_desc: r.result_desc,
             // A reason this version does not know (written by a newer one) reads as `error`.
-            failure_reason: r.failure_reason.map(|s| s.parse().unwrap_or(daraja::FailureReason::Error)),
+            failure_reason: r
+                .failure_reason
+                .map(|s| s.parse().unwrap_or(crate::domain::FailureReason::Daraja(daraja::FailureReason::Error))),
             review_reason: r.review_reason,
             callback_secret: r.callback_secret,
             created_at: r.created_at,

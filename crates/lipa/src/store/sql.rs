@@ -96,6 +96,24 @@ macro_rules! sql_store {
                 let mut p = p.clone();
                 let mut w = Writes::default();
                 let applied = w.apply(&mut p, source, outcome, now);
+                // Only an operator's decision carries a resolution; the callback path never writes one.
+                let resolved = applied.decision.as_ref().is_some_and(|d| d.resolution.is_some());
+                if let (true, Some(r)) = (resolved, p.resolution.as_ref()) {
+                    {
+                        sqlx::query(
+                            "UPDATE payments SET resolution_outcome = $1, resolved_by = $2, resolved_at = $3, \
+                             resolution_note = $4, dismissed_receipt = $5 WHERE id = $6",
+                        )
+                        .bind(r.outcome.as_str())
+                        .bind(&r.by)
+                        .bind(r.at)
+                        .bind(&r.note)
+                        .bind(&r.dismissed_receipt)
+                        .bind(&p.id)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
                 let changed: Vec<&Payment> = if w.changed.is_empty() { vec![] } else { vec![&p] };
                 Self::write_rows(tx, &w, &changed).await?;
                 Ok(applied)
@@ -108,8 +126,9 @@ macro_rules! sql_store {
                 let p = &new.payment;
                 let insert = sqlx::query(
                     "INSERT INTO payments (id, status, amount, phone, reference, description, metadata, return_url, \
-                     push_state, callback_secret, pending_guard, api_key_id, created_at, updated_at, next_check_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     push_state, callback_secret, pending_guard, api_key_id, created_at, updated_at, next_check_at, \
+                     account_reference) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(&p.id)
                 .bind(p.status.as_str())
@@ -126,10 +145,12 @@ macro_rules! sql_store {
                 .bind(p.created_at)
                 .bind(p.updated_at)
                 .bind(p.next_check_at)
-;
+                .bind(&p.account_reference);
                 let ins_err = |e: sqlx::Error| {
                     if violates(&e, "pending_guard") {
                         StoreError::ReferencePending
+                    } else if violates(&e, "account_reference") {
+                        StoreError::AccountReferenceTaken
                     } else {
                         e.into()
                     }
@@ -199,6 +220,7 @@ macro_rules! sql_store {
                      AND (CAST($4 AS TEXT) IS NULL OR seq < (SELECT seq FROM payments WHERE id = $4)) \
                      AND (CAST($6 AS BIGINT) IS NULL OR created_at >= $6) \
                      AND (CAST($7 AS BIGINT) IS NULL OR created_at < $7) \
+                     AND (CAST($8 AS TEXT) IS NULL OR UPPER(account_reference) = UPPER($8)) \
                      ORDER BY seq DESC LIMIT $5"
                 );
                 let rows: Vec<PaymentRow> = sqlx::query_as(&q)
@@ -209,6 +231,7 @@ macro_rules! sql_store {
                     .bind(f.limit + 1)
                     .bind(f.created_from)
                     .bind(f.created_before)
+                    .bind(&f.account_reference)
                     .fetch_all(&self.reader)
                     .await?;
                 let has_more = rows.len() as i64 > f.limit;
@@ -692,15 +715,16 @@ macro_rules! sql_store {
                 if decide(&p, outcome).is_none() {
                     return Ok(Applied { payment: Some(p), decision: None, event_id: None });
                 }
+                let applied = Self::apply_tx(&mut tx, &p, Source::Operator, outcome, now).await?;
+                let cleared = applied.payment.as_ref().map(|after| cleared_by_resolution(&p, after)).unwrap_or_default();
                 let detail = match outcome {
-                    Outcome::Resolved { succeeded, note } => format!(
-                        "resolved by an operator as {}: {note}",
+                    Outcome::Resolved { succeeded, note, by } => format!(
+                        "resolved by an operator as {}: {note} (by {by}){cleared}",
                         if *succeeded { "succeeded" } else { "failed" }
                     ),
                     other => format!("resolved by an operator: {other:?}"),
                 };
                 Self::log_tx(&mut tx, &p.id, "review", &detail, now).await?;
-                let applied = Self::apply_tx(&mut tx, &p, Source::Operator, outcome, now).await?;
                 tx.commit().await?;
                 Ok(applied)
             }

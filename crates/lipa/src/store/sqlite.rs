@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::apply::{placeholder_list, placeholders, Writes, CHUNK};
+use super::apply::{cleared_by_resolution, placeholder_list, placeholders, Writes, CHUNK};
 use super::held::{HeldPool, HeldTx};
 use super::rows::{violates, EventRow, LogRow, PaymentRow, EVENT_COLUMNS, PAYMENT_COLUMNS};
 use super::sql::sql_store;

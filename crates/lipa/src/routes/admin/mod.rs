@@ -75,6 +75,7 @@ fn reason_words(reason: &str) -> String {
         "limit" => "over an M-Pesa limit".into(),
         "rejected" => "push refused by M-Pesa".into(),
         "error" => "M-Pesa error".into(),
+        "resolved_failed" => "resolved as failed by an operator".into(),
         other => other.replace('_', " "),
     }
 }

@@ -185,7 +185,9 @@ pub(super) async fn resolve(
     if note.is_empty() {
         return Ok(see_other(&format!("{back}?done=note_required")));
     }
-    let applied = state.store.resolve_review(&id, &Outcome::Resolved { succeeded, note }, now_ms()).await?;
+    // One admin login (LIPA_ADMIN_PASSWORD): the resolution says it was made there.
+    let by = "admin".to_string();
+    let applied = state.store.resolve_review(&id, &Outcome::Resolved { succeeded, note, by }, now_ms()).await?;
     let done = if applied.decision.is_some() { "resolved" } else { "not_in_review" };
     tracing::info!(payment_id = %id, succeeded, done, "admin resolved a review");
     Ok(see_other(&format!("{back}?done={done}")))

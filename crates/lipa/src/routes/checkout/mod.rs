@@ -297,7 +297,7 @@ async fn retry(
                 request_hash: "checkout-retry".into(),
             }),
         };
-        let next = match state.store.create_payment(new).await {
+        let next = match crate::service::create_payment(&state, new).await {
             Ok(Created::New(p)) => {
                 let note = format!("the customer chose Try again: new payment {}", p.id);
                 state.store.append_log(&old.id, "checkout", &note, now_ms()).await?;
