@@ -17,7 +17,7 @@ pub struct AppState {
     /// The base that Daraja calls back and customers open: `LIPA_PUBLIC_URL` or the listen address.
     pub public_base: Arc<str>,
     /// The admin login (a hash of `LIPA_ADMIN_PASSWORD`); None: no admin login in this mode.
-    pub admin: Option<Arc<crate::routes::admin::AdminAuth>>,
+    pub admin: Option<Arc<crate::password::AdminAuth>>,
     /// Abuse limits (in-memory token buckets of this instance).
     pub limits: Arc<crate::limits::Limits>,
     /// This instance's counters for `/metrics`.
@@ -42,23 +42,19 @@ impl AppState {
 pub const MAX_BODY: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(crate::routes::payments::router())
-        .merge(crate::routes::events::router())
+    let routes = Router::new()
+        .merge(crate::routes::openapi::router())
         .merge(crate::routes::docs::router())
         .merge(crate::routes::callbacks::router())
-        .merge(crate::routes::health::router())
         .merge(crate::routes::metrics::router())
         .merge(crate::routes::pages::router())
         .merge(crate::routes::checkout::router())
         .merge(crate::routes::shop::router())
         .merge(crate::routes::admin::router())
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
+        .with_state(state);
+    crate::request_log::layer(routes)
 }
 
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
+pub use crate::now_ms;

@@ -3,11 +3,14 @@
 //! The names are the ones in PRODUCT.md (`MPESA_*` follow the seed guide). `lipa.toml` holds the same
 //! names, in upper or lower case, as a flat table: `mpesa_env = "sandbox"`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+
+// Where values come from and how they are read (its own module, so that `security` can read its settings
+// without depending on this one).
+pub use crate::source::{parse_duration, ConfigError, Source};
 
 pub const SANDBOX_SHORTCODE: &str = "174379";
 pub const SANDBOX_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
@@ -34,6 +37,8 @@ impl Mode {
 #[derive(Clone)]
 pub struct Config {
     pub mode: Mode,
+    /// `MPESA_ENV` was set (false: the mode was inferred from whether credentials are present).
+    pub mode_explicit: bool,
     pub consumer_key: Option<SecretString>,
     pub consumer_secret: Option<SecretString>,
     pub shortcode: String,
@@ -112,82 +117,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
-/// Where values come from: the environment first, then the file.
-pub struct Source {
-    env: HashMap<String, String>,
-    file: HashMap<String, String>,
-}
-
-impl Source {
-    /// The process environment and `lipa.toml` (or the file named by `LIPA_CONFIG`) when present.
-    pub fn load() -> Result<Self, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        let path = env.get("LIPA_CONFIG").cloned();
-        let file = match &path {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| ConfigError(format!("cannot read {p}: {e}")))?),
-            None => std::fs::read_to_string("lipa.toml").ok(),
-        };
-        let file = match file {
-            Some(text) => parse_toml(&text)?,
-            None => HashMap::new(),
-        };
-        Ok(Self { env, file })
-    }
-
-    pub fn from_maps(env: HashMap<String, String>, file: HashMap<String, String>) -> Self {
-        Self { env, file }
-    }
-
-    pub fn get(&self, name: &str) -> Option<String> {
-        self.env.get(name).or_else(|| self.file.get(name)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-    }
-}
-
-fn parse_toml(text: &str) -> Result<HashMap<String, String>, ConfigError> {
-    let table: toml::Table = text.parse().map_err(|e| ConfigError(format!("lipa.toml: {e}")))?;
-    let mut out = HashMap::new();
-    for (k, v) in table {
-        let v = match v {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            other => {
-                return Err(ConfigError(format!(
-                    "lipa.toml: {k} must be a string or a number, not {}",
-                    other.type_str()
-                )))
-            }
-        };
-        out.insert(k.to_ascii_uppercase(), v);
-    }
-    Ok(out)
-}
-
-/// `45s`, `15m`, `500ms`, `2h`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    // `try_`: a figure too large for a Duration (1e20 s) is not a duration, not a panic.
-    if secs.is_finite() && secs >= 0.0 {
-        Duration::try_from_secs_f64(secs).ok()
-    } else {
-        None
-    }
-}
-
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&Source::load()?)
@@ -231,6 +160,7 @@ impl Config {
         let public_url = src.get("LIPA_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
         let cfg = Config {
             mode,
+            mode_explicit: src.get("MPESA_ENV").is_some(),
             consumer_key: secret("MPESA_CONSUMER_KEY"),
             consumer_secret: secret("MPESA_CONSUMER_SECRET"),
             shortcode: src.get("MPESA_SHORTCODE").unwrap_or_else(|| {
@@ -317,6 +247,9 @@ impl Config {
                 self.pending_max_age, self.reconcile_after
             ));
         }
+        if let Some(problem) = self.simulator_problem() {
+            problems.push(problem);
+        }
         if self.mode != Mode::Simulator && (self.consumer_key.is_none() || self.consumer_secret.is_none()) {
             problems.push(format!(
                 "MPESA_ENV={} needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET (from your app on the Daraja portal)",
@@ -392,10 +325,49 @@ impl Config {
         }
         problems
     }
+
+    /// Fails closed: the simulator (a fake Daraja, a demo shop) runs only when this build has it, and,
+    /// when nobody asked for it with `MPESA_ENV=simulator`, only on a loopback address.
+    fn simulator_problem(&self) -> Option<String> {
+        if self.mode != Mode::Simulator {
+            return None;
+        }
+        if !cfg!(feature = "sim") {
+            return Some(
+                "this lipa was built without the Daraja simulator (cargo feature `sim`), so it needs M-Pesa \
+                 credentials: set MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET (with MPESA_ENV=sandbox or \
+                 production), or use a build with the default features to run the simulator"
+                    .into(),
+            );
+        }
+        if self.mode_explicit || is_loopback(&self.listen) {
+            return None;
+        }
+        Some(format!(
+            "no M-Pesa credentials are set and LIPA_LISTEN={} is not a loopback address: lipa will not serve its \
+             simulator (a fake Daraja and a demo shop) there by accident. Either set MPESA_CONSUMER_KEY and \
+             MPESA_CONSUMER_SECRET (and MPESA_ENV=sandbox or production) to use Daraja, or set MPESA_ENV=simulator \
+             to run the simulator on this address on purpose (or listen on 127.0.0.1)",
+            self.listen
+        ))
+    }
+}
+
+/// Whether a listen address (`127.0.0.1:8080`, `[::1]:80`, `localhost:8080`) is reachable from this machine
+/// only.
+pub fn is_loopback(listen: &str) -> bool {
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        return addr.ip().is_loopback();
+    }
+    let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -404,6 +376,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "sim")]
     fn no_credentials_means_simulator() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.mode, Mode::Simulator);
@@ -456,6 +429,34 @@ mod tests {
         assert!(no_name.contains("production needs LIPA_MERCHANT_NAME"), "{no_name}");
         let dbg = format!("{:?}", ok.unwrap());
         assert!(!dbg.contains("secretpasskey"));
+    }
+
+    #[test]
+    #[cfg(feature = "sim")]
+    fn simulator_without_credentials_only_on_loopback_or_on_purpose() {
+        for listen in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080", "127.0.0.2:80"] {
+            let c = cfg(&[("LIPA_LISTEN", listen)]).unwrap();
+            assert_eq!(c.mode, Mode::Simulator, "{listen}");
+        }
+        for listen in ["0.0.0.0:8080", "[::]:8080", "192.168.1.5:8080", "pay.example.com:80"] {
+            let err = cfg(&[("LIPA_LISTEN", listen)]).unwrap_err().0;
+            assert!(err.contains("MPESA_CONSUMER_KEY") && err.contains("MPESA_ENV=simulator"), "{listen}: {err}");
+            assert!(err.contains(listen), "{err}");
+        }
+        let c = cfg(&[("LIPA_LISTEN", "0.0.0.0:8080"), ("MPESA_ENV", "simulator")]).unwrap();
+        assert_eq!(c.mode, Mode::Simulator);
+        let c = cfg(&[("LIPA_LISTEN", "0.0.0.0:8080"), ("MPESA_CONSUMER_KEY", "k"), ("MPESA_CONSUMER_SECRET", "s")])
+            .unwrap();
+        assert_eq!(c.mode, Mode::Sandbox);
+    }
+
+    #[test]
+    #[cfg(not(feature = "sim"))]
+    fn a_build_without_the_simulator_refuses_simulator_mode() {
+        for env in [&[][..], &[("MPESA_ENV", "simulator")][..]] {
+            let err = cfg(env).unwrap_err().0;
+            assert!(err.contains("cargo feature `sim`") && err.contains("MPESA_CONSUMER_KEY"), "{err}");
+        }
     }
 
     #[test]

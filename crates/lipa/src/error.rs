@@ -4,7 +4,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use crate::store::StoreError;
 
@@ -35,6 +34,12 @@ pub enum ApiError {
 impl ApiError {
     pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid { code, message: message.into(), field: Some(field) }
+    }
+}
+
+impl From<crate::api::Invalid> for ApiError {
+    fn from(e: crate::api::Invalid) -> Self {
+        ApiError::Invalid { code: e.code, message: e.message, field: e.field }
     }
 }
 
@@ -84,11 +89,10 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error".into(), None)
             }
         };
-        let mut err = json!({ "code": code, "message": message });
-        if let Some(f) = field {
-            err["field"] = f.into();
-        }
-        let mut resp = (status, Json(json!({ "error": err }))).into_response();
+        let body = crate::api::ErrorBody {
+            error: crate::api::ErrorDetail { code: code.to_string(), message, field: field.map(str::to_string) },
+        };
+        let mut resp = (status, Json(crate::api::to_json(&body))).into_response();
         if let Some(secs) = retry_after {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }

@@ -2,6 +2,7 @@
 //!
 //! The binary is in `main.rs`; this library is what it and the integration tests share.
 
+pub mod api;
 pub mod app;
 pub mod backup;
 pub mod boundary;
@@ -14,12 +15,20 @@ pub mod ingest;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
+pub mod password;
+pub mod request_log;
 pub mod routes;
 pub mod security;
 pub mod serve;
 pub mod service;
 pub mod sessions;
+pub mod source;
 pub mod startup;
 pub mod store;
 pub mod token;
 pub mod webhook;
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}

@@ -16,7 +16,8 @@ use lipa::config::Config;
     long_about = "lipa sends Daraja STK pushes for your website, follows each payment to its end (callbacks, \
 STK Query reconciliation) and tells your website what happened through its API and signed webhooks.\n\n\
 With no M-Pesa credentials configured, `lipa serve` runs in simulator mode: a faithful Daraja simulator with a \
-virtual handset runs in the same process, so the whole loop works on a laptop with no Safaricom account.\n\n\
+virtual handset runs in the same process, so the whole loop works on a laptop with no Safaricom account. It does \
+so only on a loopback LIPA_LISTEN address, or anywhere with MPESA_ENV=simulator.\n\n\
 Configuration comes from the environment (MPESA_ENV, MPESA_CONSUMER_KEY, MPESA_CONSUMER_SECRET, MPESA_SHORTCODE, \
 MPESA_PASSKEY, MPESA_TILL_NUMBER, MPESA_BASE_URL, LIPA_PUBLIC_URL, LIPA_DATABASE_URL, LIPA_LISTEN, ...) or lipa.toml; \
 the environment wins. See the README."
@@ -31,6 +32,7 @@ enum Command {
     /// Run the gateway (simulator mode when no credentials are configured).
     Serve,
     /// Run a standalone Daraja simulator that any M-Pesa client can point its base URL at.
+    #[cfg(feature = "sim")]
     Sim(Box<daraja_sim::SimArgs>),
     /// Manage merchant API keys.
     Keys {
@@ -139,6 +141,7 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve().await,
+        #[cfg(feature = "sim")]
         Command::Sim(args) => {
             init_tracing(false);
             daraja_sim::run(*args).await

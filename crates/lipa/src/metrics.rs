@@ -4,17 +4,27 @@
 //! one set per gateway. Values that are about the whole system (payments by status, the reconciliation and
 //! webhook queues, webhook failures) are read from the database at scrape time, so every instance on one
 //! database reports the same — sum the per-instance counters, not those.
+//!
+//! Why not the `metrics` + `metrics-exporter-prometheus` crates: their macros record into one global
+//! recorder per process, while lipa keeps one set of counters per gateway (the tests run many gateways in
+//! one process and read each one's exact counts); and the database gauges here are read at scrape time
+//! from the store, which that exporter has no hook for (they would have to be copied into gauges before
+//! each render). Every label comes from a closed set (see [`Metrics::http`], [`method_label`] and
+//! `KNOWN_DARAJA_CODES`), so no client can grow this output.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::app::{now_ms, AppState};
+use crate::now_ms;
+use crate::store::Store;
 
 /// Seconds from a callback's arrival to its committed change.
 const CALLBACK_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -57,7 +67,7 @@ impl Histogram {
 
 #[derive(Default)]
 struct Inner {
-    http: BTreeMap<(String, String, u16), u64>,
+    http: BTreeMap<(String, &'static str, u16), u64>,
     daraja_errors: BTreeMap<(&'static str, String), u64>,
     callbacks: BTreeMap<&'static str, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
@@ -82,8 +92,12 @@ impl Metrics {
         f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub fn http(&self, route: &str, method: &str, status: u16) {
-        self.with(|m| *m.http.entry((route.to_string(), method.to_string(), status)).or_default() += 1);
+    /// One answered request. `route` must be a route template of the router (or `unmatched`), never a raw
+    /// path; the method becomes one of the standard ones or `other`.
+    pub fn http(&self, route: &str, method: &axum::http::Method, status: u16) {
+        let method = method_label(method);
+        let status = if (100..600).contains(&status) { status } else { 0 };
+        self.with(|m| *m.http.entry((route.to_string(), method, status)).or_default() += 1);
     }
 
     /// A Daraja call (`push`, `query`, `token`) failed; the label is Daraja's error code or the kind.
@@ -97,8 +111,12 @@ impl Metrics {
             daraja::Error::TokenStore(_) => "token_store".to_string(),
             other => other.error_code().map(str::to_string).unwrap_or_else(|| "auth".to_string()),
         };
-        // Codes come from Daraja's answer: keep the label small and printable whatever it sent.
-        let code: String = code.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').take(40).collect();
+        // Codes come from Daraja's answer: only the ones it is known to send become labels.
+        let code = if KNOWN_DARAJA_CODES.contains(&code.as_str()) || LOCAL_ERROR_KINDS.contains(&code.as_str()) {
+            code
+        } else {
+            "other".to_string()
+        };
         self.with(|m| *m.daraja_errors.entry((operation, code)).or_default() += 1);
     }
 
@@ -166,38 +184,81 @@ impl Metrics {
     }
 }
 
+/// Daraja error codes that become labels as they are (from Daraja's documentation and observed answers);
+/// any other code counts as `other`, so a misbehaving Daraja cannot grow `/metrics`.
+const KNOWN_DARAJA_CODES: &[&str] = &[
+    "400.002.02",
+    "400.002.05",
+    "400.003.01",
+    "400.008.01",
+    "400.008.02",
+    "401.002.01",
+    "401.003.01",
+    "404.001.03",
+    "404.001.04",
+    "404.002.01",
+    "404.003.01",
+    "500.001.1001",
+    "500.002.1001",
+    "500.003.02",
+    "500.003.03",
+    "500.003.1001",
+    // The API gateway's faults.
+    "fault",
+    "keymanagement.service.invalid_access_token",
+    "policies.ratelimit.SpikeArrestViolation",
+];
+
+/// Error kinds lipa names itself.
+const LOCAL_ERROR_KINDS: &[&str] = &[
+    "invalid_token",
+    "transport_before_send",
+    "outcome_unknown",
+    "unexpected_response",
+    "invalid_input",
+    "token_store",
+    "auth",
+];
+
+/// The `method` label: the standard methods by name, anything else (a client may send any token) `other`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    const KNOWN: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+    KNOWN.iter().find(|k| **k == method.as_str()).copied().unwrap_or("other")
+}
+
 fn label(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Counts every answer by route pattern (`/v1/payments/{id}`, never the id itself) and status.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    // The matched route template (a closed set: the router's own), never the path a client sent.
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
-    let method = req.method().as_str().to_string();
+    let method = req.method().clone();
     let resp = next.run(req).await;
     let route = route.unwrap_or_else(|| "unmatched".into());
-    state.metrics.http(&route, &method, resp.status().as_u16());
+    metrics.http(&route, &method, resp.status().as_u16());
     resp
 }
 
 /// The whole exposition: this process's counters and the database's gauges.
-pub async fn render(state: &AppState) -> String {
+pub async fn render(metrics: &Metrics, store: &dyn Store, daraja: &daraja::Client) -> String {
     let mut out = String::with_capacity(4096);
     out.push_str("# HELP lipa_up 1 while this gateway answers.\n# TYPE lipa_up gauge\nlipa_up 1\n");
     let _ = writeln!(
         out,
         "# HELP lipa_uptime_seconds Seconds since this gateway started.\n# TYPE lipa_uptime_seconds gauge\nlipa_uptime_seconds {}",
-        state.metrics.started.elapsed().as_secs()
+        metrics.started.elapsed().as_secs()
     );
     let _ = writeln!(
         out,
         "# HELP lipa_daraja_token_requests_total OAuth token requests this process made to Daraja.\n\
          # TYPE lipa_daraja_token_requests_total counter\nlipa_daraja_token_requests_total {}",
-        state.daraja.oauth_requests()
+        daraja.oauth_requests()
     );
-    state.metrics.render_local(&mut out);
+    metrics.render_local(&mut out);
     let mut db_ok = 1;
-    match state.store.count_by_status().await {
+    match store.count_by_status().await {
         Ok(rows) => {
             out.push_str("# HELP lipa_payments Payments in the database, by status.\n# TYPE lipa_payments gauge\n");
             let mut seen: BTreeMap<String, i64> =
@@ -212,7 +273,7 @@ pub async fn render(state: &AppState) -> String {
             tracing::warn!(error = %e, "metrics: cannot count payments");
         }
     }
-    match state.store.ops_counts(now_ms()).await {
+    match store.ops_counts(now_ms()).await {
         Ok(c) => {
             let _ = write!(
                 out,
@@ -242,6 +303,30 @@ pub async fn render(state: &AppState) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_come_from_closed_sets() {
+        let m = Metrics::default();
+        for i in 0..50 {
+            let method = axum::http::Method::from_bytes(format!("X{i}{}", "Y".repeat(1000)).as_bytes()).unwrap();
+            m.http("unmatched", &method, 405);
+            m.daraja_error(
+                "push",
+                &daraja::Error::Rejected {
+                    http_status: 400,
+                    error_code: format!("999.{i}"),
+                    message: "m".into(),
+                    request_id: None,
+                },
+            );
+        }
+        m.http("/v1/payments", &axum::http::Method::GET, 200);
+        let mut out = String::new();
+        m.render_local(&mut out);
+        assert!(out.contains("route=\"unmatched\",method=\"other\",status=\"405\"} 50"), "{out}");
+        assert!(out.contains("operation=\"push\",code=\"other\"} 50"), "{out}");
+        assert!(out.len() < 3000, "{out}");
+    }
 
     #[test]
     fn histogram_is_cumulative() {

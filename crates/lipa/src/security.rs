@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use secrecy::SecretString;
 
-use crate::config::{parse_duration, ConfigError, Source};
+use crate::source::{parse_duration, ConfigError, Source};
 
 /// An IP address or a CIDR block (`196.201.214.0/24`, `2001:db8::/32`, `10.0.0.1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::app::{now_ms, AppState};
-use crate::domain::{account_reference, Outcome, Payment, Source};
+use crate::domain::{account_reference, Outcome, Payment, PushFields, PushTarget, Source};
 use crate::error::ApiError;
 use crate::store::{Created, NewPayment, StoreError};
 
@@ -30,15 +30,27 @@ pub async fn create_payment(state: &AppState, mut new: NewPayment) -> Result<Cre
     }
 }
 
-/// Send the STK push of a payment in `sending` and record what became of it.
+/// Send the STK push of a payment in `sending` and record what became of it. Its phone, amount and
+/// account reference are read back from the payment; [`send_push_with`] takes phone and amount as validated.
 pub async fn send_push(state: &AppState, p: Payment) -> Result<Payment, ApiError> {
-    let phone = p.phone.as_deref().unwrap_or_default();
+    let fields = PushFields::of(&p, state.cfg.reference_max_len)
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| ApiError::Internal(format!("payment {} has no phone to push to", p.id)))?;
+    push(state, p, fields).await
+}
+
+/// [`send_push`] with phone and amount as the request gave them, validated (no parsing again); the
+/// account reference is the one derived when the payment was stored.
+pub async fn send_push_with(state: &AppState, p: Payment, target: PushTarget) -> Result<Payment, ApiError> {
+    let fields = target.with_reference_of(&p, state.cfg.reference_max_len).map_err(ApiError::Internal)?;
+    push(state, p, fields).await
+}
+
+async fn push(state: &AppState, p: Payment, fields: PushFields) -> Result<Payment, ApiError> {
     let push = daraja::StkPush {
-        phone: daraja::Msisdn::parse(phone).map_err(|e| ApiError::Internal(format!("stored phone is invalid: {e}")))?,
-        amount: daraja::Amount::try_from(p.amount)
-            .map_err(|e| ApiError::Internal(format!("stored amount is invalid: {e}")))?,
-        reference: daraja::AccountReference::new(&p.account_reference, state.cfg.reference_max_len)
-            .map_err(|e| ApiError::Internal(format!("stored reference is invalid: {e}")))?,
+        phone: fields.phone,
+        amount: fields.amount,
+        reference: fields.reference,
         description: daraja::TransactionDesc::new(&p.description),
         callback_url: state.callback_url(&p.callback_secret),
     };
@@ -108,7 +120,7 @@ pub fn callback_outcome(body: &[u8]) -> Option<Outcome> {
             checkout_request_id: Some(clean(cb.checkout_request_id)),
             result_code: clean(code.as_str().to_string()),
             result_desc: clean(description),
-            reason: reason.as_str().to_string(),
+            reason,
         },
     })
 }
@@ -128,7 +140,7 @@ pub fn query_outcome(checkout_request_id: &str, code: &daraja::ResultCode, desc:
             checkout_request_id: Some(checkout_request_id.to_string()),
             result_code: code.as_str().to_string(),
             result_desc: desc.to_string(),
-            reason: code.reason().as_str().to_string(),
+            reason: code.reason(),
         }
     }
 }

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
+#[cfg(feature = "sim")]
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -19,7 +21,10 @@ use crate::store::{self, Store};
 pub struct Gateway {
     pub addr: SocketAddr,
     pub state: AppState,
+    #[cfg(feature = "sim")]
     pub simulator: Option<daraja_sim::Simulator>,
+    #[cfg(not(feature = "sim"))]
+    pub simulator: Option<std::convert::Infallible>,
     /// Simulator mode: a fresh API key made at start, to print once.
     pub api_key: Option<String>,
     /// Simulator mode without `LIPA_ADMIN_PASSWORD`: the admin password made at start, to print once.
@@ -51,6 +56,7 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     let public_base: Arc<str> = cfg.public_url.clone().unwrap_or_else(|| local.clone()).into();
 
     let (simulator, environment, key, secret) = match cfg.mode {
+        #[cfg(feature = "sim")]
         Mode::Simulator => {
             let sim = daraja_sim::Simulator::new(daraja_sim::SimConfig {
                 shortcode: cfg.shortcode.clone(),
@@ -69,6 +75,8 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
             let secret = cfg.consumer_secret.clone().unwrap_or_else(|| SecretString::from("lipa-simulator"));
             (Some(sim), env, key, secret)
         }
+        #[cfg(not(feature = "sim"))]
+        Mode::Simulator => anyhow::bail!("this lipa was built without the simulator (cargo feature `sim`)"),
         mode => {
             let env = match (&cfg.base_url, mode) {
                 (Some(url), _) => daraja::Environment::Custom(url::Url::parse(url).context("MPESA_BASE_URL")?),
@@ -107,7 +115,9 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     };
     let keys = Arc::default();
     let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics, ingest, keys };
+    #[cfg_attr(not(feature = "sim"), allow(unused_mut))]
     let mut app = router(state.clone());
+    #[cfg(feature = "sim")]
     if let Some(sim) = &simulator {
         app = app.merge(sim.router());
     }

@@ -146,17 +146,20 @@ fn check_callback(body: &[u8]) {
 }
 
 fn check_create(body: &[u8]) {
-    match lipa::routes::payments::validate(body, 12) {
+    match lipa::api::CreatePayment::parse(body).and_then(|c| c.validate(12)) {
         Ok(req) => {
             assert!((1..=250_000).contains(&req.amount), "{req:?}");
             if let Some(p) = &req.phone {
                 assert!(p.len() == 12 && p.starts_with("254") && p.bytes().all(|b| b.is_ascii_digit()), "{req:?}");
             }
-            assert!(!req.reference.is_empty() && req.reference.chars().count() <= 12, "{req:?}");
+            // Kept whole up to 64 characters (the account reference Daraja gets is derived when it is stored).
+            let r = &req.reference;
+            assert!(!r.is_empty() && r.chars().count() <= lipa::api::payments::MAX_REFERENCE, "{req:?}");
+            assert!(r.trim() == r && !r.chars().any(char::is_control), "{req:?}");
             assert!(req.metadata.is_object(), "{req:?}");
         }
-        Err(lipa::error::ApiError::Invalid { .. }) => {}
-        Err(other) => panic!("bad input must be a 4xx Invalid, not {other:?}"),
+        // The only error: an Invalid, which the API answers as a 400 naming the field.
+        Err(lipa::api::Invalid { code, .. }) => assert!(code.starts_with("invalid_") || code.starts_with("missing_")),
     }
 }
 

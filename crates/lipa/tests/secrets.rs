@@ -182,10 +182,23 @@ async fn no_secret_in_any_log_line_or_response() {
     };
     let mut ids = Vec::new();
     for (phone, reference) in [("0708374149", "S-OK"), ("0700001032", "S-NO"), ("0700000001", "S-FUNDS")] {
-        let (status, body) = call(create(phone, reference)).await;
+        // A request id: the client's when it sends one, else a new one; answered in the response.
+        let sent = format!("req-{reference}");
+        let r = create(phone, reference).header("x-request-id", &sent).send().await.unwrap();
+        assert_eq!(r.headers()["x-request-id"], sent.as_str());
+        let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
         assert_eq!(status, 201, "{body}");
         ids.push(serde_json::from_str::<Value>(&body).unwrap()["id"].as_str().unwrap().to_string());
         bodies.push(body);
+    }
+    for sent in [None, Some("has spaces, and is odd")] {
+        let mut req = http.get(format!("{}/healthz", gw.url));
+        if let Some(v) = sent {
+            req = req.header("x-request-id", v);
+        }
+        let r = req.send().await.unwrap();
+        let made = r.headers()["x-request-id"].to_str().unwrap();
+        assert!(made.len() == 16 && made.chars().all(|c| c.is_ascii_hexdigit()), "{made:?}");
     }
     // Daraja refuses a push (spike arrest on every try).
     sim.set_faults(daraja_sim::Faults { spike_arrest: 1.0, ..Default::default() });
@@ -235,6 +248,18 @@ async fn no_secret_in_any_log_line_or_response() {
             .unwrap_or_else(|e| panic!("LIPA_LOG_FORMAT=json wrote a non-JSON line ({e}): {line}"));
     }
     assert_clean("the gateway's output", &out, &api_key);
+    // Every log line a request causes names its id (here: the push each create sent).
+    for (id, reference) in ids.iter().zip(["S-OK", "S-NO", "S-FUNDS"]) {
+        let pushed: Vec<&str> =
+            out.lines().filter(|l| l.contains("push accepted") && l.contains(id.as_str())).collect();
+        assert_eq!(pushed.len(), 1, "{out}");
+        assert!(pushed[0].contains(&format!("\"request_id\":\"req-{reference}\"")), "{}", pushed[0]);
+    }
+    let request_lines: Vec<&str> = out.lines().filter(|l| l.contains("tower_http::trace")).collect();
+    assert!(!request_lines.is_empty(), "{out}");
+    for l in request_lines {
+        assert!(l.contains("\"request_id\":\""), "{l}");
+    }
     for b in &bodies {
         assert_clean("a response body", b, &api_key);
     }

@@ -221,7 +221,7 @@ async fn a_callback_batch_is_decided_in_order_and_stored_as_decided() {
             checkout_request_id: Some("ws_B".into()),
             result_code: "1032".into(),
             result_desc: "Request cancelled by user".into(),
-            reason: "cancelled".into(),
+            reason: daraja::FailureReason::Cancelled,
         };
         let cb = |secret: &str, body: &[u8], outcome: Option<Outcome>, now: i64| lipa::store::CallbackIn {
             secret: secret.into(),
@@ -256,7 +256,7 @@ async fn a_callback_batch_is_decided_in_order_and_stored_as_decided() {
         );
         let got = store.get_payment(&b.id).await.unwrap().unwrap();
         assert_eq!(
-            (got.status, got.failure_reason.as_deref(), got.completed_at),
+            (got.status, got.failure_reason.map(|r| r.as_str()), got.completed_at),
             (PaymentStatus::Failed, Some("cancelled"), Some(2_003))
         );
         let events = store.list_events(&lipa::store::EventFilter { limit: 10, ..Default::default() }).await.unwrap();

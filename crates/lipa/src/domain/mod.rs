@@ -1,9 +1,13 @@
 //! Pure payment rules: statuses, the transition table and identifiers. No I/O here.
 
+pub mod failure;
 pub mod ids;
 pub mod payment;
+pub mod push;
 
+pub use failure::FailureReason;
 pub use payment::{
     account_reference, decide, decide_from, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus,
-    PushState, Resolution, Source, RESOLVED_FAILED,
+    PushState, Resolution, Source,
 };
+pub use push::{PushFields, PushTarget};

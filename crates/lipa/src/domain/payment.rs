@@ -5,9 +5,11 @@
 //! long — is turned into an [`Outcome`] and handed to [`decide`], which says what changes. Terminal statuses
 //! never change silently: the only move out of a terminal status is to `needs_review`, and it is an event.
 
+use super::failure::FailureReason;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// pending → succeeded | failed | needs_review. A terminal status only ever moves to needs_review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
@@ -98,7 +100,8 @@ pub struct Payment {
     pub mpesa_receipt: Option<String>,
     pub result_code: Option<String>,
     pub result_desc: Option<String>,
-    pub failure_reason: Option<String>,
+    /// Why it failed, in the API's words (`cancelled`, `timeout`, …).
+    pub failure_reason: Option<FailureReason>,
     pub review_reason: Option<String>,
     pub push_state: PushState,
     pub callback_secret: String,
@@ -125,20 +128,6 @@ pub struct Resolution {
     /// success reported again is then not news. Never in the API.
     pub dismissed_receipt: Option<String>,
 }
-
-impl Resolution {
-    pub fn to_api_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "outcome": self.outcome.as_str(),
-            "by": self.by,
-            "at": rfc3339(self.at),
-            "note": self.note,
-        })
-    }
-}
-
-/// `failure_reason` of a payment an operator resolved as failed: no M-Pesa code decided it, a person did.
-pub const RESOLVED_FAILED: &str = "resolved_failed";
 
 /// The `AccountReference` for a merchant's `reference`, at most `max_len` characters. Attempt 0 is the
 /// reference itself when it fits (trimmed); otherwise, and for every later attempt (another pending payment
@@ -215,42 +204,6 @@ impl Payment {
     }
 }
 
-impl Payment {
-    /// The payment object of the merchant API (PRODUCT.md). Times are RFC 3339 in UTC.
-    pub fn to_api_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "object": "payment",
-            "status": self.status.as_str(),
-            "amount": self.amount,
-            "currency": "KES",
-            "phone": self.phone,
-            "reference": self.reference,
-            "account_reference": self.account_reference,
-            "description": self.description,
-            "metadata": self.metadata,
-            "return_url": self.return_url,
-            "checkout_request_id": self.checkout_request_id,
-            "merchant_request_id": self.merchant_request_id,
-            "mpesa_receipt": self.mpesa_receipt,
-            "result_code": self.result_code.as_deref().map(result_code_json),
-            "result_desc": self.result_desc,
-            "failure_reason": self.failure_reason,
-            "review_reason": self.review_reason,
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.updated_at),
-            "completed_at": self.completed_at.map(rfc3339),
-            "resolution": self.resolution.as_ref().map(Resolution::to_api_json),
-        })
-    }
-}
-
-/// Result codes are numbers in the API when they are numeric (all STK codes are); Daraja's rare
-/// alphanumeric codes stay strings.
-fn result_code_json(code: &str) -> serde_json::Value {
-    code.parse::<i64>().map(serde_json::Value::from).unwrap_or_else(|_| code.into())
-}
-
 /// Unix milliseconds as RFC 3339 UTC, e.g. `2026-11-28T09:15:02.123Z`.
 pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
@@ -291,7 +244,12 @@ pub enum Outcome {
         result_desc: String,
     },
     /// The customer did not pay.
-    Failed { checkout_request_id: Option<String>, result_code: String, result_desc: String, reason: String },
+    Failed {
+        checkout_request_id: Option<String>,
+        result_code: String,
+        result_desc: String,
+        reason: daraja::FailureReason,
+    },
     /// Daraja refused the push itself (no prompt was shown).
     PushRejected { code: String, message: String },
     /// The push may or may not have reached the phone and no answer came in time.
@@ -346,7 +304,7 @@ pub struct Decision {
     pub mpesa_receipt: Option<String>,
     pub result_code: Option<String>,
     pub result_desc: Option<String>,
-    pub failure_reason: Option<String>,
+    pub failure_reason: Option<FailureReason>,
     pub review_reason: Option<String>,
     /// Ask Daraja about the payment now (STK Query), rather than at its scheduled time.
     pub check_now: bool,
@@ -429,7 +387,7 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
             };
             Some(Decision {
                 // Not an M-Pesa reason: a person decided (Daraja's answers stay in the history).
-                failure_reason: (!*succeeded).then(|| RESOLVED_FAILED.to_string()),
+                failure_reason: (!*succeeded).then_some(FailureReason::ResolvedFailed),
                 resolution: Some(resolution),
                 ..Decision::to(outcome)
             })
@@ -509,20 +467,20 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
                 checkout_request_id: checkout_request_id.clone(),
                 result_code: Some(result_code.clone()),
                 result_desc: Some(result_desc.clone()),
-                failure_reason: Some(reason.clone()),
+                failure_reason: Some((*reason).into()),
                 ..Decision::to(PaymentStatus::Failed)
             })
         }
         (PaymentStatus::Pending, Outcome::PushRejected { code, message }) => Some(Decision {
             result_code: Some(code.clone()),
             result_desc: Some(message.clone()),
-            failure_reason: Some("rejected".into()),
+            failure_reason: Some(daraja::FailureReason::Rejected.into()),
             ..Decision::to(PaymentStatus::Failed)
         }),
         (PaymentStatus::Pending, Outcome::Unresolved { why }) => Some(Decision::review(why.clone())),
         (PaymentStatus::Pending, Outcome::Abandoned) => Some(Decision {
             result_desc: Some("The customer did not enter a phone number in time".into()),
-            failure_reason: Some("timeout".into()),
+            failure_reason: Some(daraja::FailureReason::Timeout.into()),
             ..Decision::to(PaymentStatus::Failed)
         }),
 
@@ -600,7 +558,7 @@ mod tests {
             checkout_request_id: Some("ws_CO_1".into()),
             result_code: code.into(),
             result_desc: "x".into(),
-            reason: reason.into(),
+            reason: reason.parse().unwrap(),
         }
     }
 
@@ -647,7 +605,7 @@ mod tests {
             checkout_request_id: Some("ws_CO_2".into()),
             result_code: "1032".into(),
             result_desc: "x".into(),
-            reason: "cancelled".into(),
+            reason: daraja::FailureReason::Cancelled,
         };
         assert_eq!(decide(&p, &other_id).unwrap().status, PaymentStatus::NeedsReview);
     }
@@ -656,7 +614,7 @@ mod tests {
     fn late_success_after_failure_needs_review_and_review_is_sticky() {
         let mut p = pending();
         let d = decide(&p, &failure("1032", "cancelled")).unwrap();
-        assert_eq!(d.failure_reason.as_deref(), Some("cancelled"));
+        assert_eq!(d.failure_reason, Some(daraja::FailureReason::Cancelled.into()));
         apply(&mut p, &d);
         assert_eq!(decide(&p, &failure("1032", "cancelled")), None);
         let d = decide(&p, &success(800, "R1")).unwrap();
@@ -670,7 +628,7 @@ mod tests {
     fn rejected_and_unresolved() {
         let p = pending();
         let d = decide(&p, &Outcome::PushRejected { code: "400.002.02".into(), message: "m".into() }).unwrap();
-        assert_eq!((d.status, d.failure_reason.as_deref()), (PaymentStatus::Failed, Some("rejected")));
+        assert_eq!((d.status, d.failure_reason), (PaymentStatus::Failed, Some(daraja::FailureReason::Rejected.into())));
         let d = decide(&p, &Outcome::Unresolved { why: "w".into() }).unwrap();
         assert_eq!(d.status, PaymentStatus::NeedsReview);
     }
@@ -687,7 +645,7 @@ mod tests {
         assert_eq!((d.status, d.event()), (PaymentStatus::Succeeded, Some(EventType::Succeeded)));
         let d = decide(&p, &no).unwrap();
         assert_eq!((d.status, d.event()), (PaymentStatus::Failed, Some(EventType::Failed)));
-        assert_eq!(d.failure_reason.as_deref(), Some(RESOLVED_FAILED));
+        assert_eq!(d.failure_reason, Some(FailureReason::ResolvedFailed));
         let r = d.resolution.as_ref().unwrap();
         assert_eq!((r.outcome, r.by.as_str(), r.note.as_str()), (PaymentStatus::Failed, "admin", "not paid"));
         p.status = PaymentStatus::Succeeded;

@@ -17,7 +17,6 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
 use crate::app::{now_ms, AppState};
-use crate::routes::events::event_json;
 use crate::store::{DeliveryOutcome, Event, WebhookAttempt};
 use crate::webhook;
 
@@ -124,7 +123,12 @@ pub fn backoff(base: Duration, failures: i64) -> Duration {
 }
 
 async fn deliver(state: &AppState, d: &Deliverer, e: Event) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(&event_json(&e))?;
+    let body = serde_json::to_vec(&crate::api::to_json(&crate::api::Event::webhook(
+        &e.id,
+        &e.event_type,
+        e.created_at,
+        &e.data,
+    )))?;
     let at = now_ms();
     let signature = webhook::sign(d.secret.expose_secret(), at / 1000, &body);
     let started = Instant::now();

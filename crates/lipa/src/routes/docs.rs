@@ -1,4 +1,4 @@
-//! `GET /openapi.json` (the OpenAPI document, kept honest by `tests/openapi.rs`) and `GET /docs`, one
+//! `GET /openapi.json` (the OpenAPI document generated in `routes::openapi`) and `GET /docs`, one
 //! self-contained HTML page (no scripts, fonts or CDNs): first a guide to the merchant endpoints in the
 //! order of a payment's life with example requests and answers (`templates/docs/guide.md`), then the
 //! reference generated from the OpenAPI document — merchant endpoints first, in the same order — with its
@@ -17,7 +17,9 @@ use super::pages::{html_response, PageError};
 use crate::app::AppState;
 
 /// The OpenAPI 3.1 document of the merchant API.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+pub fn openapi_text() -> &'static str {
+    super::openapi::document()
+}
 
 /// The guide at the top of `/docs`.
 const GUIDE: &str = include_str!("../../templates/docs/guide.md");
@@ -32,11 +34,11 @@ pub fn router() -> Router<AppState> {
 
 /// The document `/docs` is made from: the one place this page reads the API description.
 fn openapi_document() -> Value {
-    serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON")
+    serde_json::from_str(openapi_text()).expect("the generated OpenAPI document is JSON")
 }
 
 async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    ([(header::CONTENT_TYPE, "application/json")], openapi_text())
 }
 
 async fn docs() -> Response {
@@ -79,7 +81,7 @@ fn type_of(s: &Value, out: &mut Vec<TypePart>) {
             each(item, out);
         }
     };
-    if let Some(any) = s.get("anyOf").and_then(Value::as_array) {
+    if let Some(any) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
         alternatives(any, out, &type_of);
         return;
     }

@@ -2,64 +2,63 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::ApiKey;
 use super::page_limit;
+use crate::api;
+use crate::api::error::{ListErrors, LookupErrors};
+use crate::api::{EventList, EventType};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::{Event, EventFilter};
+use crate::store::{self, EventFilter};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/events", get(list))
-        .route("/v1/events/{id}", get(fetch))
-        .route("/v1/events/{id}/redeliver", post(redeliver))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(fetch)).routes(routes!(redeliver))
 }
 
-pub const EVENT_TYPES: &[&str] = &["payment.succeeded", "payment.failed", "payment.needs_review"];
-
-/// The event as merchants see it (and as webhooks carry it).
-pub fn event_json(e: &Event) -> Value {
-    json!({
-        "id": e.id,
-        "object": "event",
-        "type": e.event_type,
-        "created": e.created_at / 1000,
-        "data": e.data,
-    })
+/// An event as the API shows it: the webhook body plus its delivery state.
+fn event_object(e: &store::Event) -> api::Event {
+    api::Event::webhook(&e.id, &e.event_type, e.created_at, &e.data).with_delivery(
+        e.attempts,
+        e.delivered_at,
+        e.failed_at,
+        e.next_attempt_at,
+    )
 }
 
-/// The event as the API shows it: the webhook body plus its delivery state.
-pub fn event_api_json(e: &Event) -> Value {
-    let mut v = event_json(e);
-    let status = match (e.delivered_at, e.failed_at) {
-        (Some(_), _) => "delivered",
-        (None, Some(_)) => "failed",
-        (None, None) => "pending",
-    };
-    let time = |ms: Option<i64>| ms.map(crate::domain::payment::rfc3339);
-    v["delivery"] = json!({
-        "status": status,
-        "attempts": e.attempts,
-        "delivered_at": time(e.delivered_at),
-        "failed_at": time(e.failed_at),
-        "next_attempt_at": if status == "pending" { time(e.next_attempt_at) } else { None },
-    });
-    v
-}
-
-#[derive(serde::Deserialize)]
+/// `GET /v1/events` filters.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only events of this type.
     #[serde(rename = "type")]
+    #[param(rename = "type", value_type = Option<EventType>)]
     event_type: Option<String>,
+    /// Only events of this payment.
     payment_id: Option<String>,
+    /// 1 to 100 (default 10).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The last id of the previous page.
     starting_after: Option<String>,
 }
 
+/// List events, newest first
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    operation_id = "listEvents",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of events.", body = EventList),
+        ListErrors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _key: ApiKey,
@@ -67,12 +66,9 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let event_type = q.event_type.filter(|s| !s.is_empty());
     if let Some(t) = &event_type {
-        if !EVENT_TYPES.contains(&t.as_str()) {
-            return Err(ApiError::invalid(
-                "invalid_type",
-                "type",
-                format!("type must be one of {}", EVENT_TYPES.join(", ")),
-            ));
+        if EventType::parse(t).is_none() {
+            let all: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            return Err(ApiError::invalid("invalid_type", "type", format!("type must be one of {}", all.join(", "))));
         }
     }
     let starting_after = q.starting_after.filter(|s| !s.is_empty());
@@ -88,15 +84,41 @@ async fn list(
         limit: page_limit(q.limit.as_deref())?,
     };
     let page = state.store.list_events(&filter).await?;
-    let data: Vec<Value> = page.data.iter().map(event_api_json).collect();
-    Ok(Json(json!({ "object": "list", "data": data, "has_more": page.has_more })))
+    let data = page.data.iter().map(event_object).collect();
+    Ok(Json(api::to_json(&EventList { object: api::ListObject::Value, data, has_more: page.has_more })))
 }
 
+/// Get an event
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "events",
+    operation_id = "getEvent",
+    params(("id" = String, Path, description = "The event id (evt_…).")),
+    responses(
+        (status = 200, description = "The event and its delivery state.", body = api::Event),
+        LookupErrors,
+    ),
+)]
 async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
-    Ok(Json(event_api_json(&e)))
+    Ok(Json(api::to_json(&event_object(&e))))
 }
 
+/// Deliver an event again
+///
+/// Schedules the webhook now, with a fresh retry window (also for an event lipa gave up on).
+#[utoipa::path(
+    post,
+    path = "/v1/events/{id}/redeliver",
+    tag = "events",
+    operation_id = "redeliverEvent",
+    params(("id" = String, Path, description = "The event id (evt_…).")),
+    responses(
+        (status = 202, description = "Scheduled; the event and its delivery state.", body = api::Event),
+        LookupErrors,
+    ),
+)]
 async fn redeliver(
     State(state): State<AppState>,
     _key: ApiKey,
@@ -105,5 +127,5 @@ async fn redeliver(
     let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
     state.store.schedule_delivery(&e.id, crate::app::now_ms()).await?;
     let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
-    Ok((StatusCode::ACCEPTED, Json(event_api_json(&e))))
+    Ok((StatusCode::ACCEPTED, Json(api::to_json(&event_object(&e)))))
 }

@@ -7,18 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
-}
-
-/// Equal digests: the comparison's timing tells nothing about the token.
-fn same_secret(a: &str, b: &str) -> bool {
-    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
 }
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -28,13 +22,13 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        if !given.is_some_and(|g| same_secret(g, token.expose_secret())) {
+        if !given.is_some_and(|g| crate::password::same_secret(g, token.expose_secret())) {
             let mut r = ApiError::Unauthorized.into_response();
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"metrics\""));
             return r;
         }
     }
-    let body = crate::metrics::render(&state).await;
+    let body = crate::metrics::render(&state.metrics, state.store.as_ref(), &state.daraja).await;
     let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

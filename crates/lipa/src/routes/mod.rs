@@ -8,6 +8,7 @@ pub mod docs;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod payments;
 pub mod shop;

@@ -4,167 +4,35 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use axum::Json;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::ApiKey;
 use super::{body_error, page_limit};
+use crate::api::error::{ListErrors, LookupErrors};
+use crate::api::{self, CreatePayment, ErrorBody, PaymentList};
 use crate::app::{now_ms, AppState};
-use crate::domain::{Payment, PaymentDraft, PaymentStatus, PushState};
+use crate::domain::{Payment, PaymentStatus, PushState};
 use crate::error::ApiError;
 use crate::service;
 use crate::store::{Created, Idempotency, NewPayment, PaymentFilter};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/payments", get(list).post(create)).route("/v1/payments/{id}", get(fetch))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(fetch))
 }
 
 /// The payment object with its checkout URL when the customer still has to type a phone number.
-pub fn payment_json(state: &AppState, p: &Payment) -> Value {
-    let mut v = p.to_api_json();
-    if p.push_state == PushState::AwaitingPhone && p.status == PaymentStatus::Pending {
-        v["checkout_url"] = state.checkout_url(&p.id).into();
-    } else {
-        v["checkout_url"] = Value::Null;
-    }
-    v
+pub fn payment_object(state: &AppState, p: &Payment) -> api::Payment {
+    let waiting = p.push_state == PushState::AwaitingPhone && p.status == PaymentStatus::Pending;
+    api::Payment::with_checkout_url(p, waiting.then(|| state.checkout_url(&p.id)))
 }
 
-const MAX_METADATA: usize = 4096;
-/// The longest merchant reference, in characters.
-pub const MAX_REFERENCE: usize = 64;
-
-/// Check every field before anything is stored or sent to Daraja; the first problem names its field.
-pub fn validate(body: &[u8], reference_max_len: usize) -> Result<PaymentDraft, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::Invalid {
-        code: "invalid_json",
-        message: format!("the body is not valid JSON: {e}"),
-        field: None,
-    })?;
-    let Value::Object(obj) = value else {
-        return Err(ApiError::Invalid {
-            code: "invalid_json",
-            message: "the body must be a JSON object".into(),
-            field: None,
-        });
-    };
-    let amount = match obj.get("amount") {
-        None | Some(Value::Null) => {
-            return Err(ApiError::invalid("missing_amount", "amount", "amount is required: whole KES from 1 to 250000"))
-        }
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(a) => a,
-            None => {
-                return Err(ApiError::invalid(
-                    "invalid_amount",
-                    "amount",
-                    format!("amount {n} is not a whole number: M-Pesa takes whole KES from 1 to 250000"),
-                ))
-            }
-        },
-        Some(_) => {
-            return Err(ApiError::invalid("invalid_amount", "amount", "amount must be a JSON number of whole KES"))
-        }
-    };
-    daraja::Amount::try_from(amount).map_err(|_| {
-        ApiError::invalid(
-            "invalid_amount",
-            "amount",
-            format!("amount {amount} is out of range: whole KES from 1 to 250000"),
-        )
-    })?;
-    let phone = match obj.get("phone") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            daraja::Msisdn::parse(s)
-                .map_err(|e| {
-                    ApiError::invalid(
-                        "invalid_phone",
-                        "phone",
-                        format!("phone {s:?} is not a Kenyan mobile number: {e}"),
-                    )
-                })?
-                .as_str()
-                .to_string(),
-        ),
-        Some(_) => {
-            return Err(ApiError::invalid("invalid_phone", "phone", "phone must be a string such as \"0712 345 678\""))
-        }
-    };
-    let reference = match obj.get("reference") {
-        None | Some(Value::Null) => {
-            return Err(ApiError::invalid(
-                "missing_reference",
-                "reference",
-                "reference is required (your order number)",
-            ))
-        }
-        // Kept whole: the pending guard, idempotency, search and webhooks use all of it. What Daraja gets
-        // (`account_reference`, at most `reference_max_len` characters) is derived from it when it is stored.
-        Some(Value::String(s)) => {
-            let r = s.trim();
-            if r.is_empty() {
-                return Err(ApiError::invalid("invalid_reference", "reference", "reference is empty"));
-            }
-            if r.chars().any(char::is_control) {
-                return Err(ApiError::invalid(
-                    "invalid_reference",
-                    "reference",
-                    "reference must not contain control characters",
-                ));
-            }
-            if r.chars().count() > MAX_REFERENCE {
-                return Err(ApiError::invalid(
-                    "invalid_reference",
-                    "reference",
-                    format!(
-                        "reference is longer than {MAX_REFERENCE} characters (lipa derives the at most \
-                         {reference_max_len}-character account reference M-Pesa shows from it)"
-                    ),
-                ));
-            }
-            r.to_string()
-        }
-        Some(_) => return Err(ApiError::invalid("invalid_reference", "reference", "reference must be a string")),
-    };
-    let description = match obj.get("description") {
-        None | Some(Value::Null) => reference.clone(),
-        Some(Value::String(s)) if s.trim().is_empty() => reference.clone(),
-        Some(Value::String(s)) if s.chars().count() > 200 => {
-            return Err(ApiError::invalid(
-                "invalid_description",
-                "description",
-                "description is longer than 200 characters",
-            ))
-        }
-        Some(Value::String(s)) => s.trim().to_string(),
-        Some(_) => return Err(ApiError::invalid("invalid_description", "description", "description must be a string")),
-    };
-    let metadata = match obj.get("metadata") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(v @ Value::Object(_)) if v.to_string().len() <= MAX_METADATA => v.clone(),
-        Some(Value::Object(_)) => {
-            return Err(ApiError::invalid(
-                "invalid_metadata",
-                "metadata",
-                format!("metadata is larger than {MAX_METADATA} bytes"),
-            ))
-        }
-        Some(_) => return Err(ApiError::invalid("invalid_metadata", "metadata", "metadata must be a JSON object")),
-    };
-    let return_url = match obj.get("return_url") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match url::Url::parse(s) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && s.len() <= 2048 => Some(s.clone()),
-            _ => {
-                return Err(ApiError::invalid("invalid_return_url", "return_url", "return_url must be an http(s) URL"))
-            }
-        },
-        Some(_) => return Err(ApiError::invalid("invalid_return_url", "return_url", "return_url must be a string")),
-    };
-    Ok(PaymentDraft { amount, phone, reference, description, metadata, return_url })
+/// The payment object as JSON (keys in the order lipa has always sent them).
+pub fn payment_json(state: &AppState, p: &Payment) -> Value {
+    api::to_json(&payment_object(state, p))
 }
 
 fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
@@ -181,6 +49,33 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
     Ok(Some(Idempotency { key: key.to_string(), request_hash: hex::encode(Sha256::digest(canonical.as_bytes())) }))
 }
 
+/// Create a payment (sends the STK push)
+///
+/// Validates everything before any call to Daraja. The same Idempotency-Key with the same body gives the
+/// same answer and no second push; with another body, 409 idempotency_key_reused. A second payment for a
+/// reference that has one pending is 409 payment_pending. The reference is kept whole (at most 64
+/// characters); the account_reference sent to Daraja is derived from it, unique among pending payments.
+#[utoipa::path(
+    post,
+    path = "/v1/payments",
+    tag = "payments",
+    operation_id = "createPayment",
+    request_body = CreatePayment,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Any string up to 255 characters: a retry with the same key and body sends no second push."),
+    ),
+    responses(
+        (status = 201, description = "The payment (pending).", body = api::Payment),
+        (status = 400, description = "A field is missing or wrong; `field` names it.", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key.", body = ErrorBody),
+        (status = 409, description = "idempotency_key_reused, payment_pending, or account_reference_unavailable (every \
+         account reference derived from this reference is held by a pending payment).", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB.", body = ErrorBody),
+        (status = 429, description = "An abuse limit; see Retry-After.", body = ErrorBody),
+        (status = 503, description = "Not available right now.", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     ApiKey(key_id): ApiKey,
@@ -188,7 +83,7 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body.map_err(body_error)?;
-    let req = validate(&body, state.cfg.reference_max_len)?;
+    let (req, push) = CreatePayment::parse(&body)?.validate_for_push(state.cfg.reference_max_len)?;
     let idem = idempotency(&headers, &body)?;
     let guard = state.cfg.pending_guard.then(|| req.reference.clone());
     let payment = Payment::new_pending(
@@ -206,27 +101,66 @@ async fn create(
             })
         }
         Created::Replay { payment, .. } => payment,
-        Created::New(p) if p.push_state == PushState::Sending => service::send_push(&state, p).await?,
+        // A new payment is this request's: its push goes out with the fields just validated.
+        Created::New(p) if p.push_state == PushState::Sending => match push {
+            Some(fields) => service::send_push_with(&state, p, fields).await?,
+            None => service::send_push(&state, p).await?,
+        },
         Created::New(p) => p,
     };
     Ok((StatusCode::CREATED, Json(payment_json(&state, &payment))))
 }
 
+/// Get a payment
+#[utoipa::path(
+    get,
+    path = "/v1/payments/{id}",
+    tag = "payments",
+    operation_id = "getPayment",
+    params(("id" = String, Path, description = "The payment id (pay_…).")),
+    responses(
+        (status = 200, description = "The payment.", body = api::Payment),
+        LookupErrors,
+    ),
+)]
 async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let p = state.store.get_payment(&id).await?.ok_or(ApiError::NotFound("payment"))?;
     Ok(Json(payment_json(&state, &p)))
 }
 
-#[derive(serde::Deserialize)]
+/// `GET /v1/payments` filters.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only payments with this status.
+    #[param(value_type = Option<PaymentStatus>)]
     status: Option<String>,
+    /// Only payments for this reference (your whole order reference, exactly as sent).
     reference: Option<String>,
+    /// Only payments with this account reference, ignoring case: what M-Pesa showed the customer and prints
+    /// on statements.
     account_reference: Option<String>,
+    /// Only payments to this phone (any format).
     phone: Option<String>,
+    /// 1 to 100 (default 10).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The last id of the previous page.
     starting_after: Option<String>,
 }
 
+/// List payments, newest first
+#[utoipa::path(
+    get,
+    path = "/v1/payments",
+    tag = "payments",
+    operation_id = "listPayments",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of payments.", body = PaymentList),
+        ListErrors,
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     _key: ApiKey,
@@ -272,6 +206,6 @@ async fn list(
         ..Default::default()
     };
     let page = state.store.list_payments(&filter).await?;
-    let data: Vec<Value> = page.data.iter().map(|p| payment_json(&state, p)).collect();
-    Ok(Json(json!({ "object": "list", "data": data, "has_more": page.has_more })))
+    let data = page.data.iter().map(|p| payment_object(&state, p)).collect();
+    Ok(Json(api::to_json(&PaymentList { object: api::ListObject::Value, data, has_more: page.has_more })))
 }

@@ -73,7 +73,7 @@ async fn shop(State(state): State<AppState>, Query(q): Query<ShopQuery>) -> Resu
                     p.mpesa_receipt.map(|r| format!(" (M-Pesa receipt {r})")).unwrap_or_default()
                 ),
                 PaymentStatus::Failed => {
-                    let why = Texts::for_lang(Lang::En).failure(p.failure_reason.as_deref());
+                    let why = Texts::for_lang(Lang::En).failure(p.failure_reason.map(|r| r.as_str()));
                     format!("Order {} is not paid: {why}", p.reference)
                 }
                 PaymentStatus::NeedsReview => {

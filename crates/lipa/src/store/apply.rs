@@ -46,7 +46,13 @@ impl<'a> Writes<'a> {
         }
         let event_id = d.event().map(|ev| {
             let id = crate::domain::ids::event_id();
-            self.events.push((id.clone(), ev.as_str(), p.id.clone(), now, p.to_api_json().to_string()));
+            self.events.push((
+                id.clone(),
+                ev.as_str(),
+                p.id.clone(),
+                now,
+                crate::api::to_json(&crate::api::Payment::of(p)).to_string(),
+            ));
             id
         });
         Applied { payment: Some(p.clone()), decision: Some(d), event_id }
@@ -62,7 +68,7 @@ pub fn after(p: &Payment, d: &Decision, now: i64) -> Payment {
         mpesa_receipt: keep(&d.mpesa_receipt, &p.mpesa_receipt),
         result_code: keep(&d.result_code, &p.result_code),
         result_desc: keep(&d.result_desc, &p.result_desc),
-        failure_reason: keep(&d.failure_reason, &p.failure_reason),
+        failure_reason: d.failure_reason.or(p.failure_reason),
         review_reason: keep(&d.review_reason, &p.review_reason),
         updated_at: now,
         completed_at: if d.status.is_terminal() { p.completed_at.or(Some(now)) } else { p.completed_at },
@@ -102,7 +108,7 @@ pub fn cleared_by_resolution(before: &Payment, after: &Payment) -> String {
         ));
     }
     if before.failure_reason.is_some() && before.failure_reason != after.failure_reason {
-        gone.push(format!("failure reason {}", before.failure_reason.as_deref().unwrap_or_default()));
+        gone.push(format!("failure reason {}", before.failure_reason.map(|r| r.as_str()).unwrap_or_default()));
     }
     if gone.is_empty() {
         String::new()

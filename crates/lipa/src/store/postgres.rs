@@ -102,7 +102,7 @@ impl PgStore {
             .bind(col(changed, |p| p.mpesa_receipt.clone()))
             .bind(col(changed, |p| p.result_code.clone()))
             .bind(col(changed, |p| p.result_desc.clone()))
-            .bind(col(changed, |p| p.failure_reason.clone()))
+            .bind(col(changed, |p| p.failure_reason.map(|r| r.as_str())))
             .bind(col(changed, |p| p.review_reason.clone()))
             .bind(col(changed, |p| p.updated_at))
             .bind(col(changed, |p| p.completed_at))

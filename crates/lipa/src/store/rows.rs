@@ -79,7 +79,10 @@ impl TryFrom<PaymentRow> for Payment {
             mpesa_receipt: r.mpesa_receipt,
             result_code: r.result_code,
             result_desc: r.result_desc,
-            failure_reason: r.failure_reason,
+            // A reason this version does not know (written by a newer one) reads as `error`.
+            failure_reason: r
+                .failure_reason
+                .map(|s| s.parse().unwrap_or(crate::domain::FailureReason::Daraja(daraja::FailureReason::Error))),
             review_reason: r.review_reason,
             callback_secret: r.callback_secret,
             created_at: r.created_at,

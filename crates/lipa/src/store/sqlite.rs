@@ -205,7 +205,7 @@ impl SqliteStore {
                 .bind(p.mpesa_receipt.as_deref())
                 .bind(p.result_code.as_deref())
                 .bind(p.result_desc.as_deref())
-                .bind(p.failure_reason.as_deref())
+                .bind(p.failure_reason.map(|r| r.as_str()))
                 .bind(p.review_reason.as_deref())
                 .bind(p.updated_at)
                 .bind(p.completed_at)

@@ -134,7 +134,7 @@ struct Row {
 fn detail_of(p: &Payment) -> String {
     p.mpesa_receipt
         .clone()
-        .or_else(|| p.failure_reason.as_deref().map(reason_words))
+        .or_else(|| p.failure_reason.map(|r| reason_words(r.as_str())))
         .or_else(|| p.review_reason.clone())
         .unwrap_or_default()
 }
@@ -301,7 +301,7 @@ pub(super) async fn export_csv(
                 p.amount.to_string(),
                 p.status.as_str().to_string(),
                 p.mpesa_receipt.clone().unwrap_or_default(),
-                p.failure_reason.as_deref().map(reason_words).unwrap_or_default(),
+                p.failure_reason.map(|r| reason_words(r.as_str())).unwrap_or_default(),
                 p.review_reason.clone().unwrap_or_default(),
                 p.completed_at.map(eat).unwrap_or_default(),
             ];

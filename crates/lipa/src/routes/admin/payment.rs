@@ -95,7 +95,7 @@ pub(super) async fn payment_page(
     fact("M-Pesa receipt", p.mpesa_receipt.clone());
     fact("Result code", p.result_code.clone());
     fact("Result", p.result_desc.clone());
-    fact("Failure reason", p.failure_reason.as_deref().map(reason_words));
+    fact("Failure reason", p.failure_reason.map(|r| reason_words(r.as_str())));
     fact("Review reason", p.review_reason.clone());
     fact("CheckoutRequestID", p.checkout_request_id.clone());
     fact("MerchantRequestID", p.merchant_request_id.clone());

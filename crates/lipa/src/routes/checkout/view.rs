@@ -91,7 +91,7 @@ impl PanelView {
             paid_text: fill(t.paid_text, &[("amount", &amount), ("merchant", merchant)]),
             receipt: p.mpesa_receipt.clone(),
             paid_at: p.completed_at.map(local_time),
-            failure: t.failure(p.failure_reason.as_deref()),
+            failure: t.failure(p.failure_reason.map(|r| r.as_str())),
             review_text: fill(t.review_text, &[("merchant", merchant)]),
             back_to: return_url(p).map(|u| (u, fill(t.back_to, &[("merchant", merchant)]))),
         }

@@ -1,0 +1,76 @@
+//! Request tracing: every request gets an id (`x-request-id`: the client's when it sent a sensible one,
+//! else a new one), answered in the response's `x-request-id`, and runs in a `request` span carrying that id,
+//! the method and the route template, so every log line a request causes names it (tower-http's
+//! `TraceLayer`). Neither the raw path (callback URLs hold secrets) nor an unknown method is logged.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub const HEADER: &str = "x-request-id";
+
+/// A new id: 16 random hex digits.
+#[derive(Clone, Copy, Default)]
+struct NewId;
+
+impl MakeRequestId for NewId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&hex::encode(rand::random::<[u8; 8]>())).ok().map(RequestId::new)
+    }
+}
+
+/// A client's id is kept only when it is short and plain (it goes into every log line of the request);
+/// anything else is dropped, and a new one is made.
+fn sensible(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    (1..=64).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+}
+
+async fn drop_odd_ids(mut req: Request, next: Next) -> Response {
+    let odd = {
+        let all = req.headers().get_all(HEADER);
+        let mut values = all.iter();
+        match (values.next(), values.next()) {
+            (Some(v), None) => !sensible(v),
+            (None, _) => false,
+            _ => true,
+        }
+    };
+    if odd {
+        req.headers_mut().remove(HEADER);
+    }
+    next.run(req).await
+}
+
+fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req.headers().get(HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    let method = crate::metrics::method_label(req.method());
+    tracing::info_span!("request", request_id = %id, method, route)
+}
+
+/// The tracing layers around a router (its routes only: add them before merging others in).
+pub fn layer(router: Router) -> Router {
+    router
+        .layer(PropagateRequestIdLayer::new(axum::http::HeaderName::from_static(HEADER)))
+        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(SetRequestIdLayer::new(axum::http::HeaderName::from_static(HEADER), NewId))
+        .layer(axum::middleware::from_fn(drop_odd_ids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_short_ids_are_kept() {
+        assert!(sensible(&HeaderValue::from_static("req-42_a.b:c")));
+        assert!(!sensible(&HeaderValue::from_static("")));
+        assert!(!sensible(&HeaderValue::from_static("has space")));
+        assert!(!sensible(&HeaderValue::from_str(&"a".repeat(65)).unwrap()));
+    }
+}
