@@ -15,6 +15,10 @@ pub use crate::source::{parse_duration, ConfigError, Source};
 pub const SANDBOX_SHORTCODE: &str = "174379";
 pub const SANDBOX_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 /// Words Daraja refuses in callback URLs.
+/// The merchant name outside production when `LIPA_MERCHANT_NAME` is unset: the simulator's default too
+/// (`daraja_sim::DEFAULT_MERCHANT_NAME`; a test keeps the two equal), so the handset prompt and the pages agree.
+pub const DEFAULT_MERCHANT_NAME: &str = "LIPA DEMO SHOP";
+
 pub const FORBIDDEN_CALLBACK_WORDS: &[&str] = &["m-pesa", "mpesa", "safaricom", "exe", "exec", "cmd", "sql", "query"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +196,7 @@ impl Config {
                 if mode == Mode::Production {
                     String::new()
                 } else {
-                    daraja_sim::DEFAULT_MERCHANT_NAME.into()
+                    DEFAULT_MERCHANT_NAME.into()
                 }
             }),
             merchant_contact: src.get("LIPA_MERCHANT_CONTACT").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
@@ -383,7 +387,8 @@ mod tests {
         assert_eq!(c.reconcile_after, Duration::from_secs(45));
         assert_eq!(c.reference_max_len, 12);
         // The gateway's pages and the simulator's prompt show one default name.
-        assert_eq!(c.merchant_name, daraja_sim::DEFAULT_MERCHANT_NAME);
+        assert_eq!(c.merchant_name, DEFAULT_MERCHANT_NAME);
+        assert_eq!(DEFAULT_MERCHANT_NAME, daraja_sim::DEFAULT_MERCHANT_NAME);
         assert_eq!(c.merchant_name, daraja_sim::SimConfig::default().merchant_name);
         let sandbox = cfg(&[("MPESA_CONSUMER_KEY", "k"), ("MPESA_CONSUMER_SECRET", "s")]).unwrap();
         assert_eq!(sandbox.merchant_name, daraja_sim::DEFAULT_MERCHANT_NAME);
