@@ -176,3 +176,84 @@ impl<DB: Database> DerefMut for HeldTx<DB> {
         &mut self.held
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use sqlx::sqlite::{Sqlite, SqliteConnectOptions};
+
+    use super::HeldPool;
+
+    async fn pool(dir: &tempfile::TempDir) -> HeldPool<Sqlite> {
+        let path = dir.path().join("held.db");
+        let opts =
+            SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display())).unwrap().create_if_missing(true);
+        let pool = HeldPool::new(opts, 1);
+        let mut c = pool.conn().await.unwrap();
+        sqlx::query("CREATE TABLE t (v INTEGER NOT NULL)").execute(&mut *c).await.unwrap();
+        drop(c);
+        pool
+    }
+
+    async fn count(pool: &HeldPool<Sqlite>) -> i64 {
+        let mut c = pool.conn().await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&mut *c).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_without_commit_is_rolled_back_by_the_next_borrower() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir).await;
+        let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (1)").execute(&mut *tx).await.unwrap();
+        drop(tx);
+        assert_eq!(count(&pool).await, 0, "the uncommitted insert must not be seen");
+        // The connection is usable for a new transaction, which commits.
+        let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (2)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&pool).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_future_dropped_mid_transaction_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = std::sync::Arc::new(pool(&dir).await);
+        let inside = std::sync::Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn({
+            let (pool, inside) = (pool.clone(), inside.clone());
+            async move {
+                let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
+                sqlx::query("INSERT INTO t (v) VALUES (1)").execute(&mut *tx).await.unwrap();
+                inside.notify_one();
+                // Never commits: the task is aborted here, as a request future is when its client goes away.
+                std::future::pending::<()>().await;
+                tx.commit().await.unwrap();
+            }
+        });
+        inside.notified().await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        // The next borrower (the only slot) rolls the abandoned transaction back before using it.
+        let next = tokio::time::timeout(Duration::from_secs(5), count(&pool)).await.expect("the slot is free again");
+        assert_eq!(next, 0);
+        let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (2)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&pool).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_deferred_transaction_dropped_before_its_first_statement_needs_no_rollback() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir).await;
+        let tx = pool.begin_deferred("BEGIN IMMEDIATE").await.unwrap();
+        drop(tx);
+        let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES (3)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&pool).await, 1);
+    }
+}
