@@ -16,6 +16,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -183,7 +185,7 @@ pub fn page_policy(html: &str) -> String {
             let body = &after[gt + 1..];
             let Some(end) = body.find(&close) else { break };
             if !tag_text.contains("src=") {
-                out.push_str(&format!(" 'sha256-{}'", base64_sha::encode(&Sha256::digest(&body.as_bytes()[..end]))));
+                out.push_str(&format!(" 'sha256-{}'", STANDARD.encode(Sha256::digest(&body.as_bytes()[..end]))));
             }
             rest = &body[end + close.len()..];
         }
@@ -197,35 +199,9 @@ pub fn page_policy(html: &str) -> String {
     )
 }
 
-/// Standard base64 (CSP hashes are written in it); a few lines rather than a dependency.
-mod base64_sha {
-    pub fn encode(bytes: &[u8]) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-        for c in bytes.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            out.push(T[(n >> 18) as usize & 63] as char);
-            out.push(T[(n >> 12) as usize & 63] as char);
-            out.push(if c.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-            out.push(if c.len() > 2 { T[n as usize & 63] as char } else { '=' });
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64_sha::encode(b""), "");
-        assert_eq!(base64_sha::encode(b"f"), "Zg==");
-        assert_eq!(base64_sha::encode(b"fo"), "Zm8=");
-        assert_eq!(base64_sha::encode(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn nul_fields_are_named() {
@@ -240,8 +216,8 @@ mod tests {
     #[test]
     fn page_policy_hashes_inline_blocks() {
         let p = page_policy("<style>a{}</style><script src=\"/x.js\"></script><script>go()</script>");
-        let style = base64_sha::encode(&Sha256::digest(b"a{}"));
-        let script = base64_sha::encode(&Sha256::digest(b"go()"));
+        let style = STANDARD.encode(Sha256::digest(b"a{}"));
+        let script = STANDARD.encode(Sha256::digest(b"go()"));
         assert!(p.contains(&format!("style-src 'self' 'sha256-{style}';")), "{p}");
         assert!(p.contains(&format!("script-src 'self' 'sha256-{script}';")), "{p}");
     }

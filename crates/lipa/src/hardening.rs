@@ -68,15 +68,7 @@ impl Hardening {
                     .ok_or_else(|| ConfigError(format!("{name}={v:?} must be a duration from 1ms to 24h (try 10s)"))),
             }
         };
-        let count = |name: &str, default: u32| -> Result<u32, ConfigError> {
-            match src.get(name) {
-                None => Ok(default),
-                Some(v) if v.eq_ignore_ascii_case("off") => Ok(0),
-                Some(v) => v
-                    .parse::<u32>()
-                    .map_err(|_| ConfigError(format!("{name}={v:?} must be a whole number (0 or off: no limit)"))),
-            }
-        };
+        let count = |name: &str, default: u32| src.limit(name, default);
         let max_connections = match src.get("LIPA_MAX_CONNECTIONS") {
             None => d.max_connections,
             Some(v) => v.parse::<usize>().ok().filter(|n| (1..=1_000_000).contains(n)).ok_or_else(|| {

@@ -171,15 +171,7 @@ impl fmt::Debug for Settings {
 impl Settings {
     pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
         let d = Settings::default();
-        let count = |name: &str, default: u32| -> Result<u32, ConfigError> {
-            match src.get(name) {
-                None => Ok(default),
-                Some(v) if v.eq_ignore_ascii_case("off") => Ok(0),
-                Some(v) => v
-                    .parse::<u32>()
-                    .map_err(|_| ConfigError(format!("{name}={v:?} must be a whole number (0 or off: no limit)"))),
-            }
-        };
+        let count = |name: &str, default: u32| src.limit(name, default);
         let cooldown = match src.get("LIPA_CHECKOUT_PHONE_COOLDOWN") {
             None => d.checkout_phone_cooldown,
             Some(v) if v.eq_ignore_ascii_case("off") => Duration::ZERO,

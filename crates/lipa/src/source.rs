@@ -37,6 +37,17 @@ impl Source {
     pub fn get(&self, name: &str) -> Option<String> {
         self.env.get(name).or_else(|| self.file.get(name)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
+
+    /// A per-period limit: a whole number, with `0` or `off` meaning no limit (returned as 0).
+    pub fn limit(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("off") => Ok(0),
+            Some(v) => v
+                .parse::<u32>()
+                .map_err(|_| ConfigError(format!("{name}={v:?} must be a whole number (0 or off: no limit)"))),
+        }
+    }
 }
 
 fn parse_toml(text: &str) -> Result<HashMap<String, String>, ConfigError> {

@@ -1,6 +1,8 @@
 //! Test harness: a simulator and a callback receiver on 127.0.0.1:0, plain reqwest.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
