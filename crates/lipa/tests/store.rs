@@ -9,7 +9,7 @@ use common::*;
 use lipa::domain::{ids, Outcome, Payment, PaymentStatus, PushState, Source};
 use lipa::store::{Created, Idempotency, NewPayment, Store, StoreError};
 
-async fn open(backend: &Backend) -> (Arc<dyn Store>, String, tempfile::TempDir) {
+async fn open(backend: &Backend) -> (Arc<dyn Store>, String, common::DbDir) {
     let (db, dir) = fresh_database(backend).await;
     (lipa::store::open(&db).await.expect("open store"), db, dir)
 }

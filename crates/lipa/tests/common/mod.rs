@@ -28,20 +28,89 @@ impl Backend {
 /// SQLite always; PostgreSQL too when `LIPA_TEST_POSTGRES_URL` names a server (CI sets it).
 pub fn backends() -> Vec<Backend> {
     let mut out = vec![Backend::Sqlite];
-    match std::env::var("LIPA_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => out.push(Backend::Postgres(url)),
-        _ => {
-            eprintln!("skipping the PostgreSQL run of this test: LIPA_TEST_POSTGRES_URL is not set")
-        }
+    match Backend::postgres() {
+        Some(pg) => out.push(pg),
+        None => eprintln!("skipping the PostgreSQL run of this test: LIPA_TEST_POSTGRES_URL is not set"),
     }
     out
 }
 
-/// A new, empty database for one test; the handle keeps a temporary directory alive.
-pub async fn fresh_database(backend: &Backend) -> (String, tempfile::TempDir) {
+impl Backend {
+    /// PostgreSQL when `LIPA_TEST_POSTGRES_URL` names a server.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("LIPA_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => None,
+        }
+    }
+}
+
+/// Run a test once per database, with the database in the test's name: after `async fn name(backend:
+/// Backend) { … }`, `each_backend!(name);` defines the tests `name::sqlite` and `name::postgres` (which says
+/// it skips when `LIPA_TEST_POSTGRES_URL` is not set). Another test attribute may follow the name:
+/// `each_backend!(name, #[tokio::test(flavor = "multi_thread")]);`.
+#[macro_export]
+macro_rules! each_backend {
+    ($name:ident) => {
+        $crate::each_backend!($name, #[tokio::test]);
+    };
+    ($name:ident, #[$test:meta]) => {
+        mod $name {
+            #[$test]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+
+            #[$test]
+            async fn postgres() {
+                match $crate::common::Backend::postgres() {
+                    Some(pg) => super::$name(pg).await,
+                    None => eprintln!("skipped: LIPA_TEST_POSTGRES_URL is not set"),
+                }
+            }
+        }
+    };
+}
+
+/// What keeps a test database alive: a SQLite file's temporary directory, and for PostgreSQL the database
+/// itself, which is dropped when this is — also when the test panicked.
+pub struct DbDir {
+    _dir: tempfile::TempDir,
+    /// The admin URL and the database's name.
+    pg: Option<(String, String)>,
+}
+
+impl From<tempfile::TempDir> for DbDir {
+    fn from(dir: tempfile::TempDir) -> Self {
+        DbDir { _dir: dir, pg: None }
+    }
+}
+
+impl Drop for DbDir {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg.take() else { return };
+        // Drop may run inside the test's runtime (or while unwinding from a panic): a thread of its own with
+        // its own runtime can block until the database is gone.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(drop_named(&admin, &name));
+        });
+        let _ = dropped.join();
+    }
+}
+
+async fn drop_named(admin: &str, name: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+    }
+}
+
+/// A new, empty database for one test; the handle keeps it alive (and drops a PostgreSQL one at the end).
+pub async fn fresh_database(backend: &Backend) -> (String, DbDir) {
     let dir = tempfile::tempdir().unwrap();
     match backend {
-        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("lipa.db").display()), dir),
+        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("lipa.db").display()), dir.into()),
         Backend::Postgres(admin) => {
             use sqlx::Connection;
             let name = format!("lipa_test_{}", hex::encode(rand::random::<[u8; 6]>()));
@@ -49,19 +118,16 @@ pub async fn fresh_database(backend: &Backend) -> (String, tempfile::TempDir) {
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
             let mut url = url::Url::parse(admin).unwrap();
             url.set_path(&name);
-            (url.to_string(), dir)
+            (url.to_string(), DbDir { _dir: dir, pg: Some((admin.clone(), name)) })
         }
     }
 }
 
-/// Drop a PostgreSQL test database (SQLite files go with their temporary directory).
+/// Drop a PostgreSQL test database now (SQLite files go with their temporary directory).
 pub async fn drop_database(backend: &Backend, db_url: &str) {
     if let Backend::Postgres(admin) = backend {
-        use sqlx::Connection;
         let name = url::Url::parse(db_url).unwrap().path().trim_start_matches('/').to_string();
-        if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-        }
+        drop_named(admin, &name).await;
     }
 }
 
@@ -92,7 +158,7 @@ pub struct TestApp {
     pub key: String,
     pub http: reqwest::Client,
     pub backend: Backend,
-    _dir: tempfile::TempDir,
+    _dir: DbDir,
 }
 
 pub async fn spawn(backend: &Backend) -> TestApp {
@@ -162,10 +228,11 @@ impl TestApp {
         format!("/callbacks/stk/{}", p.callback_secret)
     }
 
+    /// Stop the gateway; its database goes with it.
     pub async fn stop(self) {
-        let db = self.gw.state.cfg.database_url.clone();
-        self.gw.shutdown().await;
-        drop_database(&self.backend, &db).await;
+        let TestApp { gw, _dir, .. } = self;
+        gw.shutdown().await;
+        drop(_dir);
     }
 }
 
@@ -215,7 +282,7 @@ pub fn failure_callback(checkout: &str, code: i64, desc: &str) -> Value {
 
 /// A gateway on a database that already exists (a restart, or a second instance sharing it). `dir` keeps
 /// a SQLite file's directory alive; pass the one from [`TestApp::stop_keep_database`] or a fresh one.
-pub async fn spawn_on(backend: &Backend, db: &str, dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn_on(backend: &Backend, db: &str, dir: impl Into<DbDir>, extra: &[(&str, &str)]) -> TestApp {
     let cfg = test_config(db, extra);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw = lipa::startup::start(cfg, listener).await.expect("gateway starts");
@@ -225,13 +292,13 @@ pub async fn spawn_on(backend: &Backend, db: &str, dir: tempfile::TempDir, extra
         gw,
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         backend: backend.clone(),
-        _dir: dir,
+        _dir: dir.into(),
     }
 }
 
 impl TestApp {
     /// Stop the gateway but keep its database, for [`spawn_on`]: the URL and what keeps it alive.
-    pub async fn stop_keep_database(self) -> (String, tempfile::TempDir) {
+    pub async fn stop_keep_database(self) -> (String, DbDir) {
         let TestApp { gw, _dir, .. } = self;
         let db = gw.state.cfg.database_url.clone();
         gw.shutdown().await;
