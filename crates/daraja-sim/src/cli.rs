@@ -6,23 +6,7 @@ use anyhow::Context as _;
 
 use crate::config::{Faults, SimConfig, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
 use crate::sim::Simulator;
-
-/// The deterministic test numbers, as (number, outcome) rows.
-pub(crate) const TEST_NUMBERS: &[(&str, &str)] = &[
-    ("0708374149 (Daraja sandbox MSISDN)", "0 success, receipt issued, after the result delay"),
-    ("0700000000", "0 success, receipt issued, after the result delay"),
-    ("0700000001", "1 insufficient balance"),
-    ("0700000017", "17 rule limited"),
-    ("0700001019", "1019 transaction expired"),
-    ("0700001001", "1001 unable to lock subscriber"),
-    ("0700001032", "1032 cancelled by user"),
-    ("0700001037", "1037 DS timeout, user cannot be reached"),
-    ("0700002001", "2001 wrong PIN (initiator information invalid)"),
-    ("0700009999", "9999 error sending the push"),
-    ("0700002040", "B2C payouts: 2040 recipient not registered (other 07000CCCCC numbers fail payouts with CCCCC too)"),
-    ("07000CCCCC", "result code CCCCC (any five digits), after the result delay"),
-    ("any other valid number", "waits on the virtual handset /sim/handset: PIN (any 4 digits but 0000) = success, 0000 = 2001 wrong PIN, Cancel = 1032, no answer = 1037 after the prompt timeout (or --auto-outcome)"),
-];
+pub use crate::util::parse_duration;
 
 /// The test-number table as printed by `--help`.
 pub const TEST_NUMBERS_HELP: &str = "\
@@ -161,13 +145,13 @@ pub struct SimArgs {
     pub single_token: bool,
 
     /// The initiator name B2C, Reversal, Transaction Status and Account Balance requests must give.
-    #[arg(long, env = "MPESA_INITIATOR_NAME", default_value = crate::accounts::SANDBOX_INITIATOR_NAME)]
+    #[arg(long, env = "MPESA_INITIATOR_NAME", default_value = crate::config::SANDBOX_INITIATOR_NAME)]
     pub initiator_name: String,
 
     /// The password their SecurityCredential must decrypt to (with the simulator's TEST key; its
     /// certificate is served at /sim/certificate.pem). Default: the sandbox's `Safaricom999!*!`.
     #[arg(long, env = "MPESA_INITIATOR_PASSWORD", hide_env_values = true, hide_default_value = true,
-          default_value = crate::accounts::SANDBOX_INITIATOR_PASSWORD)]
+          default_value = crate::config::SANDBOX_INITIATOR_PASSWORD)]
     pub initiator_password: String,
 
     /// A B2C shortcode accepted as PartyA besides --shortcode.
@@ -216,22 +200,6 @@ impl SimArgs {
             c2b: self.c2b.to_config(),
         }
     }
-}
-
-/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 250ms, 1s, 2m"))?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit {other:?}: use ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 pub const SANDBOX_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
 /// The public Daraja sandbox shortcode.
 pub const SANDBOX_SHORTCODE: &str = "174379";
+/// The Daraja sandbox's test initiator, the simulator's default.
+pub const SANDBOX_INITIATOR_NAME: &str = "testapi";
+/// The Daraja sandbox test initiator's password, the simulator's default.
+pub const SANDBOX_INITIATOR_PASSWORD: &str = "Safaricom999!*!";
 
 /// How the simulator behaves. `Default` gives the public sandbox credentials, any consumer key/secret,
 /// a one-second result delay and a one-minute prompt timeout.
@@ -52,7 +56,7 @@ pub struct SimConfig {
     /// Opening balance of the Utility account (which B2C pays from), in cents (default KES 1,000,000).
     pub utility_balance_cents: i64,
     /// C2B: production registration rules, the app's C2B product, external validation and its timeout.
-    pub c2b: crate::c2b::C2bSimConfig,
+    pub c2b: C2bSimConfig,
 }
 
 /// The merchant name in the handset prompt when none is configured. `lipa serve` in simulator mode uses the
@@ -75,8 +79,8 @@ impl Default for SimConfig {
             auto_outcome: None,
             faults: Faults::default(),
             single_token: false,
-            initiator_name: crate::accounts::SANDBOX_INITIATOR_NAME.to_owned(),
-            initiator_password: crate::accounts::SANDBOX_INITIATOR_PASSWORD.to_owned(),
+            initiator_name: SANDBOX_INITIATOR_NAME.to_owned(),
+            initiator_password: SANDBOX_INITIATOR_PASSWORD.to_owned(),
             b2c_shortcode: "600000".to_owned(),
             utility_balance_cents: 100_000_000,
             c2b: Default::default(),
@@ -153,3 +157,84 @@ impl Default for Faults {
         }
     }
 }
+
+/// A C2B product version: the path called (`/mpesa/c2b/v1/…`, `/mpesa/c2b/v2/…`) and, for a
+/// registration, how callbacks carry the payer's number (v1: SHA-256, v2: masked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum C2bVersion {
+    /// `/mpesa/c2b/v1/…`
+    V1,
+    /// `/mpesa/c2b/v2/…`
+    V2,
+}
+
+impl C2bVersion {
+    /// `"v1"` or `"v2"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            C2bVersion::V1 => "v1",
+            C2bVersion::V2 => "v2",
+        }
+    }
+}
+
+/// C2B settings of a simulator.
+///
+/// ```
+/// use std::time::Duration;
+/// use daraja_sim::{C2bSimConfig, C2bVersion, SimConfig, Simulator};
+/// // Production's registration rule, an app with only the C2B v1 product, a 2 s validation budget.
+/// let sim = Simulator::new(SimConfig {
+///     c2b: C2bSimConfig {
+///         production_rules: true,
+///         product: Some(C2bVersion::V1),
+///         validation_timeout: Duration::from_secs(2),
+///         ..C2bSimConfig::default()
+///     },
+///     ..SimConfig::default()
+/// });
+/// assert!(sim.c2b_registrations().is_empty());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct C2bSimConfig {
+    /// Production rules: `registerurl` for a shortcode that already has URLs answers
+    /// `500.003.1001 Urls are already registered` (the sandbox replaces them).
+    pub production_rules: bool,
+    /// The C2B product the app has: calls to the other version answer `401.003.01` ("no apiproduct
+    /// match found"). `None` (default) accepts both.
+    pub product: Option<C2bVersion>,
+    /// Safaricom enabled external validation for the shortcodes: each payment is first POSTed to the
+    /// validation URL (default). When off, only the confirmation is sent.
+    pub external_validation: bool,
+    /// How long a validation URL has to answer before the registered `ResponseType` applies.
+    pub validation_timeout: Duration,
+}
+
+impl Default for C2bSimConfig {
+    fn default() -> Self {
+        C2bSimConfig {
+            production_rules: false,
+            product: None,
+            external_validation: true,
+            validation_timeout: Duration::from_secs(8),
+        }
+    }
+}
+
+/// The deterministic test numbers, as (number, outcome) rows.
+pub(crate) const TEST_NUMBERS: &[(&str, &str)] = &[
+    ("0708374149 (Daraja sandbox MSISDN)", "0 success, receipt issued, after the result delay"),
+    ("0700000000", "0 success, receipt issued, after the result delay"),
+    ("0700000001", "1 insufficient balance"),
+    ("0700000017", "17 rule limited"),
+    ("0700001019", "1019 transaction expired"),
+    ("0700001001", "1001 unable to lock subscriber"),
+    ("0700001032", "1032 cancelled by user"),
+    ("0700001037", "1037 DS timeout, user cannot be reached"),
+    ("0700002001", "2001 wrong PIN (initiator information invalid)"),
+    ("0700009999", "9999 error sending the push"),
+    ("0700002040", "B2C payouts: 2040 recipient not registered (other 07000CCCCC numbers fail payouts with CCCCC too)"),
+    ("07000CCCCC", "result code CCCCC (any five digits), after the result delay"),
+    ("any other valid number", "waits on the virtual handset /sim/handset: PIN (any 4 digits but 0000) = success, 0000 = 2001 wrong PIN, Cancel = 1032, no answer = 1037 after the prompt timeout (or --auto-outcome)"),
+];

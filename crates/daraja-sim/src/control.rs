@@ -213,7 +213,7 @@ async fn handset(State(sim): State<Simulator>) -> Response {
     let page = HandsetPage {
         merchant: sim.config().merchant_name.clone(),
         wrong_pin: WRONG_PIN,
-        test_numbers: crate::cli::TEST_NUMBERS,
+        test_numbers: crate::config::TEST_NUMBERS,
         warnings: sim
             .log_entries()
             .into_iter()

@@ -1,5 +1,7 @@
 //! Identifiers, East Africa Time and phone numbers.
 
+use std::time::Duration;
+
 use jiff::civil::DateTime;
 use jiff::tz::{self, TimeZone};
 use jiff::Timestamp;
@@ -105,6 +107,22 @@ pub fn normalize_msisdn(input: &str) -> Option<String> {
         _ => return None,
     };
     is_daraja_msisdn(&full).then_some(full)
+}
+
+/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 250ms, 1s, 2m"))?;
+    let secs = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown duration unit {other:?}: use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 #[cfg(test)]

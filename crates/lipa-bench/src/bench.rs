@@ -127,7 +127,8 @@ fn payments(path: &'static str, letter: char, key: Option<String>) -> MakeReq {
     })
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+/// Run the benchmark; `chart` draws the report as SVG (`chart::svg`, passed in by `main`).
+pub async fn run(args: BenchArgs, chart: fn(&Report) -> String) -> anyhow::Result<Report> {
     let out = procs::out_dir();
     std::fs::create_dir_all(&out)?;
     let tmp = out.join("tmp");
@@ -154,7 +155,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     if let Some(dir) = args.svg.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&args.svg, crate::chart::svg(&report))?;
+    std::fs::write(&args.svg, chart(&report))?;
     println!("\nwrote {} and {}", json.display(), args.svg.display());
     Ok(report)
 }

@@ -52,7 +52,7 @@ enum Command {
 async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Bench(args) => bench::run(args).await.map(|_| true),
+        Command::Bench(args) => bench::run(args, chart::svg).await.map(|_| true),
         Command::Chaos(args) => chaos::run(args).await,
         Command::Abuse(args) => abuse::run(args).await,
         Command::Chart { json, svg } => (|| {

@@ -1,9 +1,6 @@
-//! The shared state of a running gateway and its router.
+//! The shared state of a running gateway (its router is `routes::router`).
 
 use std::sync::Arc;
-
-use axum::extract::DefaultBodyLimit;
-use axum::Router;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -17,15 +14,15 @@ pub struct AppState {
     /// The base that Daraja calls back and customers open: `LIPA_PUBLIC_URL` or the listen address.
     pub public_base: Arc<str>,
     /// The admin login (a hash of `LIPA_ADMIN_PASSWORD`); None: no admin login in this mode.
-    pub admin: Option<Arc<crate::password::AdminAuth>>,
+    pub admin: Option<Arc<crate::auth::password::AdminAuth>>,
     /// Abuse limits (in-memory token buckets of this instance).
     pub limits: Arc<crate::limits::Limits>,
     /// This instance's counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Group commit of callbacks (see `ingest`).
     pub ingest: crate::ingest::Ingest,
-    /// API keys recently found valid (see `routes::auth`).
-    pub keys: Arc<crate::routes::auth::KeyCache>,
+    /// API keys recently found valid (see `auth::keys`).
+    pub keys: Arc<crate::auth::keys::KeyCache>,
 }
 
 impl AppState {
@@ -40,21 +37,5 @@ impl AppState {
 
 /// Request bodies larger than this are refused with 413 before anything is parsed.
 pub const MAX_BODY: usize = 64 * 1024;
-
-pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
-        .merge(crate::routes::openapi::router())
-        .merge(crate::routes::docs::router())
-        .merge(crate::routes::callbacks::router())
-        .merge(crate::routes::metrics::router())
-        .merge(crate::routes::pages::router())
-        .merge(crate::routes::checkout::router())
-        .merge(crate::routes::shop::router())
-        .merge(crate::routes::admin::router())
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
-        .with_state(state);
-    crate::request_log::layer(routes)
-}
 
 pub use crate::now_ms;

@@ -5,7 +5,7 @@
 //!   refused with `400 invalid_text` naming the field (PostgreSQL cannot store NUL in text, and no field of
 //!   lipa has a use for it); a query parameter given twice is refused with `400 duplicate_parameter`.
 //!   Callback bodies are exempt: they are kept as sent (Daraja's retries must not bounce), and the text
-//!   read from them is cleaned in `service::callback_outcome`.
+//!   read from them is cleaned in `payments::callback_outcome`.
 //! - **security headers** on every answer that does not set its own: `nosniff`, no framing, no referrer
 //!   to other sites, and a Content-Security-Policy — for an HTML page, one that allows exactly its own
 //!   inline `<style>` and `<script>` blocks (by hash) and nothing else inline.

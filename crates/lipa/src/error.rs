@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::payments::PaymentError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -45,20 +46,32 @@ impl From<crate::api::Invalid> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        PaymentError::from(e).into()
+    }
+}
+
+/// The one place where the payments service's errors become API answers.
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
         match e {
-            StoreError::ReferencePending => ApiError::Conflict {
+            PaymentError::IdempotencyKeyReused => ApiError::Conflict {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used with a different request body".into(),
+            },
+            PaymentError::ReferencePending => ApiError::Conflict {
                 code: "payment_pending",
                 message: "a payment for this reference is already pending; wait for it to finish".into(),
             },
-            // Only after every derived account reference was taken (see `service::create_payment`).
-            StoreError::AccountReferenceTaken => ApiError::Conflict {
+            // Only after every derived account reference was taken (see `payments::create`).
+            PaymentError::AccountReferenceUnavailable => ApiError::Conflict {
                 code: "account_reference_unavailable",
                 message: "every account reference derived from this reference is held by a pending payment; \
                           try again when one of them has finished"
                     .into(),
             },
-            StoreError::NotFound => ApiError::NotFound("payment"),
-            other => ApiError::Internal(other.to_string()),
+            PaymentError::NotFound => ApiError::NotFound("payment"),
+            PaymentError::Store(e) => ApiError::Internal(e.to_string()),
+            PaymentError::Internal(detail) => ApiError::Internal(detail),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::{parse_duration, ConfigError, Source};
+use crate::source::{parse_duration, ConfigError, Source};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Hardening {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod backup;
 pub mod boundary;
 pub mod config;
@@ -15,13 +16,11 @@ pub mod ingest;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
-pub mod password;
+pub mod payments;
 pub mod request_log;
 pub mod routes;
 pub mod security;
 pub mod serve;
-pub mod service;
-pub mod sessions;
 pub mod source;
 pub mod startup;
 pub mod store;

@@ -12,9 +12,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::{now_ms, router, AppState};
+use crate::app::{now_ms, AppState};
 use crate::config::{Config, Mode};
 use crate::domain::ids;
+use crate::routes::router;
 use crate::store::{self, Store};
 
 /// A running gateway.
@@ -44,13 +45,13 @@ pub async fn create_api_key(store: &dyn Store, name: &str) -> anyhow::Result<Str
 pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
     // The plain admin password leaves the configuration here; only its hash is kept.
     let configured_admin_password = cfg.admin_password.clone();
-    let (admin, admin_password) = crate::routes::admin::setup(&mut cfg);
+    let (admin, admin_password) = crate::auth::admin::setup(&mut cfg);
     let addr = listener.local_addr()?;
     let store = store::open(&cfg.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", crate::config::redact_url(&cfg.database_url)))?;
     // Sessions made under another password, or while the admin was on, end here (see `sessions`).
-    crate::sessions::on_start(store.as_ref(), configured_admin_password.as_ref(), admin.is_some()).await?;
+    crate::auth::admin::on_start(store.as_ref(), configured_admin_password.as_ref(), admin.is_some()).await?;
     drop(configured_admin_password);
     let local = format!("http://{addr}");
     let public_base: Arc<str> = cfg.public_url.clone().unwrap_or_else(|| local.clone()).into();

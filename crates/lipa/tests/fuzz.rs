@@ -137,7 +137,7 @@ fn random_create(seed: u64) -> Vec<u8> {
 
 fn check_callback(body: &[u8]) {
     let parsed = daraja::callback::StkCallback::from_slice(body);
-    let outcome = lipa::service::callback_outcome(body);
+    let outcome = lipa::payments::callback_outcome(body);
     // An outcome is only ever read from a body that parses.
     assert!(outcome.is_none() || parsed.is_ok());
     if let Some(lipa::domain::Outcome::Succeeded { amount: Some(a), .. }) = outcome {

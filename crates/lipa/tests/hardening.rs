@@ -67,91 +67,85 @@ async fn flood_unknown_callbacks(app: &TestApp, n: usize, size: usize) -> usize 
 
 /// Item 2: 300 POSTs of 64 KiB to unknown secrets stored 19 MB; now a bounded, truncated record is kept
 /// (with and without an allowlist), while a real callback is still committed before it is acknowledged.
-#[tokio::test]
-async fn callbacks_for_unknown_secrets_cannot_fill_the_database() {
-    for backend in backends() {
-        for allowlist in [None, Some("10.0.0.0/8")] {
-            let extra: Vec<(&str, &str)> = allowlist.map(|a| ("LIPA_CALLBACK_ALLOWLIST", a)).into_iter().collect();
-            let app = spawn_with(&backend, &extra).await;
-            let acked = flood_unknown_callbacks(&app, 300, 64 * 1024 - 64).await;
-            assert_eq!(acked, 300, "every one is acknowledged like any callback (the sender learns nothing)");
-            let (rows, bytes) = stray_storage(&app).await;
-            assert!(rows > 0, "a record of strangers' callbacks is kept");
-            assert!(
-                bytes <= 300 * lipa::store::upkeep::STRAY_BODY_MAX as i64,
-                "{} allowlist={allowlist:?}: {bytes} bytes kept for 300 unknown callbacks of 64 KiB",
-                backend.name()
-            );
-            // A real callback still settles its payment (no allowlist: applied; allowlist: kept, not applied).
-            let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "REAL"})).await;
-            let id = p["id"].as_str().unwrap();
-            let path = app.callback_path(id).await;
-            let body = success_callback(p["checkout_request_id"].as_str().unwrap(), 800, "254712345678", "NLJ7RT61SV");
-            let (status, _) = app.post(&path, &body).await;
-            assert_eq!(status, 200);
-            let log = app.gw.state.store.payment_log(id).await.unwrap();
-            assert!(log.iter().any(|e| e.kind == "callback"), "the real callback was committed: {log:?}");
-            if allowlist.is_none() {
-                assert_eq!(app.settled(id).await["status"], "succeeded");
-            }
-            app.stop().await;
-        }
-    }
-}
-
-/// Item 2, the count bound: more unknown callbacks than the record keeps leave only the newest.
-#[tokio::test]
-async fn the_record_of_unknown_callbacks_keeps_only_the_newest() {
-    for backend in backends() {
-        let app = spawn(&backend).await;
-        let n = lipa::store::upkeep::STRAY_KEEP as usize + 200;
-        // Straight to the store, in batches as the callback writer makes them.
-        let batch: Vec<lipa::store::CallbackIn> = (0..n)
-            .map(|i| lipa::store::CallbackIn {
-                secret: format!("stranger{i}"),
-                raw_body: vec![b'y'; 10],
-                outcome: None,
-                now: lipa::app::now_ms(),
-            })
-            .collect();
-        for chunk in batch.chunks(100) {
-            app.gw.state.store.record_callbacks(chunk).await.unwrap();
-        }
-        let (rows, _) = stray_storage(&app).await;
-        assert!(rows <= lipa::store::upkeep::STRAY_KEEP + 100, "{}: {rows} rows kept", backend.name());
-        assert!(rows >= lipa::store::upkeep::STRAY_KEEP - 1, "{}: {rows} rows kept", backend.name());
-        app.stop().await;
-    }
-}
-
-/// Item 2, retention: raw bodies older than LIPA_CALLBACK_RETENTION are deleted by the upkeep pass; the
-/// payment keeps its history line, and strangers' callbacks go altogether.
-#[tokio::test]
-async fn raw_callback_bodies_are_deleted_after_the_retention_time() {
-    for backend in backends() {
-        let app = spawn_with(&backend, &[("LIPA_CALLBACK_RETENTION", "30d")]).await;
-        let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "KEEP"})).await;
+async fn callbacks_for_unknown_secrets_cannot_fill_the_database(backend: Backend) {
+    for allowlist in [None, Some("10.0.0.0/8")] {
+        let extra: Vec<(&str, &str)> = allowlist.map(|a| ("LIPA_CALLBACK_ALLOWLIST", a)).into_iter().collect();
+        let app = spawn_with(&backend, &extra).await;
+        let acked = flood_unknown_callbacks(&app, 300, 64 * 1024 - 64).await;
+        assert_eq!(acked, 300, "every one is acknowledged like any callback (the sender learns nothing)");
+        let (rows, bytes) = stray_storage(&app).await;
+        assert!(rows > 0, "a record of strangers' callbacks is kept");
+        assert!(
+            bytes <= 300 * lipa::store::upkeep::STRAY_BODY_MAX as i64,
+            "{} allowlist={allowlist:?}: {bytes} bytes kept for 300 unknown callbacks of 64 KiB",
+            backend.name()
+        );
+        // A real callback still settles its payment (no allowlist: applied; allowlist: kept, not applied).
+        let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "REAL"})).await;
         let id = p["id"].as_str().unwrap();
         let path = app.callback_path(id).await;
         let body = success_callback(p["checkout_request_id"].as_str().unwrap(), 800, "254712345678", "NLJ7RT61SV");
-        assert_eq!(app.post(&path, &body).await.0, 200);
-        assert_eq!(app.post("/callbacks/stk/0123456789abcdef", &json!({"x": 1})).await.0, 200);
-        assert_eq!(app.settled(id).await["status"], "succeeded");
-
-        let now = lipa::app::now_ms();
-        let early = lipa::jobs::upkeep::sweep(&app.gw.state, now + 29 * 86_400_000).await.unwrap();
-        assert_eq!(early.callback_bodies, 0, "nothing is old enough yet");
-        let swept = lipa::jobs::upkeep::sweep(&app.gw.state, now + 31 * 86_400_000).await.unwrap();
-        assert_eq!(swept.callback_bodies, 2, "{swept:?}");
-        assert_eq!(stray_storage(&app).await.0, 0, "strangers' callbacks are gone");
+        let (status, _) = app.post(&path, &body).await;
+        assert_eq!(status, 200);
         let log = app.gw.state.store.payment_log(id).await.unwrap();
-        let line = log.iter().find(|e| e.kind == "callback").expect("the history keeps its callback line");
-        assert!(line.detail.contains("LIPA_CALLBACK_RETENTION"), "{line:?}");
-        assert!(!line.detail.contains("NLJ7RT61SV"), "the body is gone: {line:?}");
-        assert_eq!(app.get(&format!("/v1/payments/{id}")).await.1["mpesa_receipt"], "NLJ7RT61SV");
+        assert!(log.iter().any(|e| e.kind == "callback"), "the real callback was committed: {log:?}");
+        if allowlist.is_none() {
+            assert_eq!(app.settled(id).await["status"], "succeeded");
+        }
         app.stop().await;
     }
 }
+each_backend!(callbacks_for_unknown_secrets_cannot_fill_the_database);
+
+/// Item 2, the count bound: more unknown callbacks than the record keeps leave only the newest.
+async fn the_record_of_unknown_callbacks_keeps_only_the_newest(backend: Backend) {
+    let app = spawn(&backend).await;
+    let n = lipa::store::upkeep::STRAY_KEEP as usize + 200;
+    // Straight to the store, in batches as the callback writer makes them.
+    let batch: Vec<lipa::store::CallbackIn> = (0..n)
+        .map(|i| lipa::store::CallbackIn {
+            secret: format!("stranger{i}"),
+            raw_body: vec![b'y'; 10],
+            outcome: None,
+            now: lipa::app::now_ms(),
+        })
+        .collect();
+    for chunk in batch.chunks(100) {
+        app.gw.state.store.record_callbacks(chunk).await.unwrap();
+    }
+    let (rows, _) = stray_storage(&app).await;
+    assert!(rows <= lipa::store::upkeep::STRAY_KEEP + 100, "{}: {rows} rows kept", backend.name());
+    assert!(rows >= lipa::store::upkeep::STRAY_KEEP - 1, "{}: {rows} rows kept", backend.name());
+    app.stop().await;
+}
+each_backend!(the_record_of_unknown_callbacks_keeps_only_the_newest);
+
+/// Item 2, retention: raw bodies older than LIPA_CALLBACK_RETENTION are deleted by the upkeep pass; the
+/// payment keeps its history line, and strangers' callbacks go altogether.
+async fn raw_callback_bodies_are_deleted_after_the_retention_time(backend: Backend) {
+    let app = spawn_with(&backend, &[("LIPA_CALLBACK_RETENTION", "30d")]).await;
+    let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "KEEP"})).await;
+    let id = p["id"].as_str().unwrap();
+    let path = app.callback_path(id).await;
+    let body = success_callback(p["checkout_request_id"].as_str().unwrap(), 800, "254712345678", "NLJ7RT61SV");
+    assert_eq!(app.post(&path, &body).await.0, 200);
+    assert_eq!(app.post("/callbacks/stk/0123456789abcdef", &json!({"x": 1})).await.0, 200);
+    assert_eq!(app.settled(id).await["status"], "succeeded");
+
+    let now = lipa::app::now_ms();
+    let early = lipa::jobs::upkeep::sweep(&app.gw.state, now + 29 * 86_400_000).await.unwrap();
+    assert_eq!(early.callback_bodies, 0, "nothing is old enough yet");
+    let swept = lipa::jobs::upkeep::sweep(&app.gw.state, now + 31 * 86_400_000).await.unwrap();
+    assert_eq!(swept.callback_bodies, 2, "{swept:?}");
+    assert_eq!(stray_storage(&app).await.0, 0, "strangers' callbacks are gone");
+    let log = app.gw.state.store.payment_log(id).await.unwrap();
+    let line = log.iter().find(|e| e.kind == "callback").expect("the history keeps its callback line");
+    assert!(line.detail.contains("LIPA_CALLBACK_RETENTION"), "{line:?}");
+    assert!(!line.detail.contains("NLJ7RT61SV"), "the body is gone: {line:?}");
+    assert_eq!(app.get(&format!("/v1/payments/{id}")).await.1["mpesa_receipt"], "NLJ7RT61SV");
+    app.stop().await;
+}
+each_backend!(raw_callback_bodies_are_deleted_after_the_retention_time);
 
 /// Read until the server closes the connection; how long that took (None: still open at `within`).
 async fn closed_within(s: &mut TcpStream, within: Duration) -> Option<Duration> {
@@ -321,10 +315,9 @@ async fn sandbox_gateway(db: &str, daraja: &str, extra: &[(&str, &str)]) -> lipa
 }
 
 /// Item 5: twenty /readyz hits with bad Daraja credentials send one OAuth request, not twenty.
-#[tokio::test]
-async fn readyz_does_not_hammer_daraja_with_bad_credentials() {
+async fn readyz_does_not_hammer_daraja_with_bad_credentials(backend: Backend) {
     let (daraja, hits) = refusing_daraja().await;
-    let (db, _dir) = fresh_database(&Backend::Sqlite).await;
+    let (db, _dir) = fresh_database(&backend).await;
     let gw = sandbox_gateway(&db, &daraja, &[]).await;
     let http = reqwest::Client::new();
     let before = hits.load(Ordering::SeqCst);
@@ -338,6 +331,7 @@ async fn readyz_does_not_hammer_daraja_with_bad_credentials() {
     assert!(sent <= 2, "{sent} OAuth requests for 20 probes");
     gw.shutdown().await;
 }
+each_backend!(readyz_does_not_hammer_daraja_with_bad_credentials);
 
 /// A payment waiting on the virtual handset (no callback of its own), with its callback path.
 async fn waiting_payment(app: &TestApp, reference: &str) -> (String, String, String) {
@@ -368,35 +362,33 @@ fn success_with_amount_items(checkout: &str, items: &[Option<Value>]) -> Value {
 
 /// Item 6: a success callback with the amount missing or malformed sends the payment to review; two
 /// Amount items are read only when they agree.
-#[tokio::test]
-async fn a_success_without_a_usable_amount_is_not_trusted() {
-    for backend in backends() {
-        let app = spawn(&backend).await;
-        let cases: Vec<(&str, Vec<Option<Value>>)> = vec![
-            ("omitted", vec![]),
-            ("no value", vec![None]),
-            ("negative", vec![Some(json!(-800))]),
-            ("text", vec![Some(json!("abc"))]),
-            ("fraction", vec![Some(json!(799.99))]),
-            ("bool", vec![Some(json!(true))]),
-            ("null", vec![Some(Value::Null)]),
-            ("huge", vec![Some(json!(1e30))]),
-            ("two that differ", vec![Some(json!(800)), Some(json!(1))]),
-        ];
-        for (i, (name, items)) in cases.iter().enumerate() {
-            let (id, path, checkout) = waiting_payment(&app, &format!("AMT{i}")).await;
-            let (status, _) = app.post(&path, &success_with_amount_items(&checkout, items)).await;
-            assert_eq!(status, 200);
-            let p = app.settled(&id).await;
-            assert_eq!(p["status"], "needs_review", "{name} on {}: {p}", backend.name());
-        }
-        let (id, path, checkout) = waiting_payment(&app, "AMTOK").await;
-        let agree = success_with_amount_items(&checkout, &[Some(json!(800)), Some(json!("800.00"))]);
-        assert_eq!(app.post(&path, &agree).await.0, 200);
-        assert_eq!(app.settled(&id).await["status"], "succeeded", "two Amount items that agree");
-        app.stop().await;
+async fn a_success_without_a_usable_amount_is_not_trusted(backend: Backend) {
+    let app = spawn(&backend).await;
+    let cases: Vec<(&str, Vec<Option<Value>>)> = vec![
+        ("omitted", vec![]),
+        ("no value", vec![None]),
+        ("negative", vec![Some(json!(-800))]),
+        ("text", vec![Some(json!("abc"))]),
+        ("fraction", vec![Some(json!(799.99))]),
+        ("bool", vec![Some(json!(true))]),
+        ("null", vec![Some(Value::Null)]),
+        ("huge", vec![Some(json!(1e30))]),
+        ("two that differ", vec![Some(json!(800)), Some(json!(1))]),
+    ];
+    for (i, (name, items)) in cases.iter().enumerate() {
+        let (id, path, checkout) = waiting_payment(&app, &format!("AMT{i}")).await;
+        let (status, _) = app.post(&path, &success_with_amount_items(&checkout, items)).await;
+        assert_eq!(status, 200);
+        let p = app.settled(&id).await;
+        assert_eq!(p["status"], "needs_review", "{name} on {}: {p}", backend.name());
     }
+    let (id, path, checkout) = waiting_payment(&app, "AMTOK").await;
+    let agree = success_with_amount_items(&checkout, &[Some(json!(800)), Some(json!("800.00"))]);
+    assert_eq!(app.post(&path, &agree).await.0, 200);
+    assert_eq!(app.settled(&id).await["status"], "succeeded", "two Amount items that agree");
+    app.stop().await;
 }
+each_backend!(a_success_without_a_usable_amount_is_not_trusted);
 
 fn cookie_of(app: &TestApp) -> impl Fn(&str) -> reqwest::RequestBuilder + '_ {
     move |path: &str| no_redirects().get(format!("{}{path}", app.url))
@@ -404,60 +396,57 @@ fn cookie_of(app: &TestApp) -> impl Fn(&str) -> reqwest::RequestBuilder + '_ {
 
 /// Item 7: sessions survive a restart with the same password, and end when it changes or the admin is
 /// off; an old cookie cannot resolve a review then. Expired sessions are swept.
-#[tokio::test]
-async fn admin_sessions_end_with_the_password_or_the_admin() {
-    for backend in backends() {
-        let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", "first-password")]).await;
-        let cookie = session_cookie(&login(&app, "first-password").await);
-        assert_eq!(cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap().status(), 200);
-        let (db, dir) = app.stop_keep_database().await;
+async fn admin_sessions_end_with_the_password_or_the_admin(backend: Backend) {
+    let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", "first-password")]).await;
+    let cookie = session_cookie(&login(&app, "first-password").await);
+    assert_eq!(cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap().status(), 200);
+    let (db, dir) = app.stop_keep_database().await;
 
-        let app = spawn_on(&backend, &db, dir, &[("LIPA_ADMIN_PASSWORD", "first-password")]).await;
-        let r = cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(r.status(), 200, "same password: the session lives on");
-        let (db, dir) = app.stop_keep_database().await;
+    let app = spawn_on(&backend, &db, dir, &[("LIPA_ADMIN_PASSWORD", "first-password")]).await;
+    let r = cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200, "same password: the session lives on");
+    let (db, dir) = app.stop_keep_database().await;
 
-        let app = spawn_on(&backend, &db, dir, &[("LIPA_ADMIN_PASSWORD", "second-password")]).await;
-        let r = cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(r.status(), 303, "new password: the old session is over");
-        let cookie = session_cookie(&login(&app, "second-password").await);
-        // A payment under review, for the old cookie to try to resolve.
-        let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "REV"})).await;
-        let id = p["id"].as_str().unwrap().to_string();
-        let why = Outcome::Unresolved { why: "test: fate unknown".into() };
-        app.gw.state.store.apply_outcome(&id, Source::Timer, &why, lipa::app::now_ms()).await.unwrap();
-        let (db, dir) = app.stop_keep_database().await;
+    let app = spawn_on(&backend, &db, dir, &[("LIPA_ADMIN_PASSWORD", "second-password")]).await;
+    let r = cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 303, "new password: the old session is over");
+    let cookie = session_cookie(&login(&app, "second-password").await);
+    // A payment under review, for the old cookie to try to resolve.
+    let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "REV"})).await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let why = Outcome::Unresolved { why: "test: fate unknown".into() };
+    app.gw.state.store.apply_outcome(&id, Source::Timer, &why, lipa::app::now_ms()).await.unwrap();
+    let (db, dir) = app.stop_keep_database().await;
 
-        // Admin off: a sandbox gateway without a password on the same database.
-        let (daraja, _) = refusing_daraja().await;
-        let gw = sandbox_gateway(&db, &daraja, &[]).await;
-        let r = no_redirects().get(format!("{}/admin", gw.url())).header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(r.status(), 303, "admin off: no session works");
-        let r = no_redirects()
-            .post(format!("{}/admin/payments/{id}/resolve", gw.url()))
-            .header("cookie", &cookie)
-            .header("origin", gw.url())
-            .form(&[("csrf", "x"), ("decision", "succeeded"), ("note", "old cookie")])
-            .send()
-            .await
-            .unwrap();
-        assert_ne!(r.status(), 200);
-        let p = gw.state.store.get_payment(&id).await.unwrap().unwrap();
-        assert_eq!(p.status.as_str(), "needs_review", "an old cookie resolved nothing");
+    // Admin off: a sandbox gateway without a password on the same database.
+    let (daraja, _) = refusing_daraja().await;
+    let gw = sandbox_gateway(&db, &daraja, &[]).await;
+    let r = no_redirects().get(format!("{}/admin", gw.url())).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 303, "admin off: no session works");
+    let r = no_redirects()
+        .post(format!("{}/admin/payments/{id}/resolve", gw.url()))
+        .header("cookie", &cookie)
+        .header("origin", gw.url())
+        .form(&[("csrf", "x"), ("decision", "succeeded"), ("note", "old cookie")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 200);
+    let p = gw.state.store.get_payment(&id).await.unwrap().unwrap();
+    assert_eq!(p.status.as_str(), "needs_review", "an old cookie resolved nothing");
 
-        // Expired sessions are swept by the upkeep pass.
-        let now = lipa::app::now_ms();
-        gw.state.store.kv_put("admin_session:expired", "csrf", Some(now - 1)).await.unwrap();
-        gw.state.store.kv_put("admin_session:live", "csrf", Some(now + 60_000)).await.unwrap();
-        let swept = lipa::jobs::upkeep::sweep(&gw.state, now).await.unwrap();
-        assert_eq!(swept.sessions, 1, "{swept:?}");
-        assert!(gw.state.store.kv_get("admin_session:expired").await.unwrap().is_none());
-        assert!(gw.state.store.kv_get("admin_session:live").await.unwrap().is_some());
-        gw.shutdown().await;
-        drop(dir);
-        drop_database(&backend, &db).await;
-    }
+    // Expired sessions are swept by the upkeep pass.
+    let now = lipa::app::now_ms();
+    gw.state.store.kv_put("admin_session:expired", "csrf", Some(now - 1)).await.unwrap();
+    gw.state.store.kv_put("admin_session:live", "csrf", Some(now + 60_000)).await.unwrap();
+    let swept = lipa::jobs::upkeep::sweep(&gw.state, now).await.unwrap();
+    assert_eq!(swept.sessions, 1, "{swept:?}");
+    assert!(gw.state.store.kv_get("admin_session:expired").await.unwrap().is_none());
+    assert!(gw.state.store.kv_get("admin_session:live").await.unwrap().is_some());
+    gw.shutdown().await;
+    drop(dir);
 }
+each_backend!(admin_sessions_end_with_the_password_or_the_admin);
 
 /// Item 8: the SQLite database and its WAL and SHM files are readable by their owner only, new or old.
 #[cfg(unix)]
@@ -485,51 +474,49 @@ async fn sqlite_files_are_private() {
 }
 
 /// Item 9: a NUL character anywhere a client sends text is a named 400 on both databases, never a 500.
-#[tokio::test]
-async fn nul_characters_are_refused_by_name() {
-    for backend in backends() {
-        let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", "nul-admin-pw")]).await;
-        let b = backend.name();
-        let cases: Vec<(Value, &str)> = vec![
-            (json!({"amount": 800, "phone": "0708374149", "reference": "R1", "description": "a\u{0}b"}), "description"),
-            (json!({"amount": 800, "phone": "0708374149", "reference": "R\u{0}1"}), "reference"),
-            (json!({"amount": 800, "phone": "0708374149", "reference": "R2", "metadata": {"k": "\u{0}"}}), "metadata"),
-        ];
-        for (body, field) in cases {
-            let (status, e) = app.post("/v1/payments", &body).await;
-            assert_eq!(status, 400, "{b}: {body} -> {e}");
-            assert_eq!(e["error"]["field"], field, "{b}: {e}");
-            assert_eq!(e["error"]["code"], "invalid_text", "{b}: {e}");
-        }
-        for (path, field) in [
-            ("/v1/payments/pay_%00", "path"),
-            ("/v1/payments?status=%00", "status"),
-            ("/v1/payments?reference=a%00b", "reference"),
-            ("/v1/payments?starting_after=pay_%00", "starting_after"),
-            ("/v1/events?payment_id=%00", "payment_id"),
-            ("/v1/events/evt_%00", "path"),
-        ] {
-            let (status, e) = app.get(path).await;
-            assert_eq!(status, 400, "{b}: {path} -> {e}");
-            assert_eq!(e["error"]["field"], field, "{b}: {path} -> {e}");
-        }
-        // The admin search, signed in.
-        let cookie = session_cookie(&login(&app, "nul-admin-pw").await);
-        let r = no_redirects().get(format!("{}/admin?q=%00", app.url)).header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(r.status(), 400, "{b}");
-        // The callback path.
-        let (status, _) = app.post("/callbacks/stk/abc%00def", &json!({})).await;
-        assert_eq!(status, 400, "{b}");
-        // A callback body with a NUL in its text is kept and applied, the NUL dropped.
-        let (id, path, checkout) = waiting_payment(&app, "NULCB").await;
-        let body = failure_callback(&checkout, 1032, "Request cancelled\u{0} by user");
-        assert_eq!(app.post(&path, &body).await.0, 200, "{b}");
-        let p = app.settled(&id).await;
-        assert_eq!(p["status"], "failed", "{b}: {p}");
-        assert_eq!(p["result_desc"], "Request cancelled by user", "{b}: {p}");
-        app.stop().await;
+async fn nul_characters_are_refused_by_name(backend: Backend) {
+    let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", "nul-admin-pw")]).await;
+    let b = backend.name();
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"amount": 800, "phone": "0708374149", "reference": "R1", "description": "a\u{0}b"}), "description"),
+        (json!({"amount": 800, "phone": "0708374149", "reference": "R\u{0}1"}), "reference"),
+        (json!({"amount": 800, "phone": "0708374149", "reference": "R2", "metadata": {"k": "\u{0}"}}), "metadata"),
+    ];
+    for (body, field) in cases {
+        let (status, e) = app.post("/v1/payments", &body).await;
+        assert_eq!(status, 400, "{b}: {body} -> {e}");
+        assert_eq!(e["error"]["field"], field, "{b}: {e}");
+        assert_eq!(e["error"]["code"], "invalid_text", "{b}: {e}");
     }
+    for (path, field) in [
+        ("/v1/payments/pay_%00", "path"),
+        ("/v1/payments?status=%00", "status"),
+        ("/v1/payments?reference=a%00b", "reference"),
+        ("/v1/payments?starting_after=pay_%00", "starting_after"),
+        ("/v1/events?payment_id=%00", "payment_id"),
+        ("/v1/events/evt_%00", "path"),
+    ] {
+        let (status, e) = app.get(path).await;
+        assert_eq!(status, 400, "{b}: {path} -> {e}");
+        assert_eq!(e["error"]["field"], field, "{b}: {path} -> {e}");
+    }
+    // The admin search, signed in.
+    let cookie = session_cookie(&login(&app, "nul-admin-pw").await);
+    let r = no_redirects().get(format!("{}/admin?q=%00", app.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 400, "{b}");
+    // The callback path.
+    let (status, _) = app.post("/callbacks/stk/abc%00def", &json!({})).await;
+    assert_eq!(status, 400, "{b}");
+    // A callback body with a NUL in its text is kept and applied, the NUL dropped.
+    let (id, path, checkout) = waiting_payment(&app, "NULCB").await;
+    let body = failure_callback(&checkout, 1032, "Request cancelled\u{0} by user");
+    assert_eq!(app.post(&path, &body).await.0, 200, "{b}");
+    let p = app.settled(&id).await;
+    assert_eq!(p["status"], "failed", "{b}: {p}");
+    assert_eq!(p["result_desc"], "Request cancelled by user", "{b}: {p}");
+    app.stop().await;
 }
+each_backend!(nul_characters_are_refused_by_name);
 
 /// Smaller: a query parameter given twice is a JSON error naming it.
 #[tokio::test]
@@ -585,43 +572,36 @@ fn lipa_cmd(db: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// Smaller: `lipa keys list` and `lipa keys revoke <id>`; a revoked key is refused.
-#[tokio::test]
-async fn keys_can_be_listed_and_revoked() {
-    for backend in backends() {
-        let (db, dir) = fresh_database(&backend).await;
-        let out = lipa_cmd(&db, &["keys", "create", "--name", "shop-frontend"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).unwrap();
-        let key = text.lines().last().unwrap().trim().to_string();
-        let id = text
-            .split_whitespace()
-            .find(|w| w.starts_with("key_"))
-            .unwrap()
-            .trim_end_matches(['.', ',', ')'])
-            .to_string();
+async fn keys_can_be_listed_and_revoked(backend: Backend) {
+    let (db, dir) = fresh_database(&backend).await;
+    let out = lipa_cmd(&db, &["keys", "create", "--name", "shop-frontend"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key = text.lines().last().unwrap().trim().to_string();
+    let id =
+        text.split_whitespace().find(|w| w.starts_with("key_")).unwrap().trim_end_matches(['.', ',', ')']).to_string();
 
-        let list = String::from_utf8(lipa_cmd(&db, &["keys", "list"]).stdout).unwrap();
-        assert!(list.contains(&id) && list.contains("shop-frontend") && list.contains("active"), "{list}");
-        assert!(!list.contains(&key), "the key itself is never shown again");
+    let list = String::from_utf8(lipa_cmd(&db, &["keys", "list"]).stdout).unwrap();
+    assert!(list.contains(&id) && list.contains("shop-frontend") && list.contains("active"), "{list}");
+    assert!(!list.contains(&key), "the key itself is never shown again");
 
-        let app = spawn_on(&backend, &db, dir, &[]).await;
-        let ok = reqwest::Client::new().get(format!("{}/v1/payments", app.url)).bearer_auth(&key).send().await.unwrap();
-        assert_eq!(ok.status(), 200);
-        let out = lipa_cmd(&db, &["keys", "revoke", &id]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let list = String::from_utf8(lipa_cmd(&db, &["keys", "list"]).stdout).unwrap();
-        assert!(list.contains("revoked"), "{list}");
-        let refused = poll(Duration::from_secs(10), || async {
-            let r =
-                reqwest::Client::new().get(format!("{}/v1/payments", app.url)).bearer_auth(&key).send().await.unwrap();
-            (r.status() == 401).then_some(())
-        })
-        .await;
-        assert!(refused.is_some(), "a revoked key stops working");
-        assert!(!lipa_cmd(&db, &["keys", "revoke", "key_nosuchkey0"]).status.success());
-        app.stop().await;
-    }
+    let app = spawn_on(&backend, &db, dir, &[]).await;
+    let ok = reqwest::Client::new().get(format!("{}/v1/payments", app.url)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let out = lipa_cmd(&db, &["keys", "revoke", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = String::from_utf8(lipa_cmd(&db, &["keys", "list"]).stdout).unwrap();
+    assert!(list.contains("revoked"), "{list}");
+    let refused = poll(Duration::from_secs(10), || async {
+        let r = reqwest::Client::new().get(format!("{}/v1/payments", app.url)).bearer_auth(&key).send().await.unwrap();
+        (r.status() == 401).then_some(())
+    })
+    .await;
+    assert!(refused.is_some(), "a revoked key stops working");
+    assert!(!lipa_cmd(&db, &["keys", "revoke", "key_nosuchkey0"]).status.success());
+    app.stop().await;
 }
+each_backend!(keys_can_be_listed_and_revoked);
 
 /// Item 3 with a low open-files limit: 300 silent sockets against `lipa serve` under `ulimit -n 120` leave
 /// `/healthz` answered (the cap follows the limit, and the silent ones are cut off).

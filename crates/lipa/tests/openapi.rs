@@ -204,79 +204,76 @@ fn the_checker_can_fail() {
     assert!(all.contains("required field reference is missing"), "{all}");
 }
 
-#[tokio::test]
-async fn real_answers_match_the_document() {
-    for backend in backends() {
-        let app = spawn(&backend).await;
-        let doc = document();
+async fn real_answers_match_the_document(backend: Backend) {
+    let app = spawn(&backend).await;
+    let doc = document();
 
-        let resp = app.http.get(format!("{}/openapi.json", app.url)).send().await.unwrap();
-        assert_eq!(resp.status(), 200);
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
-        assert_eq!(resp.json::<Value>().await.unwrap(), doc, "the served document is the generated one");
+    let resp = app.http.get(format!("{}/openapi.json", app.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert_eq!(resp.json::<Value>().await.unwrap(), doc, "the served document is the generated one");
 
-        let (status, p) = app
-            .post(
-                "/v1/payments",
-                &json!({"amount": 800, "phone": "0708374149", "reference": "OA-1", "metadata": {"cart": 7}}),
-            )
-            .await;
-        assert_eq!(status, 201, "{p}");
-        assert_fits(&doc, "/v1/payments", "post", 201, &p);
-        let (status, no_phone) = app.post("/v1/payments", &json!({"amount": 50, "reference": "OA-2"})).await;
-        assert_eq!(status, 201);
-        assert_fits(&doc, "/v1/payments", "post", 201, &no_phone);
-        let (status, failed) =
-            app.post("/v1/payments", &json!({"amount": 5, "phone": "0700001032", "reference": "OA-3"})).await;
-        assert_eq!(status, 201);
+    let (status, p) = app
+        .post(
+            "/v1/payments",
+            &json!({"amount": 800, "phone": "0708374149", "reference": "OA-1", "metadata": {"cart": 7}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{p}");
+    assert_fits(&doc, "/v1/payments", "post", 201, &p);
+    let (status, no_phone) = app.post("/v1/payments", &json!({"amount": 50, "reference": "OA-2"})).await;
+    assert_eq!(status, 201);
+    assert_fits(&doc, "/v1/payments", "post", 201, &no_phone);
+    let (status, failed) =
+        app.post("/v1/payments", &json!({"amount": 5, "phone": "0700001032", "reference": "OA-3"})).await;
+    assert_eq!(status, 201);
 
-        let id = p["id"].as_str().unwrap();
-        let settled = app.settled(id).await;
-        assert_fits(&doc, "/v1/payments/{id}", "get", 200, &settled);
-        let failed = app.settled(failed["id"].as_str().unwrap()).await;
-        assert_fits(&doc, "/v1/payments/{id}", "get", 200, &failed);
+    let id = p["id"].as_str().unwrap();
+    let settled = app.settled(id).await;
+    assert_fits(&doc, "/v1/payments/{id}", "get", 200, &settled);
+    let failed = app.settled(failed["id"].as_str().unwrap()).await;
+    assert_fits(&doc, "/v1/payments/{id}", "get", 200, &failed);
 
-        let (status, list) = app.get("/v1/payments?limit=2").await;
-        assert_eq!(status, 200);
-        assert_eq!(list["data"].as_array().unwrap().len(), 2);
-        assert_fits(&doc, "/v1/payments", "get", 200, &list);
+    let (status, list) = app.get("/v1/payments?limit=2").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert_fits(&doc, "/v1/payments", "get", 200, &list);
 
-        let (status, events) = app.get("/v1/events").await;
-        assert_eq!(status, 200);
-        assert!(!events["data"].as_array().unwrap().is_empty(), "{events}");
-        assert_fits(&doc, "/v1/events", "get", 200, &events);
-        let event_id = events["data"][0]["id"].as_str().unwrap();
-        let (status, e) = app.get(&format!("/v1/events/{event_id}")).await;
-        assert_eq!(status, 200);
-        assert_fits(&doc, "/v1/events/{id}", "get", 200, &e);
-        let (status, e) = app.post(&format!("/v1/events/{event_id}/redeliver"), &json!({})).await;
-        assert_eq!(status, 202);
-        assert_fits(&doc, "/v1/events/{id}/redeliver", "post", 202, &e);
+    let (status, events) = app.get("/v1/events").await;
+    assert_eq!(status, 200);
+    assert!(!events["data"].as_array().unwrap().is_empty(), "{events}");
+    assert_fits(&doc, "/v1/events", "get", 200, &events);
+    let event_id = events["data"][0]["id"].as_str().unwrap();
+    let (status, e) = app.get(&format!("/v1/events/{event_id}")).await;
+    assert_eq!(status, 200);
+    assert_fits(&doc, "/v1/events/{id}", "get", 200, &e);
+    let (status, e) = app.post(&format!("/v1/events/{event_id}/redeliver"), &json!({})).await;
+    assert_eq!(status, 202);
+    assert_fits(&doc, "/v1/events/{id}/redeliver", "post", 202, &e);
 
-        // Errors.
-        let (status, err) =
-            app.post("/v1/payments", &json!({"amount": 800, "phone": "12345", "reference": "OA-4"})).await;
-        assert_eq!(status, 400);
-        assert_eq!(err["error"]["field"], "phone");
-        assert_fits(&doc, "/v1/payments", "post", 400, &err);
-        let (status, err) =
-            app.post("/v1/payments", &json!({"amount": 10, "phone": "0712345678", "reference": "OA-2"})).await;
-        assert_eq!(status, 409, "{err}");
-        assert_fits(&doc, "/v1/payments", "post", 409, &err);
-        let (status, err) = app.get("/v1/payments/pay_nope").await;
-        assert_eq!(status, 404);
-        assert_fits(&doc, "/v1/payments/{id}", "get", 404, &err);
-        let (status, err) = app.get("/v1/events?limit=0").await;
-        assert_eq!(status, 400);
-        assert_fits(&doc, "/v1/events", "get", 400, &err);
-        let resp = app.http.get(format!("{}/v1/payments", app.url)).send().await.unwrap();
-        assert_eq!(resp.status(), 401);
-        assert_fits(&doc, "/v1/payments", "get", 401, &resp.json().await.unwrap());
-        let resp = app.http.get(format!("{}/healthz", app.url)).send().await.unwrap();
-        assert_fits(&doc, "/healthz", "get", 200, &resp.json().await.unwrap());
-        app.stop().await;
-    }
+    // Errors.
+    let (status, err) = app.post("/v1/payments", &json!({"amount": 800, "phone": "12345", "reference": "OA-4"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["field"], "phone");
+    assert_fits(&doc, "/v1/payments", "post", 400, &err);
+    let (status, err) =
+        app.post("/v1/payments", &json!({"amount": 10, "phone": "0712345678", "reference": "OA-2"})).await;
+    assert_eq!(status, 409, "{err}");
+    assert_fits(&doc, "/v1/payments", "post", 409, &err);
+    let (status, err) = app.get("/v1/payments/pay_nope").await;
+    assert_eq!(status, 404);
+    assert_fits(&doc, "/v1/payments/{id}", "get", 404, &err);
+    let (status, err) = app.get("/v1/events?limit=0").await;
+    assert_eq!(status, 400);
+    assert_fits(&doc, "/v1/events", "get", 400, &err);
+    let resp = app.http.get(format!("{}/v1/payments", app.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_fits(&doc, "/v1/payments", "get", 401, &resp.json().await.unwrap());
+    let resp = app.http.get(format!("{}/healthz", app.url)).send().await.unwrap();
+    assert_fits(&doc, "/healthz", "get", 200, &resp.json().await.unwrap());
+    app.stop().await;
 }
+each_backend!(real_answers_match_the_document);
 
 #[tokio::test]
 async fn docs_page_renders_the_document_offline() {

@@ -282,12 +282,7 @@ async fn sigkill_mid_callbacks_loses_nothing() {
 
 /// Two instances on one PostgreSQL behind a balancer; callbacks (and duplicates) reach either one; one is
 /// killed mid-run. Every payment settles exactly once, one event each, one OAuth token for both.
-#[tokio::test]
-async fn two_instances_share_the_work_and_survive_a_kill() {
-    let Some(Backend::Postgres(admin)) = backends().into_iter().find(|b| matches!(b, Backend::Postgres(_))) else {
-        return;
-    };
-    let backend = Backend::Postgres(admin);
+async fn two_instances_share_the_work_and_survive_a_kill(backend: Backend) {
     let (db, dir) = fresh_database(&backend).await;
     let mut cfg = sim_config();
     cfg.faults.duplicate_callback = 0.2;
@@ -322,18 +317,15 @@ async fn two_instances_share_the_work_and_survive_a_kill() {
     check_against_truth(&db, &sim, total).await;
     assert_eq!(sim.oauth_requests(), 1, "both instances use one token");
     drop(a);
-    drop_database(&backend, &db).await;
+    drop(dir);
 }
+each_backend!(postgres two_instances_share_the_work_and_survive_a_kill, #[tokio::test]);
 
 use futures::StreamExt as _;
 
 /// Three instances started together make one OAuth request between them and keep using that one token
 /// (the simulator invalidates older tokens when a new one is issued, as Safaricom says Daraja does).
-#[tokio::test]
-async fn three_instances_one_token() {
-    let Some(backend) = backends().into_iter().find(|b| matches!(b, Backend::Postgres(_))) else {
-        return;
-    };
+async fn three_instances_one_token(backend: Backend) {
     let (db, dir) = fresh_database(&backend).await;
     let (sim, sim_url) = start_sim(sim_config()).await;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
@@ -373,5 +365,6 @@ async fn three_instances_one_token() {
     }
     assert_eq!(sim.oauth_requests(), 1, "one OAuth request for three instances");
     drop(instances);
-    drop_database(&backend, &db).await;
+    drop(dir);
 }
+each_backend!(postgres three_instances_one_token, #[tokio::test]);

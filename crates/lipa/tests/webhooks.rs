@@ -147,189 +147,173 @@ fn now() -> i64 {
 
 /// The body of a delivered event is the API's event without `delivery`, signed as documented; a wrong
 /// secret or an old timestamp fails; a delivered event is not sent again.
-#[tokio::test]
-async fn events_arrive_signed_and_once() {
+async fn events_arrive_signed_and_once(backend: Backend) {
     let receiver = Receiver::start(200, &[]).await;
-    for backend in backends() {
-        let app = spawn_with(&backend, &env(&receiver, "200ms")).await;
-        let (payment_id, event_id) = paid_event(&app, "0708374149", "WH-SIGN").await;
-        let hit = receiver.wait_for(&event_id, 1, Duration::from_secs(20)).await.remove(0);
+    let app = spawn_with(&backend, &env(&receiver, "200ms")).await;
+    let (payment_id, event_id) = paid_event(&app, "0708374149", "WH-SIGN").await;
+    let hit = receiver.wait_for(&event_id, 1, Duration::from_secs(20)).await.remove(0);
 
-        assert!(hit.content_type.starts_with("application/json"), "{}", hit.content_type);
-        assert_eq!(verify(SECRET, &hit.signature, &hit.body, now(), DEFAULT_TOLERANCE), Ok(()), "{}", hit.signature);
-        assert_eq!(
-            verify("whsec_wrong", &hit.signature, &hit.body, now(), DEFAULT_TOLERANCE),
-            Err(VerifyError::Mismatch)
-        );
-        assert_eq!(
-            verify(SECRET, &hit.signature, &hit.body, now() + 600, DEFAULT_TOLERANCE),
-            Err(VerifyError::Expired)
-        );
-        let t: i64 = hit.signature.strip_prefix("t=").unwrap().split(',').next().unwrap().parse().unwrap();
-        assert!((now() - t).abs() < 60, "the signature's timestamp is the sending time: {t}");
+    assert!(hit.content_type.starts_with("application/json"), "{}", hit.content_type);
+    assert_eq!(verify(SECRET, &hit.signature, &hit.body, now(), DEFAULT_TOLERANCE), Ok(()), "{}", hit.signature);
+    assert_eq!(verify("whsec_wrong", &hit.signature, &hit.body, now(), DEFAULT_TOLERANCE), Err(VerifyError::Mismatch));
+    assert_eq!(verify(SECRET, &hit.signature, &hit.body, now() + 600, DEFAULT_TOLERANCE), Err(VerifyError::Expired));
+    let t: i64 = hit.signature.strip_prefix("t=").unwrap().split(',').next().unwrap().parse().unwrap();
+    assert!((now() - t).abs() < 60, "the signature's timestamp is the sending time: {t}");
 
-        let body = hit.json();
-        let mut api = event(&app, &event_id).await;
-        let delivery = api.as_object_mut().unwrap().remove("delivery").expect("the API shows delivery");
-        assert_eq!(body, api, "the webhook body is the event object");
-        assert_eq!(body["type"], "payment.succeeded");
-        assert_eq!(body["data"]["id"], payment_id.as_str());
-        assert_eq!(body["data"]["status"], "succeeded");
-        assert!(body["created"].as_i64().unwrap() > 1_700_000_000);
-        let _ = delivery;
-        let e = wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
-        assert_eq!(e["delivery"]["attempts"], 1, "{e}");
-        assert!(e["delivery"]["delivered_at"].is_string(), "{e}");
+    let body = hit.json();
+    let mut api = event(&app, &event_id).await;
+    let delivery = api.as_object_mut().unwrap().remove("delivery").expect("the API shows delivery");
+    assert_eq!(body, api, "the webhook body is the event object");
+    assert_eq!(body["type"], "payment.succeeded");
+    assert_eq!(body["data"]["id"], payment_id.as_str());
+    assert_eq!(body["data"]["status"], "succeeded");
+    assert!(body["created"].as_i64().unwrap() > 1_700_000_000);
+    let _ = delivery;
+    let e = wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
+    assert_eq!(e["delivery"]["attempts"], 1, "{e}");
+    assert!(e["delivery"]["delivered_at"].is_string(), "{e}");
 
-        let attempts = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
-        assert_eq!(attempts.len(), 1, "{attempts:?}");
-        assert_eq!(attempts[0].http_status, Some(200));
-        assert_eq!(attempts[0].outcome, "delivered");
-        assert!(!attempts[0].url.contains("token"), "the query string may hold a token: {}", attempts[0].url);
-        let log = app.gw.state.store.payment_log(&payment_id).await.unwrap();
-        assert!(log.iter().any(|l| l.kind == "webhook" && l.detail.contains("HTTP 200")), "{log:?}");
+    let attempts = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0].http_status, Some(200));
+    assert_eq!(attempts[0].outcome, "delivered");
+    assert!(!attempts[0].url.contains("token"), "the query string may hold a token: {}", attempts[0].url);
+    let log = app.gw.state.store.payment_log(&payment_id).await.unwrap();
+    assert!(log.iter().any(|l| l.kind == "webhook" && l.detail.contains("HTTP 200")), "{log:?}");
 
-        // A second event is delivered after the first; the first has still come only once.
-        let (_, second) = paid_event(&app, "0700001032", "WH-SIGN2").await;
-        receiver.wait_for(&second, 1, Duration::from_secs(20)).await;
-        wait_delivery(&app, &second, "delivered", Duration::from_secs(10)).await;
-        assert_eq!(receiver.hits_for(&event_id).len(), 1, "a delivered event is not sent again");
-        assert_eq!(receiver.hits_for(&second)[0].json()["type"], "payment.failed");
-        app.stop().await;
-    }
+    // A second event is delivered after the first; the first has still come only once.
+    let (_, second) = paid_event(&app, "0700001032", "WH-SIGN2").await;
+    receiver.wait_for(&second, 1, Duration::from_secs(20)).await;
+    wait_delivery(&app, &second, "delivered", Duration::from_secs(10)).await;
+    assert_eq!(receiver.hits_for(&event_id).len(), 1, "a delivered event is not sent again");
+    assert_eq!(receiver.hits_for(&second)[0].json()["type"], "payment.failed");
+    app.stop().await;
 }
+each_backend!(events_arrive_signed_and_once);
 
 /// HTTP 500s: the same event (same id, so receivers can dedupe) comes again, each wait about twice the last.
-#[tokio::test]
-async fn failures_are_retried_with_growing_spacing() {
-    for backend in backends() {
-        let receiver = Receiver::start(200, &[500, 500, 500]).await;
-        let app = spawn_with(&backend, &env(&receiver, "300ms")).await;
-        let (payment_id, event_id) = paid_event(&app, "0700000000", "WH-RETRY").await;
-        let hits = receiver.wait_for(&event_id, 4, Duration::from_secs(30)).await;
-        assert_eq!(hits.iter().map(|h| h.answered).collect::<Vec<_>>(), [500, 500, 500, 200]);
-        assert!(hits.iter().all(|h| h.id() == event_id), "the same event id on every attempt");
-        assert!(hits.windows(2).all(|w| w[0].body == w[1].body), "the same body on every attempt");
-        for h in &hits {
-            assert_eq!(verify(SECRET, &h.signature, &h.body, now(), DEFAULT_TOLERANCE), Ok(()));
-        }
-        let gaps: Vec<Duration> = hits.windows(2).map(|w| w[1].at - w[0].at).collect();
-        // Base 300 ms ±10 %, then 600 ms, then 1.2 s; the worker's 50 ms tick adds a little.
-        assert!(gaps[0] >= Duration::from_millis(250), "{gaps:?}");
-        assert!(gaps[1] > gaps[0] && gaps[2] > gaps[1], "the spacing grows: {gaps:?}");
-        assert!(gaps[2] >= gaps[0] * 3, "doubling: {gaps:?}");
-
-        let e = wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
-        assert_eq!(e["delivery"]["attempts"], 4, "{e}");
-        let attempts = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
-        let seen: Vec<_> = attempts.iter().map(|a| (a.http_status, a.outcome.as_str())).collect();
-        assert_eq!(seen, [(Some(500), "retry"), (Some(500), "retry"), (Some(500), "retry"), (Some(200), "delivered")]);
-        let log = app.gw.state.store.payment_log(&payment_id).await.unwrap();
-        assert_eq!(
-            log.iter().filter(|l| l.kind == "webhook").count(),
-            4,
-            "every attempt in the payment's history: {log:?}"
-        );
-        app.stop().await;
+async fn failures_are_retried_with_growing_spacing(backend: Backend) {
+    let receiver = Receiver::start(200, &[500, 500, 500]).await;
+    let app = spawn_with(&backend, &env(&receiver, "300ms")).await;
+    let (payment_id, event_id) = paid_event(&app, "0700000000", "WH-RETRY").await;
+    let hits = receiver.wait_for(&event_id, 4, Duration::from_secs(30)).await;
+    assert_eq!(hits.iter().map(|h| h.answered).collect::<Vec<_>>(), [500, 500, 500, 200]);
+    assert!(hits.iter().all(|h| h.id() == event_id), "the same event id on every attempt");
+    assert!(hits.windows(2).all(|w| w[0].body == w[1].body), "the same body on every attempt");
+    for h in &hits {
+        assert_eq!(verify(SECRET, &h.signature, &h.body, now(), DEFAULT_TOLERANCE), Ok(()));
     }
+    let gaps: Vec<Duration> = hits.windows(2).map(|w| w[1].at - w[0].at).collect();
+    // Base 300 ms ±10 %, then 600 ms, then 1.2 s; the worker's 50 ms tick adds a little.
+    assert!(gaps[0] >= Duration::from_millis(250), "{gaps:?}");
+    assert!(gaps[1] > gaps[0] && gaps[2] > gaps[1], "the spacing grows: {gaps:?}");
+    assert!(gaps[2] >= gaps[0] * 3, "doubling: {gaps:?}");
+
+    let e = wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
+    assert_eq!(e["delivery"]["attempts"], 4, "{e}");
+    let attempts = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
+    let seen: Vec<_> = attempts.iter().map(|a| (a.http_status, a.outcome.as_str())).collect();
+    assert_eq!(seen, [(Some(500), "retry"), (Some(500), "retry"), (Some(500), "retry"), (Some(200), "delivered")]);
+    let log = app.gw.state.store.payment_log(&payment_id).await.unwrap();
+    assert_eq!(
+        log.iter().filter(|l| l.kind == "webhook").count(),
+        4,
+        "every attempt in the payment's history: {log:?}"
+    );
+    app.stop().await;
 }
+each_backend!(failures_are_retried_with_growing_spacing);
 
 /// After the retry window the event is marked failed; redeliver sends it again, also a delivered one.
-#[tokio::test]
-async fn gives_up_then_redeliver_sends_again() {
-    for backend in backends() {
-        let receiver = Receiver::start(500, &[]).await;
-        let mut extra = env(&receiver, "100ms");
-        extra.push(("LIPA_WEBHOOK_GIVE_UP_AFTER", "1s"));
-        let app = spawn_with(&backend, &extra).await;
-        let (_, event_id) = paid_event(&app, "0700000001", "WH-GIVEUP").await;
-        let e = wait_delivery(&app, &event_id, "failed", Duration::from_secs(20)).await;
-        let attempts = e["delivery"]["attempts"].as_i64().unwrap();
-        assert!(attempts >= 2, "retried before giving up: {e}");
-        assert!(e["delivery"]["failed_at"].is_string() && e["delivery"]["next_attempt_at"].is_null(), "{e}");
-        let failed = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
-        assert_eq!(failed.last().unwrap().outcome, "gave_up");
-        assert_eq!(receiver.hits_for(&event_id).len() as i64, attempts);
+async fn gives_up_then_redeliver_sends_again(backend: Backend) {
+    let receiver = Receiver::start(500, &[]).await;
+    let mut extra = env(&receiver, "100ms");
+    extra.push(("LIPA_WEBHOOK_GIVE_UP_AFTER", "1s"));
+    let app = spawn_with(&backend, &extra).await;
+    let (_, event_id) = paid_event(&app, "0700000001", "WH-GIVEUP").await;
+    let e = wait_delivery(&app, &event_id, "failed", Duration::from_secs(20)).await;
+    let attempts = e["delivery"]["attempts"].as_i64().unwrap();
+    assert!(attempts >= 2, "retried before giving up: {e}");
+    assert!(e["delivery"]["failed_at"].is_string() && e["delivery"]["next_attempt_at"].is_null(), "{e}");
+    let failed = app.gw.state.store.webhook_attempts(&event_id).await.unwrap();
+    assert_eq!(failed.last().unwrap().outcome, "gave_up");
+    assert_eq!(receiver.hits_for(&event_id).len() as i64, attempts);
 
-        // The receiver is fixed; the merchant asks for the event again.
-        receiver.answer(200);
-        let (status, body) = app.post(&format!("/v1/events/{event_id}/redeliver"), &json!({})).await;
-        assert_eq!(status, 202, "{body}");
-        assert_eq!(body["delivery"]["status"], "pending", "{body}");
-        let hits = receiver.wait_for(&event_id, attempts as usize + 1, Duration::from_secs(10)).await;
-        assert_eq!(hits.last().unwrap().answered, 200);
-        wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
+    // The receiver is fixed; the merchant asks for the event again.
+    receiver.answer(200);
+    let (status, body) = app.post(&format!("/v1/events/{event_id}/redeliver"), &json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["delivery"]["status"], "pending", "{body}");
+    let hits = receiver.wait_for(&event_id, attempts as usize + 1, Duration::from_secs(10)).await;
+    assert_eq!(hits.last().unwrap().answered, 200);
+    wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
 
-        // Redeliver of a delivered event: it comes once more.
-        let (status, _) = app.post(&format!("/v1/events/{event_id}/redeliver"), &json!({})).await;
-        assert_eq!(status, 202);
-        receiver.wait_for(&event_id, attempts as usize + 2, Duration::from_secs(10)).await;
-        wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
-        let (status, _) = app.post("/v1/events/evt_nope/redeliver", &json!({})).await;
-        assert_eq!(status, 404);
-        app.stop().await;
-    }
+    // Redeliver of a delivered event: it comes once more.
+    let (status, _) = app.post(&format!("/v1/events/{event_id}/redeliver"), &json!({})).await;
+    assert_eq!(status, 202);
+    receiver.wait_for(&event_id, attempts as usize + 2, Duration::from_secs(10)).await;
+    wait_delivery(&app, &event_id, "delivered", Duration::from_secs(10)).await;
+    let (status, _) = app.post("/v1/events/evt_nope/redeliver", &json!({})).await;
+    assert_eq!(status, 404);
+    app.stop().await;
 }
+each_backend!(gives_up_then_redeliver_sends_again);
 
 /// A gateway that stops with undelivered events: the next one on the same database delivers them.
-#[tokio::test]
-async fn restart_loses_no_undelivered_event() {
-    for backend in backends() {
-        let receiver = Receiver::start(503, &[]).await;
-        let app = spawn_with(&backend, &env(&receiver, "300ms")).await;
-        let (_, first) = paid_event(&app, "0708374149", "WH-RST1").await;
-        let (_, second) = paid_event(&app, "0700001037", "WH-RST2").await;
-        receiver.wait_for(&first, 1, Duration::from_secs(20)).await;
-        receiver.wait_for(&second, 1, Duration::from_secs(20)).await;
-        let (db, dir) = app.stop_keep_database().await;
-        let before = receiver.hits().len();
+async fn restart_loses_no_undelivered_event(backend: Backend) {
+    let receiver = Receiver::start(503, &[]).await;
+    let app = spawn_with(&backend, &env(&receiver, "300ms")).await;
+    let (_, first) = paid_event(&app, "0708374149", "WH-RST1").await;
+    let (_, second) = paid_event(&app, "0700001037", "WH-RST2").await;
+    receiver.wait_for(&first, 1, Duration::from_secs(20)).await;
+    receiver.wait_for(&second, 1, Duration::from_secs(20)).await;
+    let (db, dir) = app.stop_keep_database().await;
+    let before = receiver.hits().len();
 
-        receiver.answer(200);
-        let app = spawn_on(&backend, &db, dir, &env(&receiver, "300ms")).await;
-        for id in [&first, &second] {
-            let hits = receiver.wait_for(id, 2, Duration::from_secs(20)).await;
-            assert_eq!(hits.last().unwrap().answered, 200, "{id}");
-            assert!(hits.iter().all(|h| h.id() == *id));
-            wait_delivery(&app, id, "delivered", Duration::from_secs(10)).await;
-        }
-        assert!(receiver.hits().len() > before);
-        app.stop().await;
+    receiver.answer(200);
+    let app = spawn_on(&backend, &db, dir, &env(&receiver, "300ms")).await;
+    for id in [&first, &second] {
+        let hits = receiver.wait_for(id, 2, Duration::from_secs(20)).await;
+        assert_eq!(hits.last().unwrap().answered, 200, "{id}");
+        assert!(hits.iter().all(|h| h.id() == *id));
+        wait_delivery(&app, id, "delivered", Duration::from_secs(10)).await;
     }
+    assert!(receiver.hits().len() > before);
+    app.stop().await;
 }
+each_backend!(restart_loses_no_undelivered_event);
 
 /// Two instances on one database: every event is delivered, and (with no failures) exactly once.
-#[tokio::test]
-async fn two_instances_deliver_each_event_once() {
-    for backend in backends() {
-        let receiver = Receiver::start(200, &[]).await;
-        let a = spawn_with(&backend, &env(&receiver, "300ms")).await;
-        let db = a.gw.state.cfg.database_url.clone();
-        let b = spawn_on(&backend, &db, tempfile::tempdir().unwrap(), &env(&receiver, "300ms")).await;
-        let mut ids = Vec::new();
-        for i in 0..8 {
-            let phone = if i % 2 == 0 { "0708374149" } else { "0700002001" };
-            let p = a.create(json!({"amount": 100 + i, "phone": phone, "reference": format!("WH-TWO{i}")})).await;
-            ids.push(p["id"].as_str().unwrap().to_string());
-        }
-        let mut events = Vec::new();
-        for id in &ids {
-            a.settled(id).await;
-            events.push(a.events_for(id).await[0]["id"].as_str().unwrap().to_string());
-        }
-        for e in &events {
-            wait_delivery(&b, e, "delivered", Duration::from_secs(20)).await;
-        }
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for h in receiver.hits() {
-            *counts.entry(h.id()).or_default() += 1;
-        }
-        for e in &events {
-            assert_eq!(counts.get(e), Some(&1), "{e} on {}: {counts:?}", backend.name());
-        }
-        b.gw.shutdown().await;
-        a.stop().await;
+async fn two_instances_deliver_each_event_once(backend: Backend) {
+    let receiver = Receiver::start(200, &[]).await;
+    let a = spawn_with(&backend, &env(&receiver, "300ms")).await;
+    let db = a.gw.state.cfg.database_url.clone();
+    let b = spawn_on(&backend, &db, tempfile::tempdir().unwrap(), &env(&receiver, "300ms")).await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let phone = if i % 2 == 0 { "0708374149" } else { "0700002001" };
+        let p = a.create(json!({"amount": 100 + i, "phone": phone, "reference": format!("WH-TWO{i}")})).await;
+        ids.push(p["id"].as_str().unwrap().to_string());
     }
+    let mut events = Vec::new();
+    for id in &ids {
+        a.settled(id).await;
+        events.push(a.events_for(id).await[0]["id"].as_str().unwrap().to_string());
+    }
+    for e in &events {
+        wait_delivery(&b, e, "delivered", Duration::from_secs(20)).await;
+    }
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for h in receiver.hits() {
+        *counts.entry(h.id()).or_default() += 1;
+    }
+    for e in &events {
+        assert_eq!(counts.get(e), Some(&1), "{e} on {}: {counts:?}", backend.name());
+    }
+    b.gw.shutdown().await;
+    a.stop().await;
 }
+each_backend!(two_instances_deliver_each_event_once);
 
 /// Pull a fenced code block of the given language out of docs/webhooks.md.
 fn doc_snippet(lang: &str) -> String {

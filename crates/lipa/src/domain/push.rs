@@ -3,7 +3,7 @@
 use super::Payment;
 
 /// Phone and amount of a push as a request gave them, validated. The account reference joins them once
-/// the payment is stored: it is derived then (unique among pending payments, see `service::create_payment`).
+/// the payment is stored: it is derived then (unique among pending payments, see `payments::create`).
 #[derive(Debug, Clone)]
 pub struct PushTarget {
     pub phone: daraja::Msisdn,

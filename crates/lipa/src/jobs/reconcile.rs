@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::app::{now_ms, AppState};
 use crate::domain::{Outcome, Payment, PushState, Source};
-use crate::service::query_outcome;
+use crate::payments::query_outcome;
 
 /// How long a claimed payment is ours before another worker may take it over.
 const LEASE: Duration = Duration::from_secs(60);

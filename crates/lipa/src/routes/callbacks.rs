@@ -18,10 +18,8 @@ use serde_json::{json, Value};
 
 use super::body_error;
 use crate::app::{now_ms, AppState};
-use crate::domain::{Outcome, PaymentStatus};
 use crate::error::ApiError;
-use crate::service;
-use crate::store::CallbackIn;
+use crate::payments;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/callbacks/stk/{secret}", post(stk_callback))
@@ -56,41 +54,8 @@ async fn stk_callback(
             return Ok(accepted());
         }
     }
-    let mut outcome = service::callback_outcome(&body);
-    if sec.confirm_success_by_query {
-        if let Some(Outcome::Succeeded { checkout_request_id, receipt, amount, phone, result_desc }) = outcome {
-            outcome = Some(Outcome::SuccessToConfirm { checkout_request_id, receipt, amount, phone, result_desc });
-        }
-    }
-    // Group commit: answered only once the transaction holding this callback has committed.
-    let applied = state
-        .ingest
-        .record(CallbackIn { secret, raw_body: body.to_vec(), outcome: outcome.clone(), now: now_ms() })
-        .await?;
-    let result = match (&applied.payment, &applied.decision) {
-        (Some(p), Some(d)) => {
-            tracing::info!(payment_id = %p.id, status = d.status.as_str(), "callback settled the payment");
-            if d.status != PaymentStatus::Pending {
-                state.metrics.settled("callback", p.created_at);
-            }
-            "applied"
-        }
-        (Some(p), None) => {
-            tracing::info!(payment_id = %p.id, "callback recorded (no change)");
-            if outcome.is_some() {
-                "no_change"
-            } else {
-                "unparseable"
-            }
-        }
-        (None, _) => {
-            // Strangers can send these by the thousand: one line a second at most.
-            if let Some(skipped) = state.limits.quiet.allow("unknown_secret") {
-                tracing::warn!(skipped, "callback for an unknown secret recorded (kept truncated; see README)");
-            }
-            "unknown_secret"
-        }
-    };
+    // Answered only once the transaction holding this callback has committed (group commit).
+    let result = payments::record_callback(&state, secret, &body).await?;
     state.metrics.callback(result, started.elapsed());
     Ok(accepted())
 }

@@ -22,7 +22,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        if !given.is_some_and(|g| crate::password::same_secret(g, token.expose_secret())) {
+        if !given.is_some_and(|g| crate::auth::password::same_secret(g, token.expose_secret())) {
             let mut r = ApiError::Unauthorized.into_response();
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"metrics\""));
             return r;

@@ -14,9 +14,29 @@ pub mod payments;
 pub mod shop;
 
 use axum::extract::rejection::BytesRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::Router;
 
+use crate::app::AppState;
 use crate::error::ApiError;
+
+/// Every route of the gateway, with the body limit, the metrics and the request log around them.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(self::openapi::router())
+        .merge(self::docs::router())
+        .merge(self::callbacks::router())
+        .merge(self::metrics::router())
+        .merge(self::pages::router())
+        .merge(self::checkout::router())
+        .merge(self::shop::router())
+        .merge(self::admin::router())
+        .layer(DefaultBodyLimit::max(crate::app::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
+        .with_state(state);
+    crate::request_log::layer(routes)
+}
 
 /// A body that could not be read: too large, or broken off.
 pub fn body_error(e: BytesRejection) -> ApiError {

@@ -3,14 +3,17 @@
 //! stylesheet and script (served by lipa itself: nothing is loaded from elsewhere), and the security
 //! headers every page answer carries.
 
+use std::net::{IpAddr, SocketAddr};
+
 use askama::Template;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::ConnectInfo;
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::payments::PaymentError;
 use crate::store::StoreError;
 
 /// Only lipa's own files; no inline script or style (the SVG chart is styled by class), no frames.
@@ -110,6 +113,12 @@ pub fn see_other(location: &str) -> Response {
     r
 }
 
+/// The client of a request, as the limits see it (`X-Forwarded-For` only from `LIPA_TRUSTED_PROXIES`).
+pub fn client_ip(state: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option<IpAddr> {
+    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    crate::security::client_ip(peer, headers, &state.cfg.security.trusted_proxies)
+}
+
 /// A form POST from another site is refused: browsers send `Origin` on POSTs, and it must be ours.
 /// (The admin forms also carry a CSRF token; this is the second lock, and the only one the public forms
 /// need — they change nothing another site could profit from.)
@@ -150,11 +159,11 @@ impl From<StoreError> for PageError {
     }
 }
 
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> Self {
+impl From<PaymentError> for PageError {
+    fn from(e: PaymentError) -> Self {
         match e {
-            ApiError::NotFound(_) => PageError::NotFound,
-            other => PageError::Internal(format!("{other:?}")),
+            PaymentError::NotFound => PageError::NotFound,
+            other => PageError::Internal(other.to_string()),
         }
     }
 }

@@ -6,7 +6,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,11 +13,11 @@ use super::auth::ApiKey;
 use super::{body_error, page_limit};
 use crate::api::error::{ListErrors, LookupErrors};
 use crate::api::{self, CreatePayment, ErrorBody, PaymentList};
-use crate::app::{now_ms, AppState};
+use crate::app::AppState;
 use crate::domain::{Payment, PaymentStatus, PushState};
 use crate::error::ApiError;
-use crate::service;
-use crate::store::{Created, Idempotency, NewPayment, PaymentFilter};
+use crate::payments;
+use crate::store::PaymentFilter;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(fetch))
@@ -35,7 +34,8 @@ pub fn payment_json(state: &AppState, p: &Payment) -> Value {
     api::to_json(&payment_object(state, p))
 }
 
-fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
+/// The `Idempotency-Key` header, checked (the payments service decides what it means).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
     let key = v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
         ApiError::Invalid {
@@ -44,9 +44,7 @@ fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, 
             field: None,
         }
     })?;
-    // The same JSON however its keys are ordered or spaced: serde_json's map is sorted.
-    let canonical = serde_json::from_slice::<Value>(body).map(|v| v.to_string()).unwrap_or_default();
-    Ok(Some(Idempotency { key: key.to_string(), request_hash: hex::encode(Sha256::digest(canonical.as_bytes())) }))
+    Ok(Some(key.to_string()))
 }
 
 /// Create a payment (sends the STK push)
@@ -83,31 +81,10 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body.map_err(body_error)?;
-    let (req, push) = CreatePayment::parse(&body)?.validate_for_push(state.cfg.reference_max_len)?;
-    let idem = idempotency(&headers, &body)?;
-    let guard = state.cfg.pending_guard.then(|| req.reference.clone());
-    let payment = Payment::new_pending(
-        req,
-        now_ms(),
-        state.cfg.reconcile_after.as_millis() as i64,
-        state.cfg.pending_max_age.as_millis() as i64,
-    );
-    let new = NewPayment { payment, pending_guard: guard, api_key_id: Some(key_id), idempotency: idem };
-    let payment = match service::create_payment(&state, new).await? {
-        Created::Replay { same_request: false, .. } => {
-            return Err(ApiError::Conflict {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used with a different request body".into(),
-            })
-        }
-        Created::Replay { payment, .. } => payment,
-        // A new payment is this request's: its push goes out with the fields just validated.
-        Created::New(p) if p.push_state == PushState::Sending => match push {
-            Some(fields) => service::send_push_with(&state, p, fields).await?,
-            None => service::send_push(&state, p).await?,
-        },
-        Created::New(p) => p,
-    };
+    let (draft, push) = CreatePayment::parse(&body)?.validate_for_push(state.cfg.reference_max_len)?;
+    let idempotency_key = idempotency_key(&headers)?;
+    let origin = payments::Origin::Api { key_id, idempotency_key, body: &body };
+    let payment = payments::create(&state, payments::PaymentRequest { draft, push, origin }).await?.payment;
     Ok((StatusCode::CREATED, Json(payment_json(&state, &payment))))
 }
 

@@ -14,13 +14,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
-use super::checkout::new_checkout_payment;
+use super::checkout::checkout_draft;
 use super::checkout::strings::{Lang, Texts};
 use super::pages::{kes, render, same_origin, see_other, url_component, PageError};
 use crate::app::AppState;
 use crate::config::Mode;
 use crate::domain::PaymentStatus;
-use crate::store::{Created, NewPayment, PaymentFilter};
+use crate::store::PaymentFilter;
 
 const PRODUCT: &str = "Kenyan AA coffee, 500 g";
 const PRODUCT_BLURB: &str = "Single-origin beans from Nyeri, roasted this week. (A demo: no real money moves.)";
@@ -103,23 +103,10 @@ async fn buy(State(state): State<AppState>, headers: HeaderMap) -> Result<Respon
         .map(|r| r.as_str().to_string())
         .map_err(|e| PageError::Internal(format!("shop reference: {e}")))?;
     let return_url = format!("{}/shop?order={}", state.public_base, url_component(&reference));
-    let payment = new_checkout_payment(
-        &state,
-        PRICE,
-        reference.clone(),
-        PRODUCT.to_string(),
-        json!({ "source": "demo shop" }),
-        Some(return_url),
-    );
-    let new = NewPayment {
-        payment,
-        pending_guard: state.cfg.pending_guard.then_some(reference),
-        api_key_id: None,
-        idempotency: None,
-    };
-    match crate::service::create_payment(&state, new).await? {
-        Created::New(p) | Created::Replay { payment: p, .. } => {
-            Ok(see_other(&format!("/pay/{}", p.id)).into_response())
-        }
-    }
+    let draft =
+        checkout_draft(PRICE, reference, PRODUCT.to_string(), json!({ "source": "demo shop" }), Some(return_url));
+    let origin = crate::payments::Origin::Shop;
+    let created =
+        crate::payments::create(&state, crate::payments::PaymentRequest { draft, push: None, origin }).await?;
+    Ok(see_other(&format!("/pay/{}", created.payment.id)).into_response())
 }

@@ -48,11 +48,23 @@ impl Backend {
 /// Run a test once per database, with the database in the test's name: after `async fn name(backend:
 /// Backend) { … }`, `each_backend!(name);` defines the tests `name::sqlite` and `name::postgres` (which says
 /// it skips when `LIPA_TEST_POSTGRES_URL` is not set). Another test attribute may follow the name:
-/// `each_backend!(name, #[tokio::test(flavor = "multi_thread")]);`.
+/// `each_backend!(name, #[tokio::test(flavor = "multi_thread")]);`. A test that only means something on
+/// PostgreSQL (several instances on one database) is `each_backend!(postgres name, #[tokio::test]);`.
 #[macro_export]
 macro_rules! each_backend {
     ($name:ident) => {
         $crate::each_backend!($name, #[tokio::test]);
+    };
+    (postgres $name:ident, #[$test:meta]) => {
+        mod $name {
+            #[$test]
+            async fn postgres() {
+                match $crate::common::Backend::postgres() {
+                    Some(pg) => super::$name(pg).await,
+                    None => eprintln!("skipped: LIPA_TEST_POSTGRES_URL is not set"),
+                }
+            }
+        }
     };
     ($name:ident, #[$test:meta]) => {
         mod $name {
@@ -81,7 +93,7 @@ pub struct DbDir {
 }
 
 impl DbDir {
-    /// The temporary directory (a SQLite database's file is in it).
+    /// The temporary directory (a SQLite file's home; logs and scratch files for any backend).
     pub fn path(&self) -> &std::path::Path {
         self._dir.path()
     }

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use sha2::{Digest, Sha256};
 
-use super::password::ct_eq;
 use super::{with_status, TopBar};
 use crate::app::{now_ms, AppState};
+use crate::auth::password::same_bytes;
 use crate::config::Mode;
 use crate::routes::pages::{cookie_value, render, same_origin, see_other, PageError};
 
@@ -48,7 +48,7 @@ impl Session {
     }
 
     fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        if ct_eq(sent.as_bytes(), self.csrf.as_bytes()) {
+        if same_bytes(sent.as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
             Err(PageError::Forbidden("This form has expired. Go back, reload the page and try again."))
@@ -130,9 +130,9 @@ pub(super) async fn login(
     let Some(auth) = state.admin.clone() else {
         return Ok(with_status(login_form(&state, None), StatusCode::NOT_FOUND));
     };
-    // Attempts are limited per client and globally (see `sessions`).
-    let client = crate::sessions::client(&state, &headers, &ext);
-    if let Err(wait) = crate::sessions::login_allowed(&state, client) {
+    // Attempts are limited per client and globally (see `auth::admin`).
+    let client = crate::routes::pages::client_ip(&state, &headers, &ext);
+    if let Err(wait) = crate::auth::admin::login_allowed(&state.limits, client) {
         let msg = format!("Too many sign-in attempts. Try again in {wait} s.");
         let mut r = with_status(login_form(&state, Some(&msg)), StatusCode::TOO_MANY_REQUESTS);
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
@@ -140,7 +140,7 @@ pub(super) async fn login(
     }
     let password = form.map(|Form(f)| f.password).unwrap_or_default();
     // The slow hash runs off the async threads, one at a time.
-    if !crate::sessions::verify(&state, auth, password).await {
+    if !crate::auth::admin::verify(&state.limits, auth, password).await {
         let who = client.map(|ip| ip.to_string()).unwrap_or_default();
         tracing::warn!(client = %who, "admin login refused: wrong password");
         return Ok(with_status(login_form(&state, Some("Wrong password.")), StatusCode::UNAUTHORIZED));

@@ -2,18 +2,17 @@
 //! a payment's whole history (with every callback body in full); totals and success rate over time as a
 //! chart; redeliver an event; resolve a review. Readable on a phone: the list becomes one card per payment.
 //!
-//! Login: one password, `LIPA_ADMIN_PASSWORD` ([`password`]). In simulator mode without a password, a
+//! Login: one password, `LIPA_ADMIN_PASSWORD` (`auth::admin`). In simulator mode without a password, a
 //! random one is made at start and printed in the banner (like the API key). Other modes without a
 //! password have no admin login. Sessions and CSRF: [`login`].
 //!
-//! Split by job: [`password`] (the hash), [`login`] (sign in/out, sessions), [`dashboard`] (totals, the
+//! Split by job: [`login`] (sign in/out, sessions), [`dashboard`] (totals, the
 //! list, CSV), [`chart`], [`payment`] (one payment, resolve, redeliver). The HTML is in
 //! `templates/admin/`.
 
 mod chart;
 mod dashboard;
 pub mod login;
-mod password;
 mod payment;
 
 use axum::http::StatusCode;
@@ -22,7 +21,6 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use self::login::Session;
-pub use self::password::{pbkdf2_sha256, setup, AdminAuth, PBKDF2_ITERATIONS};
 use crate::app::AppState;
 use crate::routes::pages::see_other;
 

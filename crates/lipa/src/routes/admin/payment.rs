@@ -11,7 +11,7 @@ use axum::Form;
 use super::login::CsrfForm;
 use super::{reason_words, status_words, Session, TopBar};
 use crate::app::{now_ms, AppState};
-use crate::domain::{Outcome, PaymentStatus};
+use crate::domain::PaymentStatus;
 use crate::routes::pages::{eat, kes, render, secure_headers, see_other, url_component, PageError};
 use crate::store::EventFilter;
 
@@ -187,9 +187,8 @@ pub(super) async fn resolve(
     }
     // One admin login (LIPA_ADMIN_PASSWORD): the resolution says it was made there.
     let by = "admin".to_string();
-    let applied = state.store.resolve_review(&id, &Outcome::Resolved { succeeded, note, by }, now_ms()).await?;
-    let done = if applied.decision.is_some() { "resolved" } else { "not_in_review" };
-    tracing::info!(payment_id = %id, succeeded, done, "admin resolved a review");
+    let resolved = crate::payments::resolve(&state, &id, succeeded, note, by).await?;
+    let done = if resolved { "resolved" } else { "not_in_review" };
     Ok(see_other(&format!("{back}?done={done}")))
 }
 

@@ -29,10 +29,9 @@ mod live;
 pub mod strings;
 mod view;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
@@ -43,11 +42,10 @@ use serde_json::Value;
 
 use self::strings::{fill, Lang, Texts};
 use self::view::{view_state, CheckoutPage, PanelView, ReceiptPage};
-use super::pages::{cookie_value, render, same_origin, see_other, url_component, PageError};
-use crate::app::{now_ms, AppState};
+use super::pages::{client_ip, cookie_value, render, same_origin, see_other, url_component, PageError};
+use crate::app::AppState;
 use crate::domain::{Payment, PaymentDraft, PaymentStatus};
-use crate::service;
-use crate::store::{Created, Idempotency, NewPayment, StoreError};
+use crate::payments::{self, PaymentError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -63,22 +61,15 @@ const LANG_COOKIE: &str = "lipa_lang";
 /// What the customer typed, kept for the page after a refused number (POST-redirect-GET).
 const TYPED_COOKIE: &str = "lipa_phone_try";
 
-/// A payment created by lipa's own pages (demo shop, "Try again"): no phone yet, so the checkout asks.
-pub fn new_checkout_payment(
-    state: &AppState,
+/// What lipa's own pages (demo shop, "Try again") make: no phone yet, so the checkout asks.
+pub fn checkout_draft(
     amount: i64,
     reference: String,
     description: String,
     metadata: Value,
     return_url: Option<String>,
-) -> Payment {
-    let draft = PaymentDraft { amount, phone: None, reference, description, metadata, return_url };
-    Payment::new_pending(
-        draft,
-        now_ms(),
-        state.cfg.reconcile_after.as_millis() as i64,
-        state.cfg.pending_max_age.as_millis() as i64,
-    )
+) -> PaymentDraft {
+    PaymentDraft { amount, phone: None, reference, description, metadata, return_url }
 }
 
 /// Payment ids are `pay_` + hex; anything else is not looked up at all.
@@ -192,27 +183,6 @@ fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msi
     Some(Duration::from_secs(refused.retry_after_secs()))
 }
 
-fn client_of(state: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option<IpAddr> {
-    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    crate::security::client_ip(peer, headers, &state.cfg.security.trusted_proxies)
-}
-
-/// Set the phone of a payment waiting for one and send its one push. The store lets exactly one caller
-/// move the payment out of `awaiting_phone`; any other (a second tab, a double submit) sends nothing.
-async fn push_once(state: &AppState, id: &str, msisdn: &daraja::Msisdn) -> Result<(), PageError> {
-    if let Some(p) = state.store.set_phone_for_push(id, msisdn.as_str(), now_ms()).await? {
-        // Its own task: a customer who closes the page mid-request must not cut the push in half.
-        let st = state.clone();
-        let sent = tokio::spawn(async move { service::send_push(&st, p).await }).await;
-        match sent {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(payment_id = %id, error = ?e, "checkout push failed"),
-            Err(e) => tracing::error!(payment_id = %id, error = %e, "checkout push task failed"),
-        }
-    }
-    Ok(())
-}
-
 async fn submit_phone(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -237,7 +207,7 @@ async fn submit_phone(
             Err(_) if typed.trim().is_empty() => return Ok(refused(&p, "phone_empty", "")),
             Err(_) => return Ok(refused(&p, "phone_invalid", &typed)),
         };
-        if let Some(wait) = prompt_cooldown(&state, client_of(&state, &headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, &headers, &ext), &msisdn) {
             // A limit answers 429 with Retry-After (for scripts), on the page itself.
             let msg = fill(t.too_many, &[("seconds", &wait.as_secs().max(1).to_string())]);
             let v = PanelView::new(&state, &p, t.lang, Some((msg, typed.chars().take(40).collect())));
@@ -245,7 +215,7 @@ async fn submit_phone(
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
             return Ok(r);
         }
-        push_once(&state, &p.id, &msisdn).await?;
+        payments::push_to_phone(&state, &p.id, &msisdn).await?;
         Ok(see_other(&back))
     }
     .await;
@@ -279,32 +249,17 @@ async fn retry(
             return Ok(see_other(&format!("/pay/{}", old.id)));
         }
         let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
-        let payment = new_checkout_payment(
-            &state,
+        let draft = checkout_draft(
             old.amount,
             old.reference.clone(),
             old.description.clone(),
             old.metadata.clone(),
             old.return_url.clone(),
         );
-        let new = NewPayment {
-            payment,
-            pending_guard: state.cfg.pending_guard.then(|| old.reference.clone()),
-            // No API key made it; the key namespace "" belongs to lipa's own pages.
-            api_key_id: None,
-            idempotency: Some(Idempotency {
-                key: format!("checkout-retry:{}", old.id),
-                request_hash: "checkout-retry".into(),
-            }),
-        };
-        let next = match crate::service::create_payment(&state, new).await {
-            Ok(Created::New(p)) => {
-                let note = format!("the customer chose Try again: new payment {}", p.id);
-                state.store.append_log(&old.id, "checkout", &note, now_ms()).await?;
-                p
-            }
-            Ok(Created::Replay { payment, .. }) => payment,
-            Err(StoreError::ReferencePending) => {
+        let origin = payments::Origin::CheckoutRetry { after: &old.id };
+        let next = match payments::create(&state, payments::PaymentRequest { draft, push: None, origin }).await {
+            Ok(created) => created.payment,
+            Err(PaymentError::ReferencePending) => {
                 let lang = t.lang;
                 let v = PanelView::new(&state, &old, lang, None);
                 let notice = Some(Texts::for_lang(lang).in_progress);
@@ -318,10 +273,10 @@ async fn retry(
         let Ok(msisdn) = daraja::Msisdn::parse(&typed) else {
             return Ok(refused(&next, "phone_invalid", &typed));
         };
-        if let Some(wait) = prompt_cooldown(&state, client_of(&state, &headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, &headers, &ext), &msisdn) {
             return Ok(see_other(&format!("/pay/{}?error=too_many&wait={}", next.id, wait.as_secs().max(1))));
         }
-        push_once(&state, &next.id, &msisdn).await?;
+        payments::push_to_phone(&state, &next.id, &msisdn).await?;
         Ok(see_other(&format!("/pay/{}", next.id)))
     }
     .await;

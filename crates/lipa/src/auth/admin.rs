@@ -1,5 +1,7 @@
-//! Admin sign-in and sessions, beyond the pages themselves (`routes::admin`):
+//! The admin login, beyond its pages (`routes::admin`):
 //!
+//! - **the password** is `LIPA_ADMIN_PASSWORD`, stretched at startup ([`setup`]) and dropped from the
+//!   configuration; in simulator mode without one, a random one is made and printed in the banner;
 //! - **attempts are limited**: per client address and for everyone together (`LIPA_ADMIN_LOGIN_IP_LIMIT`,
 //!   `LIPA_ADMIN_LOGIN_LIMIT` per minute), answered `429` with `Retry-After`, and the slow password hash
 //!   runs one at a time, so a flood of guesses costs one core at most and never the checkout's latency;
@@ -9,31 +11,39 @@
 //!   mode), every stored session is deleted. A running instance without an admin accepts no session;
 //! - **expired sessions are swept** by the upkeep job (`jobs::upkeep`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
-use axum::http::{Extensions, HeaderMap};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::app::AppState;
-use crate::routes::admin::{pbkdf2_sha256, PBKDF2_ITERATIONS};
+use super::password::{pbkdf2_sha256, AdminAuth, PBKDF2_ITERATIONS};
+use crate::config::{Config, Mode};
+use crate::limits::Limits;
 use crate::store::Store;
+
+/// The admin login for a configuration, taking the plain password out of it (it is not kept). Returns the
+/// hash and, when one was generated (simulator mode without `LIPA_ADMIN_PASSWORD`), the password to print.
+pub fn setup(cfg: &mut Config) -> (Option<Arc<AdminAuth>>, Option<String>) {
+    match cfg.admin_password.take() {
+        Some(pw) => (Some(Arc::new(AdminAuth::from_password(pw.expose_secret(), PBKDF2_ITERATIONS))), None),
+        None if cfg.mode == Mode::Simulator => {
+            let pw = hex::encode(rand::random::<[u8; 12]>());
+            // 96 random bits need no stretching; a person's password does.
+            (Some(Arc::new(AdminAuth::from_password(&pw, 1))), Some(pw))
+        }
+        None => (None, None),
+    }
+}
 
 /// Where the verifier of the configured admin password is kept.
 pub const PASSWORD_CHECK_KEY: &str = "admin_password_check";
 
-/// The client of a request, as the limits see it (`X-Forwarded-For` only from `LIPA_TRUSTED_PROXIES`).
-pub fn client(state: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option<IpAddr> {
-    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    crate::security::client_ip(peer, headers, &state.cfg.security.trusted_proxies)
-}
-
 /// May this sign-in attempt go ahead? `Err(seconds to wait)` when a limit is reached (logged with the
 /// client's address).
-pub fn login_allowed(state: &AppState, client: Option<IpAddr>) -> Result<(), u64> {
-    state.limits.admin_login(client).map_err(|refused| {
+pub fn login_allowed(limits: &Limits, client: Option<IpAddr>) -> Result<(), u64> {
+    limits.admin_login(client).map_err(|refused| {
         let who = client.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into());
-        if let Some(skipped) = state.limits.quiet.allow("admin_login_refused") {
+        if let Some(skipped) = limits.quiet.allow("admin_login_refused") {
             tracing::warn!(client = %who, limit = refused.limit, skipped, "admin sign-in refused: too many attempts");
         }
         refused.retry_after_secs()
@@ -41,8 +51,8 @@ pub fn login_allowed(state: &AppState, client: Option<IpAddr>) -> Result<(), u64
 }
 
 /// Check a candidate password: one hash at a time, off the async threads.
-pub async fn verify(state: &AppState, auth: std::sync::Arc<crate::routes::admin::AdminAuth>, password: String) -> bool {
-    let Ok(_one_at_a_time) = state.limits.admin_hashing.acquire().await else { return false };
+pub async fn verify(limits: &Limits, auth: Arc<AdminAuth>, password: String) -> bool {
+    let Ok(_one_at_a_time) = limits.admin_hashing.acquire().await else { return false };
     tokio::task::spawn_blocking(move || auth.verify(&password)).await.unwrap_or(false)
 }
 
@@ -101,7 +111,7 @@ fn verifier_matches(check: &str, password: &str) -> bool {
         return false;
     }
     let got = pbkdf2_sha256(password.as_bytes(), &salt, iterations);
-    got.len() == hash.len() && got.iter().zip(&hash).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    super::password::same_bytes(&got, &hash)
 }
 
 #[cfg(test)]
