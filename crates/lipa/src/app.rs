@@ -24,6 +24,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Group commit of callbacks (see `ingest`).
     pub ingest: crate::ingest::Ingest,
+    /// Group commit of C2B confirmations (see `c2b`).
+    pub c2b: crate::c2b::ConfirmationQueue,
+    /// The installation's C2B callback secret (made once, kept in the database).
+    pub c2b_secret: Arc<str>,
     /// API keys recently found valid (see `routes::auth`).
     pub keys: Arc<crate::routes::auth::KeyCache>,
 }
@@ -46,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::openapi::router())
         .merge(crate::routes::docs::router())
         .merge(crate::routes::callbacks::router())
+        .merge(crate::routes::c2b::router())
         .merge(crate::routes::metrics::router())
         .merge(crate::routes::pages::router())
         .merge(crate::routes::checkout::router())

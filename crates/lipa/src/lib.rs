@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod backup;
 pub mod boundary;
+pub mod c2b;
 pub mod config;
 pub mod doctor;
 pub mod domain;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod c2b;
 pub mod callbacks;
 pub mod checkout;
 pub mod docs;
