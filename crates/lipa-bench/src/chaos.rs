@@ -42,6 +42,9 @@ pub struct ChaosArgs {
     /// The gateway binary.
     #[arg(long, default_value = "target/release/lipa")]
     pub lipa: PathBuf,
+    /// C2B payments made from the handset's SIM menu after the STK run, under the same faults (0: none).
+    #[arg(long, default_value_t = 200)]
+    pub c2b: u64,
     /// Random seed of the simulator's faults.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -188,10 +191,11 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
         let created = created.lock().expect("lock").clone();
         verify(&d, &sim, &created, retries.load(Ordering::Relaxed), restarts).await?
     };
+    let c2b_ok = crate::chaos_c2b::run(addr, &sim, &key, &d, a.c2b, late_ms).await?;
     gw.kill().await?;
     d.close().await;
     db::drop_fresh(&url, &a.pg_url).await;
-    Ok(ok)
+    Ok(ok && c2b_ok)
 }
 
 fn progress(start: Instant, created: &Mutex<HashMap<String, i64>>, retries: &AtomicU64, restarts: u32) {

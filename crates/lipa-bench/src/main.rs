@@ -2,7 +2,9 @@
 
 mod abuse;
 mod bench;
+mod c2b_bench;
 mod chaos;
+mod chaos_c2b;
 mod chart;
 mod db;
 mod floor;
@@ -23,6 +25,8 @@ enum Command {
     /// Measure the gateway beside its floor: callbacks ingested and payments created per second, p50/p99,
     /// OAuth requests and peak RSS, on SQLite and PostgreSQL. Prints a table, writes JSON and an SVG chart.
     Bench(bench::BenchArgs),
+    /// C2B confirmations ingested per second with group commit, beside one commit per request, same run.
+    C2b(c2b_bench::C2bBenchArgs),
     /// Payments under load with callback faults, spike arrests and SIGKILLs; checks every payment against
     /// the simulator. Exits non-zero on FAIL.
     Chaos(chaos::ChaosArgs),
@@ -54,6 +58,7 @@ async fn main() {
     let result = match cli.command {
         Command::Bench(args) => bench::run(args, chart::svg).await.map(|_| true),
         Command::Chaos(args) => chaos::run(args).await,
+        Command::C2b(args) => c2b_bench::run(args).await,
         Command::Abuse(args) => abuse::run(args).await,
         Command::Chart { json, svg } => (|| {
             let report: bench::Report = serde_json::from_str(&std::fs::read_to_string(&json)?)?;

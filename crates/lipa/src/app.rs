@@ -21,6 +21,10 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Group commit of callbacks (see `ingest`).
     pub ingest: crate::ingest::Ingest,
+    /// Group commit of C2B confirmations (see `c2b`).
+    pub c2b: crate::c2b::ConfirmationQueue,
+    /// The installation's C2B callback secret (made once, kept in the database).
+    pub c2b_secret: Arc<str>,
     /// API keys recently found valid (see `auth::keys`).
     pub keys: Arc<crate::auth::keys::KeyCache>,
 }

@@ -81,6 +81,8 @@ pub struct Config {
     pub security: crate::security::Settings,
     /// Connection timeouts and caps, admin login limits, callback body retention (`crate::hardening`).
     pub hardening: crate::hardening::Hardening,
+    /// C2B: version, validation rule, default action (`crate::c2b`).
+    pub c2b: crate::c2b::C2bSettings,
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +108,7 @@ impl fmt::Debug for Config {
             .field("admin_password", &redacted(&self.admin_password))
             .field("pending_guard", &self.pending_guard)
             .field("hardening", &self.hardening)
+            .field("c2b", &self.c2b)
             .finish_non_exhaustive()
     }
 }
@@ -212,6 +215,7 @@ impl Config {
             json_logs: src.get("LIPA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
             security: crate::security::Settings::from_source(src)?,
             hardening: crate::hardening::Hardening::from_source(src)?,
+            c2b: crate::c2b::C2bSettings::from_source(src)?,
         };
         Ok(cfg)
     }

@@ -282,10 +282,47 @@ async fn check_database(cfg: &Config, r: &mut Report) {
             format!("cannot open {shown}: {e}"),
             Some("check LIPA_DATABASE_URL (sqlite://path or postgres://user:password@host/db), the password, and that the server runs"),
         ),
-        Ok(Ok(store)) => match store.ping().await {
-            Ok(()) => r.ok(CHECK, format!("{shown} is reachable and its schema is up to date")),
-            Err(e) => r.push(CHECK, Level::Error, format!("{shown} opened but does not answer: {e}"), Some("check the database server")),
-        },
+        Ok(Ok(store)) => {
+            match store.ping().await {
+                Ok(()) => r.ok(CHECK, format!("{shown} is reachable and its schema is up to date")),
+                Err(e) => r.push(CHECK, Level::Error, format!("{shown} opened but does not answer: {e}"), Some("check the database server")),
+            }
+            check_c2b(cfg, store.as_ref(), r).await;
+        }
+    }
+}
+
+/// Are the C2B URLs registered, and with which version?
+async fn check_c2b(cfg: &Config, store: &dyn crate::store::Store, r: &mut Report) {
+    const CHECK: &str = "c2b";
+    let version = cfg.c2b.version;
+    let number = crate::c2b::Collect::of(cfg);
+    let last = crate::c2b::last_registration(store).await;
+    match (last, cfg.mode) {
+        (Some(note), _) if note.starts_with("registered") => r.ok(
+            CHECK,
+            format!(
+                "C2B URLs {note} (MPESA_C2B_VERSION={version}, shortcode {}, LIPA_C2B_VALIDATION={})",
+                number.number(),
+                cfg.c2b.validation.as_str()
+            ),
+        ),
+        (Some(note), _) => r.push(
+            CHECK,
+            Level::Warn,
+            format!("the last C2B URL registration {note}"),
+            Some("run `lipa c2b register` and follow what it says (or set MPESA_C2B_VERSION to the other version)"),
+        ),
+        (None, Mode::Production) => r.push(
+            CHECK,
+            Level::Warn,
+            format!("no C2B URL registration is recorded for shortcode {} ({version})", number.number()),
+            Some("run `lipa c2b register` once, so that paybill, till and QR payments reach lipa"),
+        ),
+        (None, _) => r.ok(
+            CHECK,
+            format!("`lipa serve` registers the C2B URLs ({version}) for shortcode {} at start", number.number()),
+        ),
     }
 }
 

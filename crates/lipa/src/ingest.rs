@@ -27,52 +27,97 @@ fn max_batch() -> usize {
         .unwrap_or(MAX_BATCH)
 }
 
-type Reply = oneshot::Sender<Result<Applied, StoreError>>;
+type Reply<O> = oneshot::Sender<Result<O, StoreError>>;
 
-/// The queue in front of the callback writers. Cheap to clone.
-#[derive(Clone)]
-pub struct Ingest {
-    queue: mpsc::Sender<(CallbackIn, Reply)>,
+/// A unit of work's batch function: all of `jobs` in one transaction (all or none), one answer per job.
+#[async_trait::async_trait]
+pub trait BatchWork: Send + Sync + 'static {
+    type In: Send + Sync + 'static;
+    type Out: Send + 'static;
+    async fn batch(&self, jobs: &[Self::In]) -> Result<Vec<Self::Out>, StoreError>;
+    /// One job alone, in its own transaction (after its batch failed).
+    async fn one(&self, job: &Self::In) -> Result<Self::Out, StoreError>;
 }
 
-impl Ingest {
+/// A queue in front of group-commit writers for the work `W`. Cheap to clone.
+pub struct GroupCommit<W: BatchWork> {
+    queue: mpsc::Sender<(W::In, Reply<W::Out>)>,
+}
+
+impl<W: BatchWork> Clone for GroupCommit<W> {
+    fn clone(&self) -> Self {
+        GroupCommit { queue: self.queue.clone() }
+    }
+}
+
+type Rx<W> = Arc<Mutex<mpsc::Receiver<(<W as BatchWork>::In, Reply<<W as BatchWork>::Out>)>>>;
+
+impl<W: BatchWork> GroupCommit<W> {
     /// Start `writers` writer tasks (a few for PostgreSQL, whose batches commit in parallel). They stop when
-    /// every `Ingest` handle is gone.
-    pub fn start(store: Arc<dyn Store>, writers: usize) -> Ingest {
+    /// every handle is gone.
+    pub fn start(work: Arc<W>, writers: usize) -> Self {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx = Arc::new(Mutex::new(rx));
         let max = max_batch();
         let writers = std::env::var("LIPA_INGEST_WRITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(writers);
         for _ in 0..writers.clamp(1, 64) {
-            tokio::spawn(writer(store.clone(), rx.clone(), max));
+            tokio::spawn(writer(work.clone(), rx.clone(), max));
         }
-        Ingest { queue }
+        GroupCommit { queue }
     }
 
     /// Start the one writer on a thread of its own (SQLite). A batch is several round trips to SQLite's
     /// worker thread; a writer task on the shared runtime waits, after each, behind whatever HTTP work is
     /// queued (measured: about 0.4 ms per round trip at 32 connections), while a thread of its own is
-    /// woken directly. The thread ends when every `Ingest` handle is gone.
-    pub fn start_dedicated(store: Arc<dyn Store>) -> std::io::Result<Ingest> {
+    /// woken directly. The thread ends when every handle is gone.
+    pub fn start_dedicated(work: Arc<W>, name: &str) -> std::io::Result<Self> {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx = Arc::new(Mutex::new(rx));
         let max = max_batch();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        std::thread::Builder::new()
-            .name("lipa-ingest".into())
-            .spawn(move || runtime.block_on(writer(store, rx, max)))?;
-        Ok(Ingest { queue })
+        std::thread::Builder::new().name(name.into()).spawn(move || runtime.block_on(writer(work, rx, max)))?;
+        Ok(GroupCommit { queue })
     }
 
-    /// Record a callback durably and apply it; returns once its transaction has committed.
-    pub async fn record(&self, callback: CallbackIn) -> Result<Applied, StoreError> {
+    /// Queue a job; returns once the transaction holding it has committed.
+    pub async fn record(&self, job: W::In) -> Result<W::Out, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send((callback, reply)).await.map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?;
+        self.queue.send((job, reply)).await.map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?;
         answer.await.map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
     }
 }
 
-async fn writer(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<(CallbackIn, Reply)>>>, max: usize) {
+/// STK callbacks: [`Store::record_callbacks`].
+pub struct Callbacks(pub Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl BatchWork for Callbacks {
+    type In = CallbackIn;
+    type Out = Applied;
+    async fn batch(&self, jobs: &[CallbackIn]) -> Result<Vec<Applied>, StoreError> {
+        self.0.record_callbacks(jobs).await
+    }
+    async fn one(&self, c: &CallbackIn) -> Result<Applied, StoreError> {
+        self.0.record_callback(&c.secret, &c.raw_body, c.outcome.as_ref(), c.now).await
+    }
+}
+
+/// The queue in front of the callback writers.
+pub type Ingest = GroupCommit<Callbacks>;
+
+impl GroupCommit<Callbacks> {
+    /// Start the STK callback writers (see [`GroupCommit::start`]).
+    pub fn start_callbacks(store: Arc<dyn Store>, writers: usize) -> Ingest {
+        GroupCommit::start(Arc::new(Callbacks(store)), writers)
+    }
+
+    /// Start the STK callback writer on a thread of its own (see [`GroupCommit::start_dedicated`]).
+    pub fn start_callbacks_dedicated(store: Arc<dyn Store>) -> std::io::Result<Ingest> {
+        GroupCommit::start_dedicated(Arc::new(Callbacks(store)), "lipa-ingest")
+    }
+}
+
+async fn writer<W: BatchWork>(work: Arc<W>, rx: Rx<W>, max: usize) {
     loop {
         let mut batch = Vec::new();
         {
@@ -88,23 +133,22 @@ async fn writer(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<(CallbackIn,
                 }
             }
         }
-        let (callbacks, replies): (Vec<CallbackIn>, Vec<Reply>) = batch.into_iter().unzip();
-        match store.record_callbacks(&callbacks).await {
+        let (jobs, replies): (Vec<W::In>, Vec<Reply<W::Out>>) = batch.into_iter().unzip();
+        match work.batch(&jobs).await {
             Ok(applied) => {
                 for (reply, a) in replies.into_iter().zip(applied) {
                     let _ = reply.send(Ok(a));
                 }
             }
-            Err(e) if callbacks.len() == 1 => {
+            Err(e) if jobs.len() == 1 => {
                 if let Some(reply) = replies.into_iter().next() {
                     let _ = reply.send(Err(e));
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, size = callbacks.len(), "a callback batch failed; retrying its callbacks one by one");
-                for (c, reply) in callbacks.into_iter().zip(replies) {
-                    let r = store.record_callback(&c.secret, &c.raw_body, c.outcome.as_ref(), c.now).await;
-                    let _ = reply.send(r);
+                tracing::warn!(error = %e, size = jobs.len(), "a batch failed; retrying its items one by one");
+                for (job, reply) in jobs.iter().zip(replies) {
+                    let _ = reply.send(work.one(job).await);
                 }
             }
         }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod backup;
 pub mod boundary;
+pub mod c2b;
 pub mod config;
 pub mod doctor;
 pub mod domain;

@@ -28,6 +28,14 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum C2bCommand {
+    /// Show the C2B URLs ({LIPA_PUBLIC_URL}/callbacks/c2b/<secret>/validation and /confirmation), the
+    /// shortcode (MPESA_TILL_NUMBER or MPESA_SHORTCODE), MPESA_C2B_VERSION and LIPA_C2B_DEFAULT_ACTION, then
+    /// register them. Production registers once: on "already registered" it says how to change them.
+    Register,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the gateway (simulator mode when no credentials are configured).
     Serve,
@@ -49,6 +57,11 @@ enum Command {
     /// Check the configuration end to end (database, Daraja credentials, shortcode + passkey, clock,
     /// callback URL, webhooks) and explain each problem with its fix. Exits non-zero on any error.
     Doctor,
+    /// C2B (paybill, till, QR): register the validation and confirmation URLs with Daraja.
+    C2b {
+        #[command(subcommand)]
+        command: C2bCommand,
+    },
     /// Copy the configured SQLite database to a new file while the gateway keeps running (a consistent
     /// snapshot, checked after it is written). For PostgreSQL it prints how to use pg_dump instead.
     Backup {
@@ -152,6 +165,7 @@ async fn main() {
         Command::Pay(args) => pay(args).await,
         Command::Doctor => doctor().await,
         Command::Backup { path } => backup(&path).await,
+        Command::C2b { command: C2bCommand::Register } => c2b_register().await,
         Command::Payments { command: PaymentsCommand::List { status, reference, limit, api } } => {
             payments_list(status, reference, limit, api).await
         }
@@ -232,6 +246,10 @@ async fn keys_create(name: &str) -> anyhow::Result<()> {
     println!("It is shown only this once; lipa keeps only its hash. Send it as: Authorization: Bearer <key>");
     println!("{key}");
     Ok(())
+}
+
+async fn c2b_register() -> anyhow::Result<()> {
+    lipa::c2b::register_command(&Config::from_env()?).await
 }
 
 fn key_id_of(key: &str) -> String {

@@ -110,12 +110,16 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     // while the other commits (measured: more writers make smaller batches and more commits, and were
     // slower at 32 and 64 connections); LIPA_INGEST_WRITERS overrides the PostgreSQL figure.
     let ingest = if cfg.database_url.starts_with("postgres") {
-        crate::ingest::Ingest::start(store.clone(), 2)
+        crate::ingest::Ingest::start_callbacks(store.clone(), 2)
     } else {
-        crate::ingest::Ingest::start_dedicated(store.clone()).context("cannot start the callback writer thread")?
+        crate::ingest::Ingest::start_callbacks_dedicated(store.clone()).context("cannot start the callback writer thread")?
     };
+    let c2b = crate::c2b::start_queue(store.clone(), cfg.database_url.starts_with("postgres"))
+        .context("cannot start the C2B confirmation writer")?;
+    let c2b_secret = crate::c2b::secret(store.as_ref()).await.context("cannot read the C2B callback secret")?.into();
     let keys = Arc::default();
-    let state = AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics, ingest, keys };
+    let state =
+        AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics, ingest, c2b, c2b_secret, keys };
     #[cfg_attr(not(feature = "sim"), allow(unused_mut))]
     let mut app = router(state.clone());
     #[cfg(feature = "sim")]
@@ -133,7 +137,23 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     if state.cfg.webhook_url.is_some() {
         tasks.push(tokio::spawn(crate::jobs::webhooks::run(state.clone(), stop_rx.clone())));
     }
+    // Outside production the C2B URLs are registered at every start (production registers once, on purpose:
+    // `lipa c2b register`).
+    if state.cfg.mode != Mode::Production {
+        register_c2b(&state).await;
+    }
     Ok(Gateway { addr, state, simulator, api_key, admin_password, stop, tasks })
+}
+
+/// Register the C2B URLs; a failure is logged with its fix and does not stop the gateway.
+async fn register_c2b(state: &AppState) {
+    let reg = crate::c2b::registration(&state.cfg, &state.public_base, &state.c2b_secret);
+    let register = crate::c2b::register(state.store.as_ref(), &state.daraja, &reg);
+    match tokio::time::timeout(std::time::Duration::from_secs(15), register).await {
+        Ok(Ok(_)) => tracing::info!(short_code = %reg.short_code, version = %reg.version, "C2B URLs registered"),
+        Ok(Err(e)) => tracing::warn!(problem = %crate::c2b::explain(&e, &reg), "C2B URLs not registered"),
+        Err(_) => tracing::warn!("C2B URL registration got no answer in 15 s"),
+    }
 }
 
 /// The database as the banner shows it: a SQLite file with its absolute path (so a newcomer sees which
@@ -182,6 +202,7 @@ impl Gateway {
         }
         out.push_str(&format!("  API:             {local}/v1/payments\n"));
         out.push_str(&format!("  Callbacks:       {base}/callbacks/stk/<secret>\n"));
+        out.push_str(&format!("  C2B callbacks:   {base}/callbacks/c2b/<secret>/validation, /confirmation\n"));
         if self.simulator.is_some() {
             out.push_str(&format!("  Demo shop:       {local}/shop\n"));
             out.push_str(&format!("  Virtual handset: {local}/sim/handset\n"));

@@ -446,3 +446,61 @@ async fn shop_checkout_handset_and_admin_in_a_browser() {
     d.quit().await;
     app.stop().await;
 }
+
+/// WebDriver's Enter key.
+const ENTER: &str = "\u{E007}";
+
+/// Issue 13: a checkout page of a payment with no phone, paid by hand from the handset's SIM menu (Pay Bill,
+/// the page's account number), turns to success by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_paid_from_the_sim_menu_turns_to_success_without_reload() {
+    let (Some(chromedriver), Some(chrome)) =
+        (tool("CHROMEDRIVER", "/usr/bin/chromedriver"), tool("CHROME_BIN", "/usr/bin/chromium"))
+    else {
+        eprintln!("SKIPPED: the browser test needs chromedriver and chromium");
+        return;
+    };
+    let app = common::spawn_with(&common::Backend::Sqlite, &[]).await;
+    let p = app.create(json!({"amount": 75, "reference": "ORDER-C2B-9"})).await;
+    let account = p["account_reference"].as_str().unwrap().to_string();
+    let d = Driver::start(&chromedriver, &chrome, "en-GB,en").await;
+    d.size(390, 844).await;
+    d.goto(p["checkout_url"].as_str().unwrap()).await;
+    d.wait_for("the checkout page", "document.querySelector('#live[data-state=enter_phone] #c2b-line')", Duration::from_secs(10))
+        .await;
+    let line = d.text("#c2b-line").await;
+    assert_eq!(line, format!("Pay Bill 174379, account {account}, KES 75"));
+    d.wait_for("the QR code", "document.querySelector('img.qr').naturalWidth > 0", Duration::from_secs(10)).await;
+    d.js("window.__lipaMarker = 'still-here'; return true;").await;
+    d.shot("c2b-01-checkout-paybill-mobile").await;
+    let checkout_window = d.get("/window").await.as_str().unwrap().to_string();
+
+    // The customer's phone: the SIM menu on the virtual handset, typed by hand.
+    let tab = d.post("/window/new", json!({ "type": "tab" })).await;
+    d.post("/window", json!({ "handle": tab["handle"] })).await;
+    d.goto(&format!("{}/sim/handset", app.url)).await;
+    d.wait_for("the handset", "document.querySelector('#phone')", Duration::from_secs(10)).await;
+    d.type_into("#phone", &format!("0712345678{ENTER}")).await;
+    d.click("button[data-choice=lipa]").await;
+    d.click("button[data-choice=paybill]").await;
+    d.type_into("#simmenu-number", &format!("174379{ENTER}")).await;
+    d.type_into("#simmenu-account", &format!("{account}{ENTER}")).await;
+    d.type_into("#simmenu-amount", &format!("75{ENTER}")).await;
+    d.wait_for("the PIN step", "document.querySelector('#simmenu-pin')", Duration::from_secs(10)).await;
+    d.type_into("#simmenu-pin", &format!("1234{ENTER}")).await;
+    d.wait_for("the confirmation SMS", "document.querySelector('#simmenu-sms')", Duration::from_secs(15)).await;
+    assert!(d.text("#simmenu-sms").await.contains("Confirmed. Ksh75.00"));
+    d.shot("c2b-02-handset-sim-menu-mobile").await;
+
+    d.post("/window", json!({ "handle": checkout_window })).await;
+    d.wait_for("the success screen", "document.querySelector('#live[data-state=succeeded]')", Duration::from_secs(30))
+        .await;
+    assert_eq!(d.js("return window.__lipaMarker || null").await, json!("still-here"), "the page was reloaded");
+    let done = d.text("#live").await;
+    assert!(done.contains("Payment received"), "{done}");
+    d.shot("c2b-03-checkout-paid-by-paybill-mobile").await;
+    let (_, paid) = app.get(&format!("/v1/payments/{}", p["id"].as_str().unwrap())).await;
+    assert_eq!((paid["status"].as_str(), paid["channel"].as_str()), (Some("succeeded"), Some("c2b")), "{paid}");
+    d.quit().await;
+    app.stop().await;
+}

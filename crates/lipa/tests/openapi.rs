@@ -77,7 +77,12 @@ fn the_document_names_the_api_types() {
         doc["components"]["schemas"]["Payment"]["properties"]["channel"]["$ref"],
         "#/components/schemas/Channel"
     );
-    assert_eq!(doc["components"]["schemas"]["Channel"]["enum"], json!(["stk"]));
+    assert_eq!(doc["components"]["schemas"]["Channel"]["enum"], json!(["stk", "c2b"]));
+    // C2B (issue 13): the payer's name and the amount received, and the channel filter.
+    let props = &doc["components"]["schemas"]["Payment"]["properties"];
+    assert!(props["payer_name"].is_object() && props["paid_amount"].is_object(), "{props}");
+    let list = doc["paths"]["/v1/payments"]["get"]["parameters"].as_array().unwrap();
+    assert!(list.iter().any(|p| p["name"] == "channel"), "{list:?}");
     let required = doc["components"]["schemas"]["CreatePayment"]["required"].clone();
     assert_eq!(required, json!(["amount", "reference"]));
     assert!(doc["webhooks"]["payment.needs_review"]["post"].is_object());

@@ -20,6 +20,9 @@ fn payment(reference: &str, now: i64) -> Payment {
         // Unique, as the gateway derives it (see `lipa::service::create_payment`).
         account_reference: id[id.len() - 12..].to_string(),
         resolution: None,
+        channel: lipa::domain::c2b::Channel::Stk,
+        payer_name: None,
+        paid_amount: None,
         id,
         status: PaymentStatus::Pending,
         amount: 100,

@@ -11,13 +11,9 @@ use crate::domain::{self, PaymentDraft, PaymentStatus, PushTarget};
 constant!(PaymentObject, "payment");
 constant!(Kes, "KES");
 
-/// How the customer pays. Only STK push today; C2B payments will say `c2b`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// Lipa Na M-Pesa Online: a prompt on the customer's phone.
-    Stk,
-}
+/// How the customer paid: `stk` (a prompt on the phone) or `c2b` (the paybill or till, from the SIM menu or
+/// by scanning the QR code).
+pub use crate::domain::c2b::Channel;
 
 /// The schema of `failure_reason`: the API names of [`domain::FailureReason`], read from it (the value
 /// itself is a `domain::FailureReason`, written as its name).
@@ -91,7 +87,7 @@ impl ResultCode {
     }
 }
 
-/// A payment request to one phone, and what became of it.
+/// A payment — asked of one phone, or paid to the paybill or till — and what became of it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Payment {
     #[schema(pattern = "^pay_[0-9a-f]+$", example = "pay_5f0c3e1a9b2d4c6e8f0a1b2c")]
@@ -151,6 +147,13 @@ pub struct Payment {
     pub updated_at: String,
     #[schema(required = true, format = DateTime)]
     pub completed_at: Option<String>,
+    /// The payer's name as Daraja gives it (C2B payments; null otherwise).
+    #[schema(required = true, example = "JANE WANJIRU MUTHONI")]
+    pub payer_name: Option<String>,
+    /// The whole KES actually received (C2B payments; null otherwise). On a payment in needs_review with
+    /// review_reason amount_mismatch it differs from amount.
+    #[schema(required = true)]
+    pub paid_amount: Option<i64>,
     /// Set when an operator settled the payment from needs_review on the admin dashboard. A payment resolved
     /// as failed carries no mpesa_receipt and no success result; what Daraja said stays in its history.
     #[schema(required = true)]
@@ -164,7 +167,7 @@ impl Payment {
             id: p.id.clone(),
             object: PaymentObject::Value,
             status: p.status,
-            channel: Channel::Stk,
+            channel: p.channel,
             amount: p.amount,
             currency: Kes::Value,
             phone: p.phone.clone(),
@@ -185,6 +188,8 @@ impl Payment {
             updated_at: rfc3339(p.updated_at),
             completed_at: p.completed_at.map(rfc3339),
             resolution: p.resolution.as_ref().map(Resolution::of),
+            payer_name: p.payer_name.clone(),
+            paid_amount: p.paid_amount,
         }
     }
 

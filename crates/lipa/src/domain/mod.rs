@@ -1,5 +1,6 @@
 //! Pure payment rules: statuses, the transition table and identifiers. No I/O here.
 
+pub mod c2b;
 pub mod failure;
 pub mod ids;
 pub mod payment;

@@ -112,6 +112,12 @@ pub struct Payment {
     pub next_check_at: Option<i64>,
     /// An operator's decision about a payment that was under review.
     pub resolution: Option<Resolution>,
+    /// How it was paid: `stk` (a prompt) or `c2b` (the paybill or till, from the SIM menu or by QR).
+    pub channel: super::c2b::Channel,
+    /// C2B: the payer's name as Daraja gives it.
+    pub payer_name: Option<String>,
+    /// C2B: the whole KES actually received (differs from `amount` on a payment under review).
+    pub paid_amount: Option<i64>,
 }
 
 /// How an operator settled a payment under review: the status they chose, who, when and why.
@@ -200,6 +206,9 @@ impl Payment {
             check_attempts: 0,
             next_check_at: Some(first_check),
             resolution: None,
+            channel: super::c2b::Channel::Stk,
+            payer_name: None,
+            paid_amount: None,
         }
     }
 }
@@ -484,6 +493,12 @@ pub fn decide(p: &Payment, outcome: &Outcome) -> Option<Decision> {
             ..Decision::to(PaymentStatus::Failed)
         }),
 
+        // Paid from the SIM menu or by QR, and now the prompt reports a success too: the customer paid twice.
+        (PaymentStatus::Succeeded, Outcome::Succeeded { receipt, .. })
+            if p.channel == super::c2b::Channel::C2b && receipt.as_ref() != p.mpesa_receipt.as_ref() =>
+        {
+            Some(Decision::review(super::c2b::PAID_TWICE))
+        }
         // Already paid: the same success again is a duplicate; another receipt is a second charge.
         (PaymentStatus::Succeeded, Outcome::Succeeded { receipt, .. }) => match (receipt, &p.mpesa_receipt) {
             (Some(r), Some(ours)) if r != ours => {
@@ -540,6 +555,9 @@ mod tests {
             check_attempts: 0,
             next_check_at: None,
             resolution: None,
+            channel: crate::domain::c2b::Channel::Stk,
+            payer_name: None,
+            paid_amount: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod c2b;
 pub mod callbacks;
 pub mod checkout;
 pub mod docs;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(self::openapi::router())
         .merge(self::docs::router())
         .merge(self::callbacks::router())
+        .merge(self::c2b::router())
         .merge(self::metrics::router())
         .merge(self::pages::router())
         .merge(self::checkout::router())

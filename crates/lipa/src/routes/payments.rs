@@ -119,6 +119,9 @@ struct ListQuery {
     account_reference: Option<String>,
     /// Only payments to this phone (any format).
     phone: Option<String>,
+    /// Only payments paid through this channel: stk (a prompt) or c2b (the paybill or till).
+    #[param(value_type = Option<api::Channel>)]
+    channel: Option<String>,
     /// 1 to 100 (default 10).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -167,6 +170,15 @@ async fn list(
                 .to_string(),
         ),
     };
+    let channel = match q.channel.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            api::Channel::parse(c)
+                .ok_or_else(|| ApiError::invalid("invalid_channel", "channel", "channel must be stk or c2b"))?
+                .as_str()
+                .to_string(),
+        ),
+    };
     let starting_after = q.starting_after.filter(|s| !s.is_empty());
     if let Some(after) = &starting_after {
         if state.store.get_payment(after).await?.is_none() {
@@ -178,6 +190,7 @@ async fn list(
         reference: q.reference.filter(|s| !s.is_empty()),
         account_reference: q.account_reference.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         phone,
+        channel,
         starting_after,
         limit: page_limit(q.limit.as_deref())?,
         ..Default::default()

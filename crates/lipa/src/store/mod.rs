@@ -2,6 +2,7 @@
 //! never see SQL, and the store applies the domain's decisions without making business rules of its own.
 
 mod apply;
+pub mod c2b;
 mod held;
 pub mod postgres;
 mod rows;
@@ -66,6 +67,8 @@ pub struct PaymentFilter {
     /// Only the payments with this account reference (ignoring case), e.g. from an M-Pesa statement.
     pub account_reference: Option<String>,
     pub phone: Option<String>,
+    /// `stk` or `c2b`.
+    pub channel: Option<String>,
     pub starting_after: Option<String>,
     pub limit: i64,
     /// Created at or after this Unix ms (the admin's date filter).
@@ -194,7 +197,7 @@ pub struct Applied {
 }
 
 #[async_trait]
-pub trait Store: upkeep::Upkeep + Send + Sync + 'static {
+pub trait Store: upkeep::Upkeep + c2b::C2bStore + Send + Sync + 'static {
     /// Create a payment (and claim its idempotency key) in one transaction.
     async fn create_payment(&self, new: NewPayment) -> Result<Created>;
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>>;

@@ -7,7 +7,8 @@ use crate::domain::{Payment, PaymentStatus, PushState};
 pub const PAYMENT_COLUMNS: &str = "id, status, amount, phone, reference, description, metadata, return_url, \
      checkout_request_id, merchant_request_id, mpesa_receipt, result_code, result_desc, failure_reason, \
      review_reason, push_state, callback_secret, created_at, updated_at, completed_at, check_attempts, next_check_at, \
-     account_reference, resolution_outcome, resolved_by, resolved_at, resolution_note, dismissed_receipt";
+     account_reference, resolution_outcome, resolved_by, resolved_at, resolution_note, dismissed_receipt, \
+     channel, payer_name, paid_amount";
 
 pub const EVENT_COLUMNS: &str = "id, type, payment_id, created_at, data, delivered_at, attempts, \
      next_attempt_at, failed_at, failures, COALESCE(retry_from, created_at) AS retry_from";
@@ -44,6 +45,9 @@ pub struct PaymentRow {
     resolved_at: Option<i64>,
     resolution_note: Option<String>,
     dismissed_receipt: Option<String>,
+    channel: String,
+    payer_name: Option<String>,
+    paid_amount: Option<i64>,
 }
 
 impl TryFrom<PaymentRow> for Payment {
@@ -90,6 +94,9 @@ impl TryFrom<PaymentRow> for Payment {
             completed_at: r.completed_at,
             check_attempts: r.check_attempts,
             next_check_at: r.next_check_at,
+            channel: crate::domain::c2b::Channel::parse(&r.channel).unwrap_or(crate::domain::c2b::Channel::Stk),
+            payer_name: r.payer_name,
+            paid_amount: r.paid_amount,
         })
     }
 }

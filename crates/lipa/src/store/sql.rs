@@ -221,6 +221,7 @@ macro_rules! sql_store {
                      AND (CAST($6 AS BIGINT) IS NULL OR created_at >= $6) \
                      AND (CAST($7 AS BIGINT) IS NULL OR created_at < $7) \
                      AND (CAST($8 AS TEXT) IS NULL OR UPPER(account_reference) = UPPER($8)) \
+                     AND (CAST($9 AS TEXT) IS NULL OR channel = $9) \
                      ORDER BY seq DESC LIMIT $5"
                 );
                 let rows: Vec<PaymentRow> = sqlx::query_as(&q)
@@ -232,6 +233,7 @@ macro_rules! sql_store {
                     .bind(f.created_from)
                     .bind(f.created_before)
                     .bind(&f.account_reference)
+                    .bind(&f.channel)
                     .fetch_all(&self.reader)
                     .await?;
                 let has_more = rows.len() as i64 > f.limit;

@@ -55,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .route("/pay/{id}/events", get(live::events))
         .route("/pay/{id}/retry", post(retry))
         .route("/pay/{id}/receipt", get(receipt))
+        .route("/pay/{id}/qr.png", get(qr))
 }
 
 const LANG_COOKIE: &str = "lipa_lang";
@@ -82,6 +83,24 @@ async fn load(state: &AppState, id: &str) -> Result<Payment, PageError> {
         return Err(PageError::NotFound);
     }
     state.store.get_payment(id).await?.ok_or(PageError::NotFound)
+}
+
+/// `/pay/{id}/qr.png`: the Dynamic QR code of an open payment (Daraja draws it).
+async fn qr(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let p = match load(&state, &id).await {
+        Ok(p) if p.status == PaymentStatus::Pending => p,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match crate::c2b::qr_png(&state.daraja, &state.cfg, &p).await {
+        Ok(png) => {
+            let headers = [(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=600")];
+            (headers, png).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(payment_id = %p.id, error = %e, "no QR code from Daraja");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 #[derive(serde::Deserialize, Default)]

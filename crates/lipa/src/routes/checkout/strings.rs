@@ -85,6 +85,14 @@ pub struct Texts {
     pub sim_link: &'static str,
     pub sim_after: &'static str,
     pub check_status: &'static str,
+    pub c2b_title: &'static str,
+    pub c2b_paybill: &'static str,
+    pub c2b_buygoods: &'static str,
+    pub c2b_steps_paybill: &'static str,
+    pub c2b_steps_buygoods: &'static str,
+    pub c2b_qr_alt: &'static str,
+    pub c2b_qr_help: &'static str,
+    pub c2b_sim: &'static str,
     pub wrong_number: &'static str,
     pub wrong_number_text: &'static str,
     pub next_phone_label: &'static str,
@@ -160,6 +168,16 @@ pub static EN: Texts = Texts {
     sim_link: "virtual handset",
     sim_after: "(opens in a new tab); this page follows by itself.",
     check_status: "Check the status",
+    c2b_title: "Or pay from the M-Pesa menu",
+    c2b_paybill: "Pay Bill {number}, account {account}, {amount}",
+    c2b_buygoods: "Buy Goods {number}, {amount}",
+    c2b_steps_paybill: "M-Pesa → Lipa na M-Pesa → Pay Bill: business number {number}, account number {account}, \
+                        amount {amount}, then your PIN.",
+    c2b_steps_buygoods: "M-Pesa → Lipa na M-Pesa → Buy Goods and Services: till number {number}, amount {amount}, \
+                         then your PIN.",
+    c2b_qr_alt: "QR code: pay {amount} to {merchant} with the M-Pesa app",
+    c2b_qr_help: "Or scan this code with the M-Pesa app. This page follows whichever way you pay.",
+    c2b_sim: "Simulator mode: pay from the SIM menu on the",
     wrong_number: "Wrong number?",
     wrong_number_text:
         "M-Pesa cannot take back a request once it is sent, and we never send two at once. If that phone \
@@ -243,6 +261,16 @@ pub static SW: Texts = Texts {
     sim_link: "simu ya majaribio",
     sim_after: "(inafunguka kwenye kichupo kipya); ukurasa huu utafuata wenyewe.",
     check_status: "Angalia hali ya malipo",
+    c2b_title: "Au lipa kupitia menyu ya M-Pesa",
+    c2b_paybill: "Lipa Bili {number}, akaunti {account}, {amount}",
+    c2b_buygoods: "Nunua Bidhaa {number}, {amount}",
+    c2b_steps_paybill: "M-Pesa → Lipa na M-Pesa → Pay Bill: namba ya biashara {number}, namba ya akaunti {account}, \
+                        kiasi {amount}, kisha PIN yako.",
+    c2b_steps_buygoods: "M-Pesa → Lipa na M-Pesa → Buy Goods and Services: namba ya till {number}, kiasi {amount}, \
+                         kisha PIN yako.",
+    c2b_qr_alt: "Msimbo wa QR: lipa {amount} kwa {merchant} kwa programu ya M-Pesa",
+    c2b_qr_help: "Au changanua msimbo huu kwa programu ya M-Pesa. Ukurasa huu utafuata njia yoyote utakayolipa.",
+    c2b_sim: "Hali ya majaribio: lipa kupitia menyu ya SIM kwenye",
     wrong_number: "Namba si sahihi?",
     wrong_number_text: "M-Pesa haiwezi kurudisha ombi likishatumwa, na sisi hatutumi maombi mawili kwa wakati mmoja. \
                         Kama simu hiyo iko nawe, chagua Ghairi (Cancel) juu yake; la sivyo ombi litaisha lenyewe \

@@ -66,6 +66,39 @@ pub struct PanelView {
     /// `needs_review`.
     pub review_text: String,
     pub back_to: Option<(String, String)>,
+    /// While open: how to pay the paybill or till instead, and the QR code.
+    pub c2b: Option<C2bView>,
+}
+
+/// "Pay Bill 174379, account INV-1, KES 150", the steps in the M-Pesa menu, and the QR code.
+pub struct C2bView {
+    pub line: String,
+    pub steps: String,
+    pub qr_src: String,
+    pub qr_alt: String,
+    /// Simulator mode: the handset's SIM menu.
+    pub sim: bool,
+}
+
+impl C2bView {
+    fn new(state: &AppState, p: &Payment, t: &'static Texts) -> C2bView {
+        let collect = crate::c2b::Collect::of(&state.cfg);
+        let amount = kes(p.amount);
+        let values =
+            [("number", collect.number()), ("account", p.account_reference.as_str()), ("amount", amount.as_str())];
+        let (line, steps) = if collect.is_paybill() {
+            (t.c2b_paybill, t.c2b_steps_paybill)
+        } else {
+            (t.c2b_buygoods, t.c2b_steps_buygoods)
+        };
+        C2bView {
+            line: fill(line, &values),
+            steps: fill(steps, &values),
+            qr_src: format!("/pay/{}/qr.png", p.id),
+            qr_alt: fill(t.c2b_qr_alt, &[("amount", &amount), ("merchant", &state.cfg.merchant_name)]),
+            sim: state.cfg.mode == Mode::Simulator,
+        }
+    }
 }
 
 impl PanelView {
@@ -94,6 +127,7 @@ impl PanelView {
             failure: t.failure(p.failure_reason.map(|r| r.as_str())),
             review_text: fill(t.review_text, &[("merchant", merchant)]),
             back_to: return_url(p).map(|u| (u, fill(t.back_to, &[("merchant", merchant)]))),
+            c2b: (p.status == PaymentStatus::Pending).then(|| C2bView::new(state, p, t)),
         }
     }
 }
