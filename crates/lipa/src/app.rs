@@ -26,6 +26,8 @@ pub struct AppState {
     pub ingest: crate::ingest::Ingest,
     /// API keys recently found valid (see `routes::auth`).
     pub keys: Arc<crate::routes::auth::KeyCache>,
+    /// Payouts, refunds and the balance (see `money_out`).
+    pub money_out: Arc<crate::money_out::Outbound>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::routes::openapi::router())
         .merge(crate::routes::docs::router())
         .merge(crate::routes::callbacks::router())
+        .merge(crate::routes::results::router())
         .merge(crate::routes::metrics::router())
         .merge(crate::routes::pages::router())
         .merge(crate::routes::checkout::router())

@@ -81,6 +81,8 @@ pub struct Config {
     pub security: crate::security::Settings,
     /// Connection timeouts and caps, admin login limits, callback body retention (`crate::hardening`).
     pub hardening: crate::hardening::Hardening,
+    /// Payouts, refunds and the balance (`MPESA_INITIATOR_*`, `MPESA_B2C_*`, …).
+    pub money_out: crate::money_out::Settings,
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +108,7 @@ impl fmt::Debug for Config {
             .field("admin_password", &redacted(&self.admin_password))
             .field("pending_guard", &self.pending_guard)
             .field("hardening", &self.hardening)
+            .field("money_out", &self.money_out)
             .finish_non_exhaustive()
     }
 }
@@ -212,6 +215,7 @@ impl Config {
             json_logs: src.get("LIPA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
             security: crate::security::Settings::from_source(src)?,
             hardening: crate::hardening::Hardening::from_source(src)?,
+            money_out: crate::money_out::Settings::from_source(src)?,
         };
         Ok(cfg)
     }
@@ -254,6 +258,7 @@ impl Config {
         if let Some(problem) = self.simulator_problem() {
             problems.push(problem);
         }
+        problems.extend(self.money_out.problems(self.mode));
         if self.mode != Mode::Simulator && (self.consumer_key.is_none() || self.consumer_secret.is_none()) {
             problems.push(format!(
                 "MPESA_ENV={} needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET (from your app on the Daraja portal)",

@@ -58,6 +58,7 @@ impl From<StoreError> for ApiError {
                     .into(),
             },
             StoreError::NotFound => ApiError::NotFound("payment"),
+            StoreError::Refused { code, message } => ApiError::Conflict { code, message },
             other => ApiError::Internal(other.to_string()),
         }
     }

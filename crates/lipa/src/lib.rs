@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
+pub mod money_out;
 pub mod password;
 pub mod request_log;
 pub mod routes;

@@ -2,6 +2,7 @@
 
 pub mod failure;
 pub mod ids;
+pub mod money_out;
 pub mod payment;
 pub mod push;
 

@@ -8,9 +8,11 @@ pub mod docs;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod money_out;
 pub mod openapi;
 pub mod pages;
 pub mod payments;
+pub mod results;
 pub mod shop;
 
 use axum::extract::rejection::BytesRejection;

@@ -35,7 +35,7 @@ pub fn payment_json(state: &AppState, p: &Payment) -> Value {
     api::to_json(&payment_object(state, p))
 }
 
-fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
+pub(crate) fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
     let key = v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
         ApiError::Invalid {

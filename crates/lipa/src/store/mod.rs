@@ -3,6 +3,8 @@
 
 mod apply;
 mod held;
+pub mod money_out;
+mod money_out_sql;
 pub mod postgres;
 mod rows;
 mod sql;
@@ -23,6 +25,9 @@ pub enum StoreError {
     AccountReferenceTaken,
     #[error("not found")]
     NotFound,
+    /// A rule of money out refused the request (`refund_exceeds_payment`, …): a 409 with this code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -194,7 +199,7 @@ pub struct Applied {
 }
 
 #[async_trait]
-pub trait Store: upkeep::Upkeep + Send + Sync + 'static {
+pub trait Store: upkeep::Upkeep + money_out::MoneyOutStore + Send + Sync + 'static {
     /// Create a payment (and claim its idempotency key) in one transaction.
     async fn create_payment(&self, new: NewPayment) -> Result<Created>;
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>>;

@@ -7,7 +7,7 @@ use crate::domain::{Payment, PaymentStatus, PushState};
 pub const PAYMENT_COLUMNS: &str = "id, status, amount, phone, reference, description, metadata, return_url, \
      checkout_request_id, merchant_request_id, mpesa_receipt, result_code, result_desc, failure_reason, \
      review_reason, push_state, callback_secret, created_at, updated_at, completed_at, check_attempts, next_check_at, \
-     account_reference, resolution_outcome, resolved_by, resolved_at, resolution_note, dismissed_receipt";
+     account_reference, resolution_outcome, resolved_by, resolved_at, resolution_note, dismissed_receipt, refunded_amount";
 
 pub const EVENT_COLUMNS: &str = "id, type, payment_id, created_at, data, delivered_at, attempts, \
      next_attempt_at, failed_at, failures, COALESCE(retry_from, created_at) AS retry_from";
@@ -44,6 +44,7 @@ pub struct PaymentRow {
     resolved_at: Option<i64>,
     resolution_note: Option<String>,
     dismissed_receipt: Option<String>,
+    refunded_amount: i64,
 }
 
 impl TryFrom<PaymentRow> for Payment {
@@ -70,6 +71,7 @@ impl TryFrom<PaymentRow> for Payment {
             push_state: PushState::parse(&r.push_state),
             id: r.id,
             amount: r.amount,
+            refunded_amount: r.refunded_amount,
             phone: r.phone,
             reference: r.reference,
             description: r.description,
