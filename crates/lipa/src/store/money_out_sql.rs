@@ -99,68 +99,23 @@ where
             tx.commit().await?;
             return Ok(found);
         }
-        // The payment is locked (PostgreSQL) or the database is (SQLite's one writer) until the refund is in.
-        let q = format!("SELECT status, amount, phone, mpesa_receipt FROM payments WHERE id = $1{}", S::FOR_UPDATE);
-        let payment: Option<(String, i64, Option<String>, Option<String>)> =
-            sqlx::query_as(&q).bind(new.payment_id.as_str()).fetch_optional(&mut *tx).await?;
-        let Some((status, paid, phone, receipt)) = payment else { return Err(StoreError::NotFound) };
-        if status != PaymentStatus::Succeeded.as_str() {
-            return Err(refused(
-                "payment_not_refundable",
-                format!("only a succeeded payment can be refunded; this one is {status}"),
-            ));
-        }
-        let held: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(amount), 0) FROM money_out WHERE payment_id = $1 AND object = 'refund' \
-             AND status <> 'failed'",
-        )
-        .bind(new.payment_id.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let left = paid - held;
-        let amount = new.amount.unwrap_or(left);
-        if amount > left || left <= 0 {
-            return Err(refused(
-                "refund_exceeds_payment",
-                format!("the payment's refunds would add up to more than its KES {paid}: KES {left} is left to refund"),
-            ));
-        }
-        let method = new.method;
-        let (kind, original_receipt) = match method {
-            crate::domain::money_out::Method::Reversal => match receipt {
-                Some(r) => ("reversal".to_string(), Some(r)),
-                None => {
-                    return Err(refused(
-                        "refund_unavailable",
-                        "this payment has no M-Pesa receipt to reverse; set LIPA_REFUND_METHOD=b2c to pay it back",
-                    ))
-                }
-            },
-            crate::domain::money_out::Method::B2c => {
-                if phone.is_none() {
-                    return Err(refused("refund_unavailable", "this payment has no phone to pay back"));
-                }
-                if amount < crate::domain::money_out::MIN_AMOUNT {
-                    return Err(refused("refund_below_minimum", "a B2C refund is at least KES 10"));
-                }
-                ("business".to_string(), None)
+        let refund = match Sql::<S::DB>::refund_row(&mut tx, &new, S::FOR_UPDATE).await {
+            Ok(r) => r,
+            // Nothing was written: committing releases the payment's lock at once.
+            Err(e @ (StoreError::Refused { .. } | StoreError::NotFound)) => {
+                tx.commit().await?;
+                return Err(e);
             }
+            Err(e) => return Err(e),
         };
-        let draft = Draft {
-            object: Object::Refund,
-            amount,
-            phone,
-            kind,
-            method,
-            remarks: new.reason.clone(),
-            metadata: new.metadata.clone(),
-            payment_id: Some(new.payment_id.clone()),
-            original_receipt,
-        };
-        let refund = MoneyOut::new_pending(draft, new.now, new.first_check_ms);
         Sql::<S::DB>::insert(&mut tx, &refund, new.api_key_id.as_deref()).await?;
-        Sql::<S::DB>::log_payment(&mut tx, &refund, &format!("refund {} of KES {amount} created", refund.id), new.now)
-            .await?;
+        Sql::<S::DB>::log_payment(
+            &mut tx,
+            &refund,
+            &format!("refund {} of KES {} created", refund.id, refund.amount),
+            new.now,
+        )
+        .await?;
         if !Sql::<S::DB>::claim_key(&mut tx, new.api_key_id.as_deref(), new.idempotency.as_ref(), &refund).await? {
             drop(tx);
             return self.replay_after_race(new.api_key_id.as_deref(), new.idempotency.as_ref()).await;
@@ -371,8 +326,73 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB>,
+    for<'r> i64: Decode<'r, DB>,
     usize: ColumnIndex<DB::Row>,
 {
+    /// The refund a request makes, decided under the payment's lock: what is left, the method's needs.
+    async fn refund_row(tx: &mut HeldTx<DB>, new: &NewRefund, for_update: &str) -> Result<MoneyOut> {
+        // The payment is locked (PostgreSQL) or the database is (SQLite's one writer) until the refund is in.
+        let q = format!("SELECT status, amount, phone, mpesa_receipt FROM payments WHERE id = $1{}", for_update);
+        let payment: Option<(String, i64, Option<String>, Option<String>)> =
+            sqlx::query_as(&q).bind(new.payment_id.as_str()).fetch_optional(&mut **tx).await?;
+        let Some((status, paid, phone, receipt)) = payment else { return Err(StoreError::NotFound) };
+        if status != PaymentStatus::Succeeded.as_str() {
+            return Err(refused(
+                "payment_not_refundable",
+                format!("only a succeeded payment can be refunded; this one is {status}"),
+            ));
+        }
+        let held: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM money_out WHERE payment_id = $1 AND object = 'refund' \
+             AND status <> 'failed'",
+        )
+        .bind(new.payment_id.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+        let left = paid - held;
+        let amount = new.amount.unwrap_or(left);
+        if amount > left || left <= 0 {
+            return Err(refused(
+                "refund_exceeds_payment",
+                format!("the payment's refunds would add up to more than its KES {paid}: KES {left} is left to refund"),
+            ));
+        }
+        let method = new.method;
+        let (kind, original_receipt) = match method {
+            crate::domain::money_out::Method::Reversal => match receipt {
+                Some(r) => ("reversal".to_string(), Some(r)),
+                None => {
+                    return Err(refused(
+                        "refund_unavailable",
+                        "this payment has no M-Pesa receipt to reverse; set LIPA_REFUND_METHOD=b2c to pay it back",
+                    ))
+                }
+            },
+            crate::domain::money_out::Method::B2c => {
+                if phone.is_none() {
+                    return Err(refused("refund_unavailable", "this payment has no phone to pay back"));
+                }
+                if amount < crate::domain::money_out::MIN_AMOUNT {
+                    return Err(refused("refund_below_minimum", "a B2C refund is at least KES 10"));
+                }
+                ("business".to_string(), None)
+            }
+        };
+        let draft = Draft {
+            object: Object::Refund,
+            amount,
+            phone,
+            kind,
+            method,
+            remarks: new.reason.clone(),
+            metadata: new.metadata.clone(),
+            payment_id: Some(new.payment_id.clone()),
+            original_receipt,
+        };
+        Ok(MoneyOut::new_pending(draft, new.now, new.first_check_ms))
+    }
+
     /// The row by a column (`id`, `callback_secret` or `query_secret`), locked with `lock` inside the transaction.
     async fn lock(tx: &mut HeldTx<DB>, column: &str, value: &str, lock: &str) -> Result<Option<MoneyOut>> {
         let q = format!("SELECT {MONEY_OUT_COLUMNS} FROM money_out WHERE {column} = $1{lock}");
