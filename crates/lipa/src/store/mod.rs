@@ -5,6 +5,7 @@ mod apply;
 mod held;
 pub mod money_out;
 mod money_out_sql;
+mod money_out_tx;
 pub mod postgres;
 mod rows;
 mod sql;
