@@ -522,6 +522,7 @@ mod tests {
             id: "pay_1".into(),
             status: PaymentStatus::Pending,
             amount: 800,
+            refunded_amount: 0,
             phone: Some("254712345678".into()),
             reference: "A1".into(),
             account_reference: "A1".into(),

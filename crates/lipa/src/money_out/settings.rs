@@ -159,3 +159,47 @@ pub fn b2c_client(
         .with_token_store(std::sync::Arc::new(crate::token::DbTokenStore::new(store.clone(), &credentials)));
     Ok(Some(daraja::Client::new(dcfg).map_err(|e| anyhow::anyhow!("the B2C Daraja client is invalid: {e}"))?))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_source(&Source::from_maps(env, HashMap::new()))
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug() {
+        let s = settings(&[("MPESA_INITIATOR_NAME", "op"), ("MPESA_INITIATOR_PASSWORD", "pw-SECRET-1")]).unwrap();
+        assert!(!format!("{s:?}").contains("pw-SECRET-1"));
+        let cert = s.certificate(Mode::Simulator).unwrap();
+        let (_, pw) = s.initiator(Mode::Production).unwrap();
+        let cred = credential(&cert, &pw).unwrap();
+        assert!(!cred.contains("pw-SECRET-1"));
+    }
+
+    #[test]
+    fn production_refuses_the_sandbox_initiator_and_certificate() {
+        let sandbox_cert = std::env::temp_dir().join(format!("lipa-sandbox-{}.pem", std::process::id()));
+        std::fs::write(&sandbox_cert, daraja::certificates::SANDBOX_PEM).unwrap();
+        let s = settings(&[
+            ("MPESA_INITIATOR_NAME", "testapi"),
+            ("MPESA_INITIATOR_PASSWORD", "x"),
+            ("MPESA_CERTIFICATE", sandbox_cert.to_str().unwrap()),
+        ])
+        .unwrap();
+        let problems = s.problems(Mode::Production).join("\n");
+        assert!(problems.contains("testapi") && problems.contains("sandbox certificate"), "{problems}");
+        assert!(s.problems(Mode::Sandbox).is_empty());
+        // Production with nothing set: money out is off, not a refusal; outside it the sandbox initiator works.
+        let none = settings(&[]).unwrap();
+        assert!(none.problems(Mode::Production).is_empty() && none.initiator(Mode::Production).is_none());
+        assert_eq!(none.initiator(Mode::Simulator).unwrap().0, "testapi");
+        assert!(settings(&[("LIPA_REFUND_METHOD", "cash")]).is_err());
+        assert_eq!(settings(&[("LIPA_REFUND_METHOD", "b2c")]).unwrap().refund_method, RefundMethod::B2c);
+        std::fs::remove_file(sandbox_cert).ok();
+    }
+}
