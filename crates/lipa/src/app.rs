@@ -27,6 +27,8 @@ pub struct AppState {
     pub c2b_secret: Arc<str>,
     /// API keys recently found valid (see `auth::keys`).
     pub keys: Arc<crate::auth::keys::KeyCache>,
+    /// Payouts, refunds and the balance (see `money_out`).
+    pub money_out: Arc<crate::money_out::Outbound>,
 }
 
 impl AppState {

@@ -83,6 +83,8 @@ pub struct Config {
     pub hardening: crate::hardening::Hardening,
     /// C2B: version, validation rule, default action (`crate::c2b`).
     pub c2b: crate::c2b::C2bSettings,
+    /// Payouts, refunds and the balance (`MPESA_INITIATOR_*`, `MPESA_B2C_*`, …).
+    pub money_out: crate::money_out::Settings,
 }
 
 impl fmt::Debug for Config {
@@ -109,6 +111,7 @@ impl fmt::Debug for Config {
             .field("pending_guard", &self.pending_guard)
             .field("hardening", &self.hardening)
             .field("c2b", &self.c2b)
+            .field("money_out", &self.money_out)
             .finish_non_exhaustive()
     }
 }
@@ -216,6 +219,7 @@ impl Config {
             security: crate::security::Settings::from_source(src)?,
             hardening: crate::hardening::Hardening::from_source(src)?,
             c2b: crate::c2b::C2bSettings::from_source(src)?,
+            money_out: crate::money_out::Settings::from_source(src)?,
         };
         Ok(cfg)
     }
@@ -258,6 +262,7 @@ impl Config {
         if let Some(problem) = self.simulator_problem() {
             problems.push(problem);
         }
+        problems.extend(self.money_out.problems(self.mode));
         if self.mode != Mode::Simulator && (self.consumer_key.is_none() || self.consumer_secret.is_none()) {
             problems.push(format!(
                 "MPESA_ENV={} needs MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET (from your app on the Daraja portal)",

@@ -15,6 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, Mode, Source, SANDBOX_PASSKEY, SANDBOX_SHORTCODE};
 
+mod money_out;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Ok,
@@ -117,8 +119,10 @@ pub async fn run(src: &Source) -> Report {
             "credentials",
             "simulator mode: lipa answers as Daraja itself, so there are no Safaricom credentials to check",
         );
+        money_out::check(&cfg, None, &mut r).await;
     } else {
-        check_daraja(&cfg, &mut r).await;
+        let client = check_daraja(&cfg, &mut r).await;
+        money_out::check(&cfg, client.as_ref(), &mut r).await;
     }
     if cfg.mode == Mode::Production && cfg.security.metrics_token.is_none() {
         r.push(
@@ -336,12 +340,13 @@ fn environment(cfg: &Config) -> Result<daraja::Environment, String> {
     }
 }
 
-async fn check_daraja(cfg: &Config, r: &mut Report) {
+/// Check the credentials, shortcode and passkey; the client when the credentials got a token.
+async fn check_daraja(cfg: &Config, r: &mut Report) -> Option<daraja::Client> {
     let env = match environment(cfg) {
         Ok(e) => e,
         Err(e) => {
             r.push("credentials", Level::Error, e, Some("set MPESA_BASE_URL to an http(s) URL, or unset it"));
-            return;
+            return None;
         }
     };
     let base = env.base_url();
@@ -352,7 +357,7 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
             "MPESA_CONSUMER_KEY and MPESA_CONSUMER_SECRET are needed to talk to Daraja",
             Some("copy them from your app on developer.safaricom.co.ke (My Apps)"),
         );
-        return;
+        return None;
     };
     check_clock(&base, r).await;
     // A fresh in-memory token: this proves the configured credentials, not a token some instance cached.
@@ -368,7 +373,7 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
                 format!("the Daraja settings are invalid: {e}"),
                 Some("correct MPESA_SHORTCODE / MPESA_PASSKEY"),
             );
-            return;
+            return None;
         }
     };
     match client.access_token().await {
@@ -387,7 +392,7 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
                      (no spaces; a sandbox app's keys do not work in production and the other way round)",
                 ),
             );
-            return;
+            return None;
         }
         Err(e) => {
             r.push(
@@ -396,7 +401,7 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
                 format!("could not get an access token from {base}: {e}"),
                 Some("check that this host can reach Daraja (DNS, firewall, proxy) and that MPESA_BASE_URL, if set, is right"),
             );
-            return;
+            return None;
         }
     }
     const CHECK: &str = "shortcode and passkey";
@@ -432,6 +437,7 @@ async fn check_daraja(cfg: &Config, r: &mut Report) {
             Some("run lipa doctor again; if it persists, check the network to Daraja"),
         ),
     }
+    Some(client)
 }
 
 /// Compare the host clock with the `Date` header of Daraja's answer to a request that needs no

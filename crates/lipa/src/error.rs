@@ -46,7 +46,10 @@ impl From<crate::api::Invalid> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        PaymentError::from(e).into()
+        match e {
+            StoreError::Refused { code, message } => ApiError::Conflict { code, message },
+            e => PaymentError::from(e).into(),
+        }
     }
 }
 

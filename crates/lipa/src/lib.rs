@@ -18,6 +18,8 @@ pub mod jobs;
 pub mod limits;
 pub mod metrics;
 pub mod payments;
+pub mod money_out;
+pub mod password;
 pub mod request_log;
 pub mod routes;
 pub mod security;

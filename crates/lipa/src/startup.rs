@@ -90,6 +90,7 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
         }
     };
     let credentials = format!("{}|{}|{}", environment.base_url(), key.expose_secret(), secret.expose_secret());
+    let b2c_client = crate::money_out::settings::b2c_client(&cfg, &environment, &store)?;
     let mut dcfg = daraja::Config::new(environment, key, secret, cfg.shortcode.clone(), cfg.passkey.clone())
         .with_timeouts(std::time::Duration::from_secs(5), cfg.daraja_timeout)
         // One token for every instance on this database (a new token may invalidate the previous one).
@@ -118,8 +119,23 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
         .context("cannot start the C2B confirmation writer")?;
     let c2b_secret = crate::c2b::secret(store.as_ref()).await.context("cannot read the C2B callback secret")?.into();
     let keys = Arc::default();
-    let state =
-        AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics, ingest, c2b, c2b_secret, keys };
+    let money_out = crate::money_out::Outbound::new(&cfg, b2c_client.unwrap_or_else(|| daraja.clone()), store.clone())
+        .context("money out (payouts, refunds, balance) cannot be set up")?;
+    let money_out = Arc::new(money_out);
+    let state = AppState {
+        store,
+        daraja,
+        cfg: Arc::new(cfg),
+        public_base,
+        admin,
+        limits,
+        metrics,
+        ingest,
+        c2b,
+        c2b_secret,
+        keys,
+        money_out,
+    };
     #[cfg_attr(not(feature = "sim"), allow(unused_mut))]
     let mut app = router(state.clone());
     #[cfg(feature = "sim")]
@@ -134,6 +150,7 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     tasks.push(tokio::spawn(crate::serve::run(listener, app, state.cfg.hardening.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(crate::jobs::upkeep::run(state.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(crate::jobs::reconcile::run(state.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(crate::jobs::money_out::run(state.clone(), stop_rx.clone())));
     if state.cfg.webhook_url.is_some() {
         tasks.push(tokio::spawn(crate::jobs::webhooks::run(state.clone(), stop_rx.clone())));
     }

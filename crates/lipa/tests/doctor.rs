@@ -191,3 +191,34 @@ async fn the_command_exits_non_zero_on_errors() {
     assert!(!ok, "{text}");
     assert!(text.contains("[ERROR] shortcode and passkey") && text.contains("fix: set MPESA_PASSKEY"), "{text}");
 }
+
+/// The initiator check: a running gateway on the same database receives the Account Balance result the
+/// doctor asked for, so the doctor can tell whether Daraja accepted the initiator and its password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initiator_accepted_or_refused() {
+    let env = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("sim.pem");
+    std::fs::write(&cert, daraja_sim::SIM_CERTIFICATE_PEM).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let initiator = [
+        ("MPESA_INITIATOR_NAME", "testapi"),
+        ("MPESA_INITIATOR_PASSWORD", "Safaricom999!*!"),
+        ("MPESA_CERTIFICATE", cert.to_str().unwrap()),
+        ("LIPA_PUBLIC_URL", public.as_str()),
+    ];
+    let vars = env.vars(&initiator);
+    let cfg = lipa::config::Config::from_source(&Source::from_maps(vars, HashMap::new())).unwrap();
+    let gw = lipa::startup::start(cfg, listener).await.unwrap();
+    let r = env.doctor(&initiator).await;
+    let found = r.about("initiator");
+    assert!(found.iter().all(|f| f.level == Level::Ok) && found.len() == 1, "{r}");
+    assert!(found[0].message.contains("accepted"), "{r}");
+    let mut wrong = initiator.to_vec();
+    wrong[1] = ("MPESA_INITIATOR_PASSWORD", "not-the-password");
+    let r = env.doctor(&wrong).await;
+    let e = error_about(&r, "initiator");
+    assert!(e.message.contains("2001") && !r.to_string().contains("not-the-password"), "{r}");
+    gw.shutdown().await;
+}

@@ -301,3 +301,44 @@ async fn docs_page_renders_the_document_offline() {
     }
     app.stop().await;
 }
+
+/// Payouts, refunds and the balance answer as the document says.
+async fn money_out_answers_match_the_document(backend: Backend) {
+    let app = spawn(&backend).await;
+    let doc = document();
+    let (status, p) = app.post("/v1/payouts", &json!({"amount": 150, "phone": "0712345678"})).await;
+    assert_eq!(status, 201);
+    assert_fits(&doc, "/v1/payouts", "post", 201, &p);
+    let id = p["id"].as_str().unwrap();
+    let done = poll(std::time::Duration::from_secs(20), || async {
+        let (_, v) = app.get(&format!("/v1/payouts/{id}")).await;
+        (v["status"] != "pending").then_some(v)
+    })
+    .await
+    .unwrap();
+    assert_fits(&doc, "/v1/payouts/{id}", "get", 200, &done);
+    let (_, list) = app.get("/v1/payouts").await;
+    assert_fits(&doc, "/v1/payouts", "get", 200, &list);
+    let (status, err) = app.post("/v1/payouts", &json!({"amount": 5, "phone": "0712345678"})).await;
+    assert_eq!(status, 400);
+    assert_fits(&doc, "/v1/payouts", "post", 400, &err);
+    let pay = app.create(json!({"amount": 100, "phone": "0708374149", "reference": "OA-R"})).await;
+    let pay = app.settled(pay["id"].as_str().unwrap()).await;
+    assert_fits(&doc, "/v1/payments/{id}", "get", 200, &pay);
+    let path = format!("/v1/payments/{}/refunds", pay["id"].as_str().unwrap());
+    let (status, r) = app.post(&path, &json!({"amount": 40})).await;
+    assert_eq!(status, 201);
+    assert_fits(&doc, "/v1/payments/{id}/refunds", "post", 201, &r);
+    let (status, err) = app.post(&path, &json!({"amount": 100})).await;
+    assert_eq!(status, 409);
+    assert_fits(&doc, "/v1/payments/{id}/refunds", "post", 409, &err);
+    let (_, list) = app.get(&path).await;
+    assert_fits(&doc, "/v1/payments/{id}/refunds", "get", 200, &list);
+    let (_, got) = app.get(&format!("/v1/refunds/{}", r["id"].as_str().unwrap())).await;
+    assert_fits(&doc, "/v1/refunds/{id}", "get", 200, &got);
+    let (status, b) = app.get("/v1/balance").await;
+    assert_eq!(status, 200);
+    assert_fits(&doc, "/v1/balance", "get", 200, &b);
+    app.stop().await;
+}
+each_backend!(money_out_answers_match_the_document);

@@ -18,6 +18,8 @@ const SHORTCODE: &str = "600123";
 const PASSKEY: &str = "pk-SECRET-passkey-4c2d9e0f1a";
 const WEBHOOK_SECRET: &str = "whsec-SECRET-webhook-93d1";
 const ADMIN_PASSWORD: &str = "admin-SECRET-password-55e2";
+const INITIATOR: &str = "api-operator-7";
+const INITIATOR_PASSWORD: &str = "init-SECRET-password-6a0c";
 
 /// Standard base64 with padding (as in HTTP Basic auth and the STK password).
 fn b64(text: impl AsRef<[u8]>) -> String {
@@ -48,6 +50,7 @@ fn forbidden(api_key: &str) -> Vec<String> {
         PASSKEY.into(),
         WEBHOOK_SECRET.into(),
         ADMIN_PASSWORD.into(),
+        INITIATOR_PASSWORD.into(),
         api_key.into(),
         b64(format!("{KEY}:{SECRET}")),
         b64(stable),
@@ -80,6 +83,8 @@ fn base_env(sim: &str, db: &str) -> HashMap<String, String> {
         ("LIPA_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ("LIPA_WEBHOOK_RETRY_BASE", "100ms"),
         ("LIPA_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("MPESA_INITIATOR_NAME", INITIATOR),
+        ("MPESA_INITIATOR_PASSWORD", INITIATOR_PASSWORD),
         ("LIPA_RECONCILE_AFTER", "1s"),
         ("LIPA_WORKER_TICK", "100ms"),
         ("LIPA_LOG", "debug"),
@@ -149,6 +154,8 @@ async fn no_secret_in_any_log_line_or_response() {
         consumer_key: Some(KEY.into()),
         consumer_secret: Some(SECRET.into()),
         result_delay: Duration::from_millis(100),
+        initiator_name: INITIATOR.into(),
+        initiator_password: INITIATOR_PASSWORD.into(),
         ..daraja_sim::SimConfig::default()
     });
     let router = sim.router();
@@ -156,6 +163,10 @@ async fn no_secret_in_any_log_line_or_response() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("secrets.db").display());
     let mut env = base_env(&sim_url, &db);
+    // The simulator's certificate encrypts the initiator password, as MPESA_CERTIFICATE names it.
+    let cert = dir.path().join("sim.pem");
+    std::fs::write(&cert, daraja_sim::SIM_CERTIFICATE_PEM).unwrap();
+    env.insert("MPESA_CERTIFICATE".into(), cert.display().to_string());
 
     // An API key, made the documented way (printed once by design: that output is not a log).
     let keys = command(&env, dir.path(), &["keys", "create"]).output().await.unwrap();
@@ -207,6 +218,17 @@ async fn no_secret_in_any_log_line_or_response() {
     assert!(body.contains("\"failed\""), "{body}");
     bodies.push(body);
     sim.set_faults(daraja_sim::Faults::default());
+    // Money out: a payout, a refund, the balance, and a forged result.
+    let payout = json!({"amount": 100, "phone": "0712345678", "remarks": "secrets"});
+    let (status, body) = call(http.post(format!("{}/v1/payouts", gw.url)).bearer_auth(&api_key).json(&payout)).await;
+    assert_eq!(status, 201, "{body}");
+    bodies.push(body);
+    let (status, body) = call(http.get(format!("{}/v1/balance", gw.url)).bearer_auth(&api_key)).await;
+    assert_eq!(status, 200, "{body}");
+    bodies.push(body);
+    let refund = http.post(format!("{}/v1/payments/{}/refunds", gw.url, ids[0])).bearer_auth(&api_key).json(&json!({}));
+    bodies.push(call(refund).await.1);
+    bodies.push(call(http.post(format!("{}/callbacks/result/0000", gw.url)).body("{\"Result\":1}")).await.1);
     // Bad input, a wrong key, a forged callback, pages, health, metrics, the admin login (wrong and right).
     bodies.push(
         call(http.post(format!("{}/v1/payments", gw.url)).bearer_auth(&api_key).body("{\"amount\": -1}")).await.1,

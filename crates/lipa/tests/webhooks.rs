@@ -386,3 +386,35 @@ console.log(`ok=${r[0]} wrong_secret=${r[1]} changed_body=${r[2]}`);"#,
     )
     .await;
 }
+
+/// Payout and refund events go out with the same envelope and signature as payment events.
+async fn payout_and_refund_events_arrive_signed(backend: Backend) {
+    let receiver = Receiver::start(200, &[]).await;
+    let mut extra = env(&receiver, "100ms");
+    extra.push(("LIPA_REFUND_METHOD", "b2c"));
+    let app = spawn_with(&backend, &extra).await;
+    let (status, p) = app.post("/v1/payouts", &json!({"amount": 120, "phone": "0712345678"})).await;
+    assert_eq!(status, 201);
+    let (pay_id, _) = paid_event(&app, "0708374149", "WH-REFUND").await;
+    let (status, r) = app.post(&format!("/v1/payments/{pay_id}/refunds"), &json!({"amount": 300})).await;
+    assert_eq!(status, 201, "{r}");
+    for (object, id, ty) in [("payout", &p["id"], "payout.succeeded"), ("refund", &r["id"], "refund.succeeded")] {
+        let id = id.as_str().unwrap();
+        let event = poll(Duration::from_secs(20), || async {
+            app.events_for(id).await.into_iter().next().map(|e| e["id"].as_str().unwrap().to_string())
+        })
+        .await
+        .expect("an event");
+        let hit = receiver.wait_for(&event, 1, Duration::from_secs(20)).await.remove(0);
+        let now = jiff::Timestamp::now().as_second();
+        assert_eq!(
+            lipa::webhook::verify(SECRET, &hit.signature, &hit.body, now, lipa::webhook::DEFAULT_TOLERANCE),
+            Ok(())
+        );
+        let body = hit.json();
+        assert_eq!((body["type"].as_str(), body["object"].as_str()), (Some(ty), Some("event")));
+        assert_eq!((body["data"]["object"].as_str(), body["data"]["id"].as_str()), (Some(object), Some(id)));
+    }
+    app.stop().await;
+}
+each_backend!(payout_and_refund_events_arrive_signed);

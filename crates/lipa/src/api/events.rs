@@ -21,16 +21,50 @@ pub enum EventType {
     #[serde(rename = "payment.needs_review")]
     #[schema(rename = "payment.needs_review")]
     NeedsReview,
+    #[serde(rename = "payout.succeeded")]
+    #[schema(rename = "payout.succeeded")]
+    PayoutSucceeded,
+    #[serde(rename = "payout.failed")]
+    #[schema(rename = "payout.failed")]
+    PayoutFailed,
+    #[serde(rename = "payout.needs_review")]
+    #[schema(rename = "payout.needs_review")]
+    PayoutNeedsReview,
+    #[serde(rename = "refund.succeeded")]
+    #[schema(rename = "refund.succeeded")]
+    RefundSucceeded,
+    #[serde(rename = "refund.failed")]
+    #[schema(rename = "refund.failed")]
+    RefundFailed,
+    #[serde(rename = "refund.needs_review")]
+    #[schema(rename = "refund.needs_review")]
+    RefundNeedsReview,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 3] = [EventType::Succeeded, EventType::Failed, EventType::NeedsReview];
+    pub const ALL: [EventType; 9] = [
+        EventType::Succeeded,
+        EventType::Failed,
+        EventType::NeedsReview,
+        EventType::PayoutSucceeded,
+        EventType::PayoutFailed,
+        EventType::PayoutNeedsReview,
+        EventType::RefundSucceeded,
+        EventType::RefundFailed,
+        EventType::RefundNeedsReview,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Succeeded => "payment.succeeded",
             Self::Failed => "payment.failed",
             Self::NeedsReview => "payment.needs_review",
+            Self::PayoutSucceeded => "payout.succeeded",
+            Self::PayoutFailed => "payout.failed",
+            Self::PayoutNeedsReview => "payout.needs_review",
+            Self::RefundSucceeded => "refund.succeeded",
+            Self::RefundFailed => "refund.failed",
+            Self::RefundNeedsReview => "refund.needs_review",
         }
     }
 
@@ -39,7 +73,7 @@ impl EventType {
     }
 }
 
-/// A status change of a payment. The same object (without `delivery`) is the body of the webhook.
+/// A status change of a payment, payout or refund. The same object (without `delivery`) is the body of the webhook.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Event {
     /// The same on every delivery attempt: dedupe on it.
@@ -52,8 +86,9 @@ pub struct Event {
     pub event_type: String,
     /// Unix seconds.
     pub created: i64,
-    /// The payment as it was when the event was made.
-    #[schema(value_type = super::Payment)]
+    /// The object as it was when the event was made: the payment (payment.*), the payout (payout.*) or the
+    /// refund (refund.*).
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
     /// The webhook delivery state (API answers only; not in webhook bodies).
     #[serde(skip_serializing_if = "Option::is_none")]

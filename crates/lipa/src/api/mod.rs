@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod events;
+pub mod money_out;
 pub mod payments;
 
 pub use error::{ErrorBody, ErrorDetail};

@@ -101,6 +101,9 @@ pub struct Payment {
     pub amount: i64,
     #[schema(inline)]
     pub currency: Kes,
+    /// What the succeeded refunds of this payment gave back, whole KES (0 when none).
+    #[schema(minimum = 0)]
+    pub refunded_amount: i64,
     /// Normalized 2547…/2541…; null until the customer types it on the checkout page.
     #[schema(required = true, example = "254708374149")]
     pub phone: Option<String>,
@@ -170,6 +173,7 @@ impl Payment {
             channel: p.channel,
             amount: p.amount,
             currency: Kes::Value,
+            refunded_amount: p.refunded_amount,
             phone: p.phone.clone(),
             reference: p.reference.clone(),
             account_reference: p.account_reference.clone(),

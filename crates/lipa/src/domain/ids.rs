@@ -26,6 +26,16 @@ pub fn payment_id() -> String {
     format!("pay_{}", time_ordered_hex())
 }
 
+/// `po_` + 24 hex characters, in creation order: a payout's id and its B2C OriginatorConversationID.
+pub fn payout_id() -> String {
+    format!("po_{}", time_ordered_hex())
+}
+
+/// `re_` + 24 hex characters, in creation order.
+pub fn refund_id() -> String {
+    format!("re_{}", time_ordered_hex())
+}
+
 /// `evt_` + 24 hex characters, in creation order.
 pub fn event_id() -> String {
     format!("evt_{}", time_ordered_hex())

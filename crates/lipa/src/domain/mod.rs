@@ -3,6 +3,7 @@
 pub mod c2b;
 pub mod failure;
 pub mod ids;
+pub mod money_out;
 pub mod payment;
 pub mod push;
 

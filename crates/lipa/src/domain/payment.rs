@@ -86,6 +86,8 @@ pub struct Payment {
     pub id: String,
     pub status: PaymentStatus,
     pub amount: i64,
+    /// What the succeeded refunds of this payment gave back, whole KES.
+    pub refunded_amount: i64,
     pub phone: Option<String>,
     pub reference: String,
     /// What Daraja gets as `AccountReference` (and a customer types as the paybill account number): derived
@@ -184,6 +186,7 @@ impl Payment {
             id: super::ids::payment_id(),
             status: PaymentStatus::Pending,
             amount: draft.amount,
+            refunded_amount: 0,
             phone: draft.phone,
             // The caller derives the final one (with the configured length) before storing the payment.
             account_reference: account_reference(&draft.reference, daraja::AccountReference::MAX_LEN, 0),
@@ -534,6 +537,7 @@ mod tests {
             id: "pay_1".into(),
             status: PaymentStatus::Pending,
             amount: 800,
+            refunded_amount: 0,
             phone: Some("254712345678".into()),
             reference: "A1".into(),
             account_reference: "A1".into(),

@@ -79,7 +79,7 @@ pub async fn create(state: &AppState, req: PaymentRequest<'_>) -> Result<Created
 }
 
 /// The same JSON however its keys are ordered or spaced (serde_json's map is sorted), hashed.
-fn request_hash(body: &[u8]) -> String {
+pub(crate) fn request_hash(body: &[u8]) -> String {
     let canonical = serde_json::from_slice::<serde_json::Value>(body).map(|v| v.to_string()).unwrap_or_default();
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }

@@ -7,7 +7,7 @@
 //! Split by job: [`create`](self::create()) (guard, idempotency, account reference), [`push`] (the one push of
 //! a payment), [`outcome`] (callbacks and query answers), [`resolve`](self::resolve()) (an operator's decision).
 
-mod create;
+pub(crate) mod create;
 mod outcome;
 mod push;
 mod resolve;

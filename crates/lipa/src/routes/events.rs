@@ -38,7 +38,7 @@ struct ListQuery {
     #[serde(rename = "type")]
     #[param(rename = "type", value_type = Option<EventType>)]
     event_type: Option<String>,
-    /// Only events of this payment.
+    /// Only events of this payment (or payout, or refund: its po_… or re_… id).
     payment_id: Option<String>,
     /// 1 to 100 (default 10).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]

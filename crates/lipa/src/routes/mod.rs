@@ -9,9 +9,11 @@ pub mod docs;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod money_out;
 pub mod openapi;
 pub mod pages;
 pub mod payments;
+pub mod results;
 pub mod shop;
 
 use axum::extract::rejection::BytesRejection;
@@ -27,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(self::openapi::router())
         .merge(self::docs::router())
+        .merge(self::results::router())
         .merge(self::callbacks::router())
         .merge(self::c2b::router())
         .merge(self::metrics::router())

@@ -24,7 +24,7 @@ UTC; money is whole KES."
     ),
     servers((url = "/")),
     security(("bearerAuth" = [])),
-    tags((name = "payments"), (name = "events"), (name = "operations")),
+    tags((name = "payments"), (name = "money out"), (name = "events"), (name = "operations")),
     paths(openapi_json, docs_page),
     components(schemas(api::FailureReason, api::EventType, api::Channel)),
     modifiers(&BearerAuth)
@@ -58,6 +58,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(super::payments::router())
         .merge(super::events::router())
+        .merge(super::money_out::router())
         .merge(super::health::router())
 }
 

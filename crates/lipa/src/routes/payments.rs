@@ -47,6 +47,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
+/// The `Idempotency-Key` header with the hash of the request it came with (payouts and refunds).
+pub(crate) fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<crate::store::Idempotency>, ApiError> {
+    let request_hash = crate::payments::create::request_hash(body);
+    Ok(idempotency_key(headers)?.map(|key| crate::store::Idempotency { key, request_hash }))
+}
+
 /// Create a payment (sends the STK push)
 ///
 /// Validates everything before any call to Daraja. The same Idempotency-Key with the same body gives the

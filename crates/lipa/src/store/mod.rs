@@ -4,6 +4,9 @@
 mod apply;
 pub mod c2b;
 mod held;
+pub mod money_out;
+mod money_out_sql;
+mod money_out_tx;
 pub mod postgres;
 mod rows;
 mod sql;
@@ -24,6 +27,9 @@ pub enum StoreError {
     AccountReferenceTaken,
     #[error("not found")]
     NotFound,
+    /// A rule of money out refused the request (`refund_exceeds_payment`, …): a 409 with this code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -197,7 +203,7 @@ pub struct Applied {
 }
 
 #[async_trait]
-pub trait Store: upkeep::Upkeep + c2b::C2bStore + Send + Sync + 'static {
+pub trait Store: upkeep::Upkeep + c2b::C2bStore + money_out::MoneyOutStore + Send + Sync + 'static {
     /// Create a payment (and claim its idempotency key) in one transaction.
     async fn create_payment(&self, new: NewPayment) -> Result<Created>;
     async fn get_payment(&self, id: &str) -> Result<Option<Payment>>;

@@ -8,7 +8,7 @@ pub const PAYMENT_COLUMNS: &str = "id, status, amount, phone, reference, descrip
      checkout_request_id, merchant_request_id, mpesa_receipt, result_code, result_desc, failure_reason, \
      review_reason, push_state, callback_secret, created_at, updated_at, completed_at, check_attempts, next_check_at, \
      account_reference, resolution_outcome, resolved_by, resolved_at, resolution_note, dismissed_receipt, \
-     channel, payer_name, paid_amount";
+     channel, payer_name, paid_amount, refunded_amount";
 
 pub const EVENT_COLUMNS: &str = "id, type, payment_id, created_at, data, delivered_at, attempts, \
      next_attempt_at, failed_at, failures, COALESCE(retry_from, created_at) AS retry_from";
@@ -48,6 +48,7 @@ pub struct PaymentRow {
     channel: String,
     payer_name: Option<String>,
     paid_amount: Option<i64>,
+    refunded_amount: i64,
 }
 
 impl TryFrom<PaymentRow> for Payment {
@@ -74,6 +75,7 @@ impl TryFrom<PaymentRow> for Payment {
             push_state: PushState::parse(&r.push_state),
             id: r.id,
             amount: r.amount,
+            refunded_amount: r.refunded_amount,
             phone: r.phone,
             reference: r.reference,
             description: r.description,
