@@ -19,7 +19,6 @@ pub mod limits;
 pub mod metrics;
 pub mod payments;
 pub mod money_out;
-pub mod password;
 pub mod request_log;
 pub mod routes;
 pub mod security;

@@ -23,6 +23,7 @@ fn payment(reference: &str, now: i64) -> Payment {
         channel: lipa::domain::c2b::Channel::Stk,
         payer_name: None,
         paid_amount: None,
+        refunded_amount: 0,
         id,
         status: PaymentStatus::Pending,
         amount: 100,

@@ -137,6 +137,7 @@ pub fn settle(p: &Payment, paid: &C2bPaid, now: i64) -> Payment {
         channel: Channel::C2b,
         payer_name: paid.payer_name.clone(),
         paid_amount: paid.amount,
+        refunded_amount: 0,
         phone: p.phone.clone().or_else(|| paid.payer_phone.clone()),
         mpesa_receipt: Some(paid.trans_id.clone()),
         result_code: Some("0".into()),
@@ -193,6 +194,7 @@ pub fn unmatched_payment(paid: &C2bPaid, now: i64) -> Payment {
         channel: Channel::C2b,
         payer_name: paid.payer_name.clone(),
         paid_amount: paid.amount,
+        refunded_amount: 0,
     }
 }
 
