@@ -324,3 +324,18 @@ impl TestApp {
         (db, _dir)
     }
 }
+
+/// An HTTP client that shows redirects instead of following them (forms answer 303).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token of the first form on an admin page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..at + 32].to_string()
+}

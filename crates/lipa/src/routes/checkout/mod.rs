@@ -183,6 +183,21 @@ fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msi
     Some(Duration::from_secs(refused.retry_after_secs()))
 }
 
+/// A form POSTed from the payment page: refused when another site sent it; its errors are shown as a page in
+/// the customer's language.
+async fn from_payment_page<F, Fut>(headers: &HeaderMap, work: F) -> Response
+where
+    F: FnOnce(&'static Texts) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, PageError>>,
+{
+    let t = Texts::for_lang(lang_of(headers, None));
+    let page = match same_origin(headers) {
+        true => work(t).await,
+        false => Err(PageError::Forbidden("This form must be sent from the payment page itself.")),
+    };
+    page.unwrap_or_else(|e| t.error(e).into_response())
+}
+
 async fn submit_phone(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -190,11 +205,8 @@ async fn submit_phone(
     ext: Extensions,
     form: Result<Form<PhoneForm>, FormRejection>,
 ) -> Response {
-    let t = Texts::for_lang(lang_of(&headers, None));
-    let page: Result<Response, PageError> = async {
-        if !same_origin(&headers) {
-            return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
-        }
+    let headers = &headers;
+    from_payment_page(headers, |t| async move {
         let p = load(&state, &id).await?;
         let back = format!("/pay/{}", p.id);
         if view_state(&p) != "enter_phone" {
@@ -217,9 +229,8 @@ async fn submit_phone(
         }
         payments::push_to_phone(&state, &p.id, &msisdn).await?;
         Ok(see_other(&back))
-    }
-    .await;
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    })
+    .await
 }
 
 /// "Try again" after a failure. It makes a new payment with the same amount, reference, description,
@@ -235,11 +246,8 @@ async fn retry(
     ext: Extensions,
     form: Result<Form<PhoneForm>, FormRejection>,
 ) -> Response {
-    let t = Texts::for_lang(lang_of(&headers, None));
-    let page: Result<Response, PageError> = async {
-        if !same_origin(&headers) {
-            return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
-        }
+    let headers = &headers;
+    from_payment_page(headers, |t| async move {
         let old = load(&state, &id).await?;
         if matches!(view_state(&old), "sending" | "waiting") {
             // Its prompt may still be answered: never a second one (see "Changing the number" above).
@@ -278,9 +286,8 @@ async fn retry(
         }
         payments::push_to_phone(&state, &next.id, &msisdn).await?;
         Ok(see_other(&format!("/pay/{}", next.id)))
-    }
-    .await;
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    })
+    .await
 }
 
 async fn receipt(
