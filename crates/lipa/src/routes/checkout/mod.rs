@@ -219,7 +219,7 @@ async fn submit_phone(
             Err(_) if typed.trim().is_empty() => return Ok(refused(&p, "phone_empty", "")),
             Err(_) => return Ok(refused(&p, "phone_invalid", &typed)),
         };
-        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, &headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, headers, &ext), &msisdn) {
             // A limit answers 429 with Retry-After (for scripts), on the page itself.
             let msg = fill(t.too_many, &[("seconds", &wait.as_secs().max(1).to_string())]);
             let v = PanelView::new(&state, &p, t.lang, Some((msg, typed.chars().take(40).collect())));
@@ -281,7 +281,7 @@ async fn retry(
         let Ok(msisdn) = daraja::Msisdn::parse(&typed) else {
             return Ok(refused(&next, "phone_invalid", &typed));
         };
-        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, &headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, headers, &ext), &msisdn) {
             return Ok(see_other(&format!("/pay/{}?error=too_many&wait={}", next.id, wait.as_secs().max(1))));
         }
         payments::push_to_phone(&state, &next.id, &msisdn).await?;
