@@ -93,7 +93,7 @@ pub struct DbDir {
 }
 
 impl DbDir {
-    /// The temporary directory (a SQLite file's home; logs and scratch files for any backend).
+    /// The temporary directory (a SQLite database's file is in it).
     pub fn path(&self) -> &std::path::Path {
         self._dir.path()
     }
