@@ -415,8 +415,23 @@ pub(crate) fn check_amount(obj: &Map<String, Value>, checked: &mut Checked) -> R
 }
 
 fn check_callback_url(obj: &Map<String, Value>, checked: &mut Checked) -> Result<String, DarajaError> {
-    let invalid = || DarajaError::bad_request("CallBackURL");
-    let raw = match obj.get("CallBackURL") {
+    check_url_field(obj, "CallBackURL", checked, |word| {
+        format!(
+            "CallBackURL contains {word:?}, a word Safaricom forbids in production callback URLs: \
+             production may reject this"
+        )
+    })
+}
+
+/// The http(s) URL in `field`; a word Safaricom forbids in it is a warning worded by `forbidden`.
+pub(crate) fn check_url_field(
+    obj: &Map<String, Value>,
+    field: &str,
+    checked: &mut Checked,
+    forbidden: impl Fn(&str) -> String,
+) -> Result<String, DarajaError> {
+    let invalid = || DarajaError::bad_request(field);
+    let raw = match obj.get(field) {
         Some(Value::String(s)) => s.trim().to_owned(),
         _ => return Err(invalid()),
     };
@@ -426,13 +441,7 @@ fn check_callback_url(obj: &Map<String, Value>, checked: &mut Checked) -> Result
     }
     let lower = raw.to_ascii_lowercase();
     if let Some(word) = FORBIDDEN_URL_WORDS.iter().find(|w| lower.contains(*w)) {
-        checked.warn(
-            "CallBackURL",
-            format!(
-                "CallBackURL contains {word:?}, a word Safaricom forbids in production callback URLs: \
-                 production may reject this"
-            ),
-        )?;
+        checked.warn(field, forbidden(word))?;
     }
     Ok(raw)
 }

@@ -311,16 +311,7 @@ impl Simulator {
     ) {
         if dropped {
             self.log(LogKind::Fault, format!("result dropped (fault) for {id}"), None);
-            self.record_result_attempt(
-                &id,
-                CallbackAttempt {
-                    at_ms: util::now_ms(),
-                    status: None,
-                    body: None,
-                    error: None,
-                    fault: Some("dropped".into()),
-                },
-            );
+            self.record_result_attempt(&id, CallbackAttempt::dropped());
             return;
         }
         if let Some(extra) = late {

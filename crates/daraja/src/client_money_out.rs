@@ -1,6 +1,6 @@
 //! [`Client`] methods of the money-out APIs (B2C, Reversal, Transaction Status, Account Balance).
 
-use crate::client::Client;
+use crate::client::{rejected, Client};
 use crate::error::Error;
 use crate::money_out::{Accepted, AccountBalanceRequest, B2cRequest, ReversalRequest, TransactionStatusRequest};
 
@@ -70,15 +70,9 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(self.error_from_answer(status, &bytes));
         }
-        let accepted: Accepted = serde_json::from_slice(&bytes)
-            .map_err(|_| Error::UnexpectedResponse { http_status: status, excerpt: self.excerpt(&bytes) })?;
+        let accepted: Accepted = self.answer_as(status, &bytes)?;
         if accepted.response_code.trim() != "0" {
-            return Err(Error::Rejected {
-                http_status: status,
-                error_code: accepted.response_code,
-                message: accepted.response_description,
-                request_id: None,
-            });
+            return Err(rejected(status, accepted.response_code, accepted.response_description));
         }
         Ok(accepted)
     }

@@ -15,10 +15,6 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
 /// Bytes the callbacks table holds for unknown secrets, and how many such rows there are.
 async fn stray_storage(app: &TestApp) -> (i64, i64) {
     let q = "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(LENGTH(raw_body)), 0) AS BIGINT) FROM callbacks \

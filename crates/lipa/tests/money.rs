@@ -6,20 +6,12 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{failure_callback, spawn_with, success_callback, Backend, TestApp};
+use common::{csrf_of, failure_callback, no_redirects, spawn_with, success_callback, Backend, TestApp};
 use lipa::domain::{Payment, PaymentStatus, PushState};
 use lipa::store::{NewPayment, StoreError};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "money-test-admin-pass";
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 async fn login(app: &TestApp) -> String {
     let r = no_redirects()
@@ -43,8 +35,8 @@ async fn admin_page(app: &TestApp, cookie: &str, path: &str) -> String {
 /// Resolve a review on the admin dashboard, as an operator does.
 async fn resolve(app: &TestApp, cookie: &str, id: &str, decision: &str, note: &str) {
     let html = admin_page(app, cookie, &format!("/admin/payments/{id}")).await;
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    let csrf = &html[at..at + 32];
+    let csrf = csrf_of(&html);
+    let csrf = csrf.as_str();
     let r = no_redirects()
         .post(format!("{}/admin/payments/{id}/resolve", app.url))
         .header("cookie", cookie)

@@ -7,16 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{poll, spawn_with, success_callback, Backend, TestApp};
+use common::{no_redirects, poll, spawn_with, success_callback, Backend, TestApp};
 use serde_json::{json, Value};
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 /// A payment without a phone, and the checkout form's answer for `phone`.
 async fn checkout_submit(app: &TestApp, reference: &str, phone: &str) -> (Value, reqwest::Response) {

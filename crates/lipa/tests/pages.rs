@@ -5,19 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{poll, spawn_with, Backend, TestApp};
+use common::{csrf_of, no_redirects, poll, spawn_with, Backend, TestApp};
 use lipa::domain::{Outcome, Source};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "pages-test-admin-pass";
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 async fn page(app: &TestApp, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
     let r = no_redirects().get(format!("{}{path}", app.url)).send().await.unwrap();
@@ -183,11 +175,6 @@ async fn login(app: &TestApp) -> String {
 async fn admin_page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
     let r = no_redirects().get(format!("{}{path}", app.url)).header("cookie", cookie).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..at + 32].to_string()
 }
 
 async fn admin_login_csrf_chart_and_resolving_a_review(backend: Backend) {

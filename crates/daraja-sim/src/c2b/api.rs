@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 use super::flow::{NewC2bPayment, BUY_GOODS, PAYBILL};
 use super::{lock, C2bRegistration, C2bVersion};
 use crate::api::{
-    check_amount, check_bearer, digits, fault_latency, finish, method_not_allowed, parse_json_body, text,
-    with_warnings, Checked, DarajaError, FORBIDDEN_URL_WORDS,
+    check_amount, check_bearer, check_url_field, digits, fault_latency, finish, method_not_allowed, parse_json_body,
+    text, with_warnings, Checked, DarajaError,
 };
 use crate::sim::{LogKind, Simulator};
 use crate::util;
@@ -77,23 +77,9 @@ fn check_known_short_code(sim: &Simulator, short_code: &str, checked: &mut Check
 }
 
 fn check_url(obj: &Map<String, Value>, field: &str, checked: &mut Checked) -> Result<String, DarajaError> {
-    let invalid = || DarajaError::bad_request(field);
-    let raw = match obj.get(field) {
-        Some(Value::String(s)) => s.trim().to_owned(),
-        _ => return Err(invalid()),
-    };
-    let url = reqwest::Url::parse(&raw).map_err(|_| invalid())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid());
-    }
-    let lower = raw.to_ascii_lowercase();
-    if let Some(word) = FORBIDDEN_URL_WORDS.iter().find(|w| lower.contains(*w)) {
-        checked.warn(
-            field,
-            format!("{field} contains {word:?}, a word Safaricom forbids in C2B URLs: production refuses it"),
-        )?;
-    }
-    Ok(raw)
+    check_url_field(obj, field, checked, |word| {
+        format!("{field} contains {word:?}, a word Safaricom forbids in C2B URLs: production refuses it")
+    })
 }
 
 // ---------------------------------------------------------------- registerurl
@@ -105,18 +91,28 @@ async fn register(State(sim): State<Simulator>, uri: Uri, headers: HeaderMap, bo
     finish(&sim, &what, result, None)
 }
 
+/// What every C2B request starts with: the token, the product, a JSON body, and its `ShortCode`.
+fn c2b_request(
+    sim: &Simulator,
+    version: C2bVersion,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Map<String, Value>, Checked, String), DarajaError> {
+    check_bearer(sim, headers)?;
+    check_product(sim, version)?;
+    let obj = parse_json_body(headers, body)?;
+    let short_code =
+        digits(&obj, "ShortCode").filter(|s| is_short_code(s)).ok_or_else(|| DarajaError::bad_request("ShortCode"))?;
+    Ok((obj, Checked { warnings: Vec::new(), strict: sim.config().strict }, short_code))
+}
+
 fn register_inner(
     sim: &Simulator,
     version: C2bVersion,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Response, String), DarajaError> {
-    check_bearer(sim, headers)?;
-    check_product(sim, version)?;
-    let obj = parse_json_body(headers, body)?;
-    let mut checked = Checked { warnings: Vec::new(), strict: sim.config().strict };
-    let short_code =
-        digits(&obj, "ShortCode").filter(|s| is_short_code(s)).ok_or_else(|| DarajaError::bad_request("ShortCode"))?;
+    let (obj, mut checked, short_code) = c2b_request(sim, version, headers, body)?;
     // Exactly these two, in this case (the docs' own table misspells "Canceled": Daraja does not take it).
     let response_type = match obj.get("ResponseType") {
         Some(Value::String(t)) if t == "Completed" || t == "Cancelled" => t.clone(),
@@ -186,12 +182,7 @@ fn simulate_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(NewC2bPayment, Accepted), DarajaError> {
-    check_bearer(sim, headers)?;
-    check_product(sim, version)?;
-    let obj = parse_json_body(headers, body)?;
-    let mut checked = Checked { warnings: Vec::new(), strict: sim.config().strict };
-    let short_code =
-        digits(&obj, "ShortCode").filter(|s| is_short_code(s)).ok_or_else(|| DarajaError::bad_request("ShortCode"))?;
+    let (obj, mut checked, short_code) = c2b_request(sim, version, headers, body)?;
     let command_id = match obj.get("CommandID").and_then(Value::as_str) {
         Some(PAYBILL) => PAYBILL,
         Some(BUY_GOODS) => BUY_GOODS,

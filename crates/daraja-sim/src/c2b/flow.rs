@@ -309,13 +309,7 @@ impl Simulator {
         };
         if dropped {
             self.log(LogKind::Fault, format!("C2B {what} for {id} dropped (fault)"), Some(id));
-            record(CallbackAttempt {
-                at_ms: util::now_ms(),
-                status: None,
-                body: None,
-                error: None,
-                fault: Some("dropped".into()),
-            });
+            record(CallbackAttempt::dropped());
             return;
         }
         if let Some(extra) = late {

@@ -214,16 +214,7 @@ impl Simulator {
     ) {
         if dropped {
             self.log(LogKind::Fault, format!("callback dropped (fault) for {id}"), Some(&id));
-            self.record_attempt(
-                &id,
-                CallbackAttempt {
-                    at_ms: util::now_ms(),
-                    status: None,
-                    body: None,
-                    error: None,
-                    fault: Some("dropped".into()),
-                },
-            );
+            self.record_attempt(&id, CallbackAttempt::dropped());
             return;
         }
         if let Some(extra) = late {

@@ -42,6 +42,19 @@ pub struct CallbackAttempt {
     pub fault: Option<String>,
 }
 
+impl CallbackAttempt {
+    /// An attempt the fault injection dropped: nothing was sent.
+    pub(crate) fn dropped() -> CallbackAttempt {
+        CallbackAttempt {
+            at_ms: crate::util::now_ms(),
+            status: None,
+            body: None,
+            error: None,
+            fault: Some("dropped".into()),
+        }
+    }
+}
+
 /// A snapshot of one STK push.
 #[derive(Clone, Debug, Serialize)]
 pub struct TransactionView {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::wire::{as_number, string_or_number, string_or_number_opt};
-use crate::client::Client;
+use crate::client::{rejected, Client};
 use crate::error::Error;
 use crate::types::{Amount, InvalidInput, Msisdn};
 
@@ -355,15 +355,9 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(c2b_error(self.error_from_answer(status, &bytes), version, short_code));
         }
-        let accepted: C2bAccepted = serde_json::from_slice(&bytes)
-            .map_err(|_| Error::UnexpectedResponse { http_status: status, excerpt: self.excerpt(&bytes) })?;
+        let accepted: C2bAccepted = self.answer_as(status, &bytes)?;
         if !accepted.response_code.trim().chars().all(|c| c == '0') || accepted.response_code.trim().is_empty() {
-            return Err(Error::Rejected {
-                http_status: status,
-                error_code: accepted.response_code,
-                message: accepted.response_description,
-                request_id: None,
-            });
+            return Err(rejected(status, accepted.response_code, accepted.response_description));
         }
         Ok(accepted)
     }

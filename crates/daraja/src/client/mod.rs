@@ -311,6 +311,12 @@ impl Client {
     }
 
     /// The start of a body for an error message, with every configured secret blanked out.
+    /// A 2xx answer's body read as `T`; `UnexpectedResponse` (with an excerpt) when it is not that JSON.
+    pub(crate) fn answer_as<T: serde::de::DeserializeOwned>(&self, status: u16, bytes: &[u8]) -> Result<T, Error> {
+        serde_json::from_slice(bytes)
+            .map_err(|_| Error::UnexpectedResponse { http_status: status, excerpt: self.excerpt(bytes) })
+    }
+
     pub(crate) fn excerpt(&self, bytes: &[u8]) -> String {
         let c = &self.inner.config;
         let mut s = String::from_utf8_lossy(bytes).into_owned();
@@ -326,4 +332,9 @@ impl Client {
         }
         out
     }
+}
+
+/// Daraja answered a request it takes for later processing with a `ResponseCode` that is not success.
+pub(crate) fn rejected(status: u16, code: String, description: String) -> Error {
+    Error::Rejected { http_status: status, error_code: code, message: description, request_id: None }
 }

@@ -93,7 +93,7 @@ pub struct DbDir {
 }
 
 impl DbDir {
-    /// The temporary directory (a SQLite file's home; logs and scratch files for any backend).
+    /// The temporary directory (a SQLite database's file is in it).
     pub fn path(&self) -> &std::path::Path {
         self._dir.path()
     }
@@ -323,4 +323,19 @@ impl TestApp {
         gw.shutdown().await;
         (db, _dir)
     }
+}
+
+/// An HTTP client that shows redirects instead of following them (forms answer 303).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token of the first form on an admin page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..at + 32].to_string()
 }

@@ -202,6 +202,21 @@ fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msi
     Some(Duration::from_secs(refused.retry_after_secs()))
 }
 
+/// A form POSTed from the payment page: refused when another site sent it; its errors are shown as a page in
+/// the customer's language.
+async fn from_payment_page<F, Fut>(headers: &HeaderMap, work: F) -> Response
+where
+    F: FnOnce(&'static Texts) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, PageError>>,
+{
+    let t = Texts::for_lang(lang_of(headers, None));
+    let page = match same_origin(headers) {
+        true => work(t).await,
+        false => Err(PageError::Forbidden("This form must be sent from the payment page itself.")),
+    };
+    page.unwrap_or_else(|e| t.error(e).into_response())
+}
+
 async fn submit_phone(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -209,11 +224,8 @@ async fn submit_phone(
     ext: Extensions,
     form: Result<Form<PhoneForm>, FormRejection>,
 ) -> Response {
-    let t = Texts::for_lang(lang_of(&headers, None));
-    let page: Result<Response, PageError> = async {
-        if !same_origin(&headers) {
-            return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
-        }
+    let headers = &headers;
+    from_payment_page(headers, |t| async move {
         let p = load(&state, &id).await?;
         let back = format!("/pay/{}", p.id);
         if view_state(&p) != "enter_phone" {
@@ -226,7 +238,7 @@ async fn submit_phone(
             Err(_) if typed.trim().is_empty() => return Ok(refused(&p, "phone_empty", "")),
             Err(_) => return Ok(refused(&p, "phone_invalid", &typed)),
         };
-        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, &headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, headers, &ext), &msisdn) {
             // A limit answers 429 with Retry-After (for scripts), on the page itself.
             let msg = fill(t.too_many, &[("seconds", &wait.as_secs().max(1).to_string())]);
             let v = PanelView::new(&state, &p, t.lang, Some((msg, typed.chars().take(40).collect())));
@@ -236,9 +248,8 @@ async fn submit_phone(
         }
         payments::push_to_phone(&state, &p.id, &msisdn).await?;
         Ok(see_other(&back))
-    }
-    .await;
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    })
+    .await
 }
 
 /// "Try again" after a failure. It makes a new payment with the same amount, reference, description,
@@ -254,11 +265,8 @@ async fn retry(
     ext: Extensions,
     form: Result<Form<PhoneForm>, FormRejection>,
 ) -> Response {
-    let t = Texts::for_lang(lang_of(&headers, None));
-    let page: Result<Response, PageError> = async {
-        if !same_origin(&headers) {
-            return Err(PageError::Forbidden("This form must be sent from the payment page itself."));
-        }
+    let headers = &headers;
+    from_payment_page(headers, |t| async move {
         let old = load(&state, &id).await?;
         if matches!(view_state(&old), "sending" | "waiting") {
             // Its prompt may still be answered: never a second one (see "Changing the number" above).
@@ -292,14 +300,13 @@ async fn retry(
         let Ok(msisdn) = daraja::Msisdn::parse(&typed) else {
             return Ok(refused(&next, "phone_invalid", &typed));
         };
-        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, &headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, headers, &ext), &msisdn) {
             return Ok(see_other(&format!("/pay/{}?error=too_many&wait={}", next.id, wait.as_secs().max(1))));
         }
         payments::push_to_phone(&state, &next.id, &msisdn).await?;
         Ok(see_other(&format!("/pay/{}", next.id)))
-    }
-    .await;
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    })
+    .await
 }
 
 async fn receipt(
