@@ -111,14 +111,26 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     let ingest = if cfg.database_url.starts_with("postgres") {
         crate::ingest::Ingest::start_callbacks(store.clone(), 2)
     } else {
-        crate::ingest::Ingest::start_callbacks_dedicated(store.clone()).context("cannot start the callback writer thread")?
+        crate::ingest::Ingest::start_callbacks_dedicated(store.clone())
+            .context("cannot start the callback writer thread")?
     };
     let c2b = crate::c2b::start_queue(store.clone(), cfg.database_url.starts_with("postgres"))
         .context("cannot start the C2B confirmation writer")?;
     let c2b_secret = crate::c2b::secret(store.as_ref()).await.context("cannot read the C2B callback secret")?.into();
     let keys = Arc::default();
-    let state =
-        AppState { store, daraja, cfg: Arc::new(cfg), public_base, admin, limits, metrics, ingest, c2b, c2b_secret, keys };
+    let state = AppState {
+        store,
+        daraja,
+        cfg: Arc::new(cfg),
+        public_base,
+        admin,
+        limits,
+        metrics,
+        ingest,
+        c2b,
+        c2b_secret,
+        keys,
+    };
     #[cfg_attr(not(feature = "sim"), allow(unused_mut))]
     let mut app = router(state.clone());
     #[cfg(feature = "sim")]
