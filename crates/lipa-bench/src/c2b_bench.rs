@@ -41,8 +41,18 @@ pub fn confirmation(i: u64, account: &str, amount: i64) -> Vec<u8> {
 }
 
 /// The confirmation path the gateway registered with the simulator.
-pub fn confirmation_path(sim: &procs::Sim) -> anyhow::Result<String> {
-    let reg = sim.sim.c2b_registrations().into_iter().next().ok_or_else(|| anyhow::anyhow!("no C2B registration"))?;
+/// (The gateway answers /healthz while it registers: wait for the registration.)
+pub async fn confirmation_path(sim: &procs::Sim) -> anyhow::Result<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let reg = loop {
+        if let Some(reg) = sim.sim.c2b_registrations().into_iter().next() {
+            break reg;
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("the gateway registered no C2B URLs with the simulator");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let after_scheme = reg.confirmation_url.split_once("://").map_or(reg.confirmation_url.as_str(), |(_, r)| r);
     Ok(after_scheme.find('/').map_or("/".to_string(), |i| after_scheme[i..].to_string()))
 }
@@ -69,12 +79,9 @@ async fn one_mode(a: &C2bBenchArgs, kind: Kind, batch: Option<&str>) -> anyhow::
     let env = procs::gateway_env(&url, addr, &sim.url, &extra);
     let log = tmp.join(format!("c2b-{}-gateway.log", kind.as_str()));
     let mut gw = procs::spawn(&a.lipa, &["serve"], &env, addr, &log).await?;
-    let path = confirmation_path(&sim)?;
-    let make: MakeReq = Arc::new(move |i| Req {
-        path: path.clone(),
-        body: confirmation(i, &format!("ACC{i}"), 10),
-        headers: vec![],
-    });
+    let path = confirmation_path(&sim).await?;
+    let make: MakeReq =
+        Arc::new(move |i| Req { path: path.clone(), body: confirmation(i, &format!("ACC{i}"), 10), headers: vec![] });
     let next = Arc::new(AtomicU64::new(0));
     let mut out = Vec::new();
     for &c in &a.connections {

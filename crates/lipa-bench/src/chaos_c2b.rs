@@ -75,14 +75,16 @@ pub async fn run(addr: SocketAddr, sim: &procs::Sim, key: &str, d: &Db, n: u64, 
     let views: HashMap<String, daraja_sim::C2bPaymentView> =
         sim.sim.c2b_payments().into_iter().map(|p| (p.trans_id.clone(), p)).collect();
     let (stored, payments) = rows(d).await?;
-    let (mut delivered, mut dropped, mut doubled, mut late, mut wrong, mut missing, mut unknown) = (0, 0, 0, 0, 0, 0, 0);
+    let (mut delivered, mut dropped, mut doubled, mut late, mut wrong, mut missing, mut unknown) =
+        (0, 0, 0, 0, 0, 0, 0);
     let mut examples = Vec::new();
     for (trans, (payment, right)) in &paid {
         let Some(v) = views.get(trans) else { continue };
         let faults: Vec<&str> = v.confirmation_attempts.iter().filter_map(|a| a.fault.as_deref()).collect();
         doubled += faults.iter().filter(|f| **f == "duplicate").count();
         late += faults.iter().filter(|f| **f == "late").count();
-        let arrived = v.confirmation_attempts.iter().any(|a| a.fault.as_deref() != Some("dropped") && a.status == Some(200));
+        let arrived =
+            v.confirmation_attempts.iter().any(|a| a.fault.as_deref() != Some("dropped") && a.status == Some(200));
         if !arrived {
             dropped += 1;
             continue;

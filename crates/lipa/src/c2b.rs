@@ -36,7 +36,11 @@ impl fmt::Debug for C2bSettings {
 
 impl Default for C2bSettings {
     fn default() -> Self {
-        C2bSettings { version: C2bVersion::V2, validation: ValidationRule::Off, default_action: ResponseType::Completed }
+        C2bSettings {
+            version: C2bVersion::V2,
+            validation: ValidationRule::Off,
+            default_action: ResponseType::Completed,
+        }
     }
 }
 
@@ -286,7 +290,10 @@ mod tests {
             ("LIPA_C2B_DEFAULT_ACTION", "Cancelled"),
         ]))
         .unwrap();
-        assert_eq!((s.version, s.validation, s.default_action), (C2bVersion::V1, ValidationRule::Exact, ResponseType::Cancelled));
+        assert_eq!(
+            (s.version, s.validation, s.default_action),
+            (C2bVersion::V1, ValidationRule::Exact, ResponseType::Cancelled)
+        );
         assert!(C2bSettings::from_source(&src(&[("LIPA_C2B_VALIDATION", "strict")])).is_err());
         assert!(C2bSettings::from_source(&src(&[("MPESA_C2B_VERSION", "v3")])).is_err());
     }

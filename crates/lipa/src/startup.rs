@@ -113,7 +113,8 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     let ingest = if cfg.database_url.starts_with("postgres") {
         crate::ingest::Ingest::start_callbacks(store.clone(), 2)
     } else {
-        crate::ingest::Ingest::start_callbacks_dedicated(store.clone()).context("cannot start the callback writer thread")?
+        crate::ingest::Ingest::start_callbacks_dedicated(store.clone())
+            .context("cannot start the callback writer thread")?
     };
     let c2b = crate::c2b::start_queue(store.clone(), cfg.database_url.starts_with("postgres"))
         .context("cannot start the C2B confirmation writer")?;

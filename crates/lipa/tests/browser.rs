@@ -466,8 +466,12 @@ async fn a_checkout_paid_from_the_sim_menu_turns_to_success_without_reload() {
     let d = Driver::start(&chromedriver, &chrome, "en-GB,en").await;
     d.size(390, 844).await;
     d.goto(p["checkout_url"].as_str().unwrap()).await;
-    d.wait_for("the checkout page", "document.querySelector('#live[data-state=enter_phone] #c2b-line')", Duration::from_secs(10))
-        .await;
+    d.wait_for(
+        "the checkout page",
+        "document.querySelector('#live[data-state=enter_phone] #c2b-line')",
+        Duration::from_secs(10),
+    )
+    .await;
     let line = d.text("#c2b-line").await;
     assert_eq!(line, format!("Pay Bill 174379, account {account}, KES 75"));
     d.wait_for("the QR code", "document.querySelector('img.qr').naturalWidth > 0", Duration::from_secs(10)).await;

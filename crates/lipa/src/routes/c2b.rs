@@ -44,8 +44,7 @@ async fn confirmation(
         return Ok(Json(ConfirmationAck::default()));
     }
     let notification = C2bNotification::from_slice(&body).ok();
-    let applied =
-        state.c2b.record(C2bIn { raw_body: body.to_vec(), notification, now: now_ms() }).await?;
+    let applied = state.c2b.record(C2bIn { raw_body: body.to_vec(), notification, now: now_ms() }).await?;
     match (applied.effect, &applied.payment) {
         (C2bEffect::Matched | C2bEffect::New, Some(p)) => {
             tracing::info!(payment_id = %p.id, status = p.status.as_str(), effect = ?applied.effect, "C2B confirmation applied");

@@ -343,7 +343,8 @@ where
         (None, Some(phone)) => format!(" from {phone}"),
         (None, None) => String::new(),
     };
-    let amount = paid.amount.map(|a| format!("KES {a}")).unwrap_or_else(|| format!("{:?} (unreadable)", n.trans_amount));
+    let amount =
+        paid.amount.map(|a| format!("KES {a}")).unwrap_or_else(|| format!("{:?} (unreadable)", n.trans_amount));
     let what = match effect {
         C2bEffect::Matched => format!("paid this payment ({})", p.status.as_str()),
         _ => "matched no open payment: recorded as a new payment".into(),

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::chart::{chart, Chart};
 use super::{reason_words, status_words, Session, TopBar, EAT_OFFSET_MS};
 use crate::app::{now_ms, AppState};
+use crate::domain::c2b::Channel;
 use crate::domain::{Payment, PaymentStatus};
 use crate::routes::pages::{eat, kes, render, secure_headers, url_component, PageError};
 use crate::store::{PaymentFilter, StatsBucket};
@@ -23,6 +24,8 @@ const CSV_MAX_ROWS: usize = 10_000;
 pub(super) struct ListQuery {
     q: Option<String>,
     status: Option<String>,
+    /// `stk` or `c2b`.
+    channel: Option<String>,
     after: Option<String>,
     range: Option<String>,
     /// Created on or after this day (`YYYY-MM-DD`, Nairobi time).
@@ -35,6 +38,7 @@ pub(super) struct ListQuery {
 struct Criteria {
     query: Option<String>,
     status: Option<PaymentStatus>,
+    channel: Option<Channel>,
     from: Option<jiff::civil::Date>,
     to: Option<jiff::civil::Date>,
 }
@@ -55,6 +59,7 @@ impl Criteria {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.chars().take(100).collect::<String>()),
             status: q.status.as_deref().and_then(PaymentStatus::parse),
+            channel: q.channel.as_deref().and_then(Channel::parse),
             from: day(&q.from),
             to: day(&q.to),
         }
@@ -68,6 +73,9 @@ impl Criteria {
         }
         if let Some(s) = self.status {
             qs.push(format!("status={}", s.as_str()));
+        }
+        if let Some(c) = self.channel {
+            qs.push(format!("channel={}", c.as_str()));
         }
         if let Some(d) = self.from {
             qs.push(format!("from={d}"));
@@ -93,6 +101,7 @@ impl Criteria {
     ) -> Result<(Vec<Payment>, bool), PageError> {
         let mut filter = PaymentFilter {
             status: self.status.map(|s| s.as_str().to_string()),
+            channel: self.channel.map(|c| c.as_str().to_string()),
             starting_after: after,
             limit,
             created_from: self.from.and_then(day_start_ms),
@@ -102,7 +111,12 @@ impl Criteria {
         if let Some(text) = &self.query {
             if text.starts_with("pay_") {
                 let one = state.store.get_payment(text).await?.into_iter();
-                let rows = one.filter(|p| self.status.is_none_or(|s| p.status == s) && self.in_dates(p)).collect();
+                let rows = one
+                    .filter(|p| {
+                        self.status.is_none_or(|s| p.status == s) && self.channel.is_none_or(|c| p.channel == c)
+                    })
+                    .filter(|p| self.in_dates(p))
+                    .collect();
                 return Ok((rows, false));
             } else if text.chars().all(|c| c.is_ascii_digit() || " +-".contains(c))
                 && daraja::Msisdn::parse(text).is_ok()
@@ -170,6 +184,7 @@ struct DashboardPage<'a> {
     chart: Chart,
     q: String,
     statuses: Vec<(&'static str, String, bool)>,
+    channels: Vec<(&'static str, &'static str, bool)>,
     from: String,
     to: String,
     rows: Vec<Row>,
@@ -236,6 +251,10 @@ pub(super) async fn dashboard(
         statuses: [PaymentStatus::Pending, PaymentStatus::Succeeded, PaymentStatus::Failed, PaymentStatus::NeedsReview]
             .into_iter()
             .map(|s| (s.as_str(), status_words(s), crit.status == Some(s)))
+            .collect(),
+        channels: [(Channel::Stk, "prompt (STK)"), (Channel::C2b, "paybill / till / QR (C2B)")]
+            .into_iter()
+            .map(|(c, label)| (c.as_str(), label, crit.channel == Some(c)))
             .collect(),
         from: crit.from.map(|d| d.to_string()).unwrap_or_default(),
         to: crit.to.map(|d| d.to_string()).unwrap_or_default(),

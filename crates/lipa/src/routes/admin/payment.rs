@@ -91,6 +91,9 @@ pub(super) async fn payment_page(
     fact("Reference", Some(p.reference.clone()));
     fact("Description", Some(p.description.clone()));
     fact("Phone", p.phone.clone());
+    fact("Paid by", Some(p.channel.as_str().to_string()));
+    fact("Payer (C2B)", p.payer_name.clone());
+    fact("Amount received", p.paid_amount.map(|a| format!("KES {a}")));
     fact("Push", Some(p.push_state.as_str().to_string()));
     fact("M-Pesa receipt", p.mpesa_receipt.clone());
     fact("Result code", p.result_code.clone());
