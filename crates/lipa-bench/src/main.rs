@@ -5,6 +5,7 @@ mod bench;
 mod c2b_bench;
 mod chaos;
 mod chaos_c2b;
+mod chaos_money_out;
 mod chart;
 mod db;
 mod floor;
@@ -30,6 +31,10 @@ enum Command {
     /// Payments under load with callback faults, spike arrests and SIGKILLs; checks every payment against
     /// the simulator. Exits non-zero on FAIL.
     Chaos(chaos::ChaosArgs),
+    /// Payouts and refunds under load with dropped, doubled and late results, queue timeouts (the
+    /// `--spike-arrest` share) and SIGKILLs; checks every one against the simulator's ledger. Exits non-zero
+    /// on FAIL.
+    ChaosMoneyOut(chaos::ChaosArgs),
     /// The anonymous attacks of issue 15, a few seconds each and bounded in count, on 127.0.0.1, while real
     /// payments go on: RSS, database size, /healthz and payment latency per phase. Exits non-zero when a real
     /// payment failed or an attack got a 500.
@@ -59,6 +64,7 @@ async fn main() {
         Command::Bench(args) => bench::run(args, chart::svg).await.map(|_| true),
         Command::Chaos(args) => chaos::run(args).await,
         Command::C2b(args) => c2b_bench::run(args).await,
+        Command::ChaosMoneyOut(args) => chaos_money_out::run(args).await,
         Command::Abuse(args) => abuse::run(args).await,
         Command::Chart { json, svg } => (|| {
             let report: bench::Report = serde_json::from_str(&std::fs::read_to_string(&json)?)?;

@@ -8,6 +8,7 @@
 //! with Transaction Status (`jobs::money_out`); what stays unknown goes to `needs_review`.
 
 pub mod balance;
+pub mod create;
 pub mod results;
 pub mod send;
 pub mod settings;

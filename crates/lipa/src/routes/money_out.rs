@@ -18,12 +18,12 @@ use crate::api::money_out::{
     RefundRequest,
 };
 use crate::api::{self, ErrorBody, ListObject};
-use crate::app::{now_ms, AppState};
-use crate::domain::money_out::{Draft, Method, MoneyOut, Object};
+use crate::app::AppState;
+use crate::domain::money_out::{MoneyOut, Object};
 use crate::domain::PaymentStatus;
 use crate::error::ApiError;
-use crate::money_out::{balance, send, RefundMethod};
-use crate::store::money_out::{MoneyOutCreated, MoneyOutFilter, NewPayout, NewRefund};
+use crate::money_out::{balance, create};
+use crate::store::money_out::MoneyOutFilter;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,22 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_refund, list_refunds))
         .routes(routes!(get_refund))
         .routes(routes!(get_balance))
-}
-
-fn first_check_ms(state: &AppState) -> i64 {
-    state.cfg.reconcile_after.as_millis() as i64
-}
-
-/// A new row goes out now; a replay is answered as it stands (no second send).
-async fn created(state: &AppState, c: MoneyOutCreated) -> Result<MoneyOut, ApiError> {
-    match c {
-        MoneyOutCreated::Replay { same_request: false, .. } => Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
-            message: "this Idempotency-Key was used with a different request body".into(),
-        }),
-        MoneyOutCreated::Replay { object, .. } => Ok(object),
-        MoneyOutCreated::New(m) => send::send(state, m).await,
-    }
 }
 
 /// Create a payout (B2C)
@@ -73,21 +57,7 @@ async fn create_payout(
     let body = body.map_err(body_error)?;
     let req = PayoutRequest::parse(&body)?;
     let idem = idempotency(&headers, &body)?;
-    state.money_out.initiator()?;
-    let draft = Draft {
-        object: Object::Payout,
-        amount: req.amount,
-        phone: Some(req.phone),
-        kind: req.kind,
-        method: Method::B2c,
-        remarks: req.remarks,
-        metadata: req.metadata,
-        payment_id: None,
-        original_receipt: None,
-    };
-    let payout = MoneyOut::new_pending(draft, now_ms(), first_check_ms(&state));
-    let c = state.store.create_payout(NewPayout { payout, api_key_id: Some(key_id), idempotency: idem }).await?;
-    let m = created(&state, c).await?;
+    let m = create::payout(&state, req, Some(key_id), idem).await?;
     Ok((StatusCode::CREATED, Json(object_json(&m))))
 }
 
@@ -194,24 +164,7 @@ async fn create_refund(
     let body = body.map_err(body_error)?;
     let req = RefundRequest::parse(&body)?;
     let idem = idempotency(&headers, &body)?;
-    state.money_out.initiator()?;
-    let method = match state.money_out.refund_method {
-        RefundMethod::Reversal => Method::Reversal,
-        RefundMethod::B2c => Method::B2c,
-    };
-    let new = NewRefund {
-        payment_id,
-        amount: req.amount,
-        reason: req.reason,
-        metadata: req.metadata,
-        method,
-        first_check_ms: first_check_ms(&state),
-        now: now_ms(),
-        api_key_id: Some(key_id),
-        idempotency: idem,
-    };
-    let c = state.store.create_refund(new).await?;
-    let m = created(&state, c).await?;
+    let m = create::refund(&state, payment_id, req, Some(key_id), idem).await?;
     Ok((StatusCode::CREATED, Json(object_json(&m))))
 }
 

@@ -13,6 +13,7 @@
 mod chart;
 mod dashboard;
 pub mod login;
+mod money_out;
 mod payment;
 
 use axum::http::StatusCode;
@@ -37,6 +38,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/payments/{id}", get(payment::payment_page))
         .route("/admin/payments/{id}/resolve", post(payment::resolve))
         .route("/admin/events/{id}/redeliver", post(payment::redeliver))
+        .route("/admin/payments/{id}/refund", post(money_out::refund))
+        .route("/admin/payouts", get(money_out::payouts))
+        .route("/admin/refunds", get(money_out::refunds))
+        .route("/admin/balance", get(money_out::balances))
 }
 
 /// The bar at the top of every admin page (`templates/admin/topbar.html`).

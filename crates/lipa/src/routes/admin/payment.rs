@@ -50,6 +50,8 @@ struct PaymentPage<'a> {
     facts: Vec<(&'static str, String)>,
     checkout_link: bool,
     needs_review: bool,
+    /// Succeeded: the refund form shows, with what is left to refund.
+    refundable: Option<String>,
     events: Vec<EventRow>,
     history: Vec<HistoryLine>,
 }
@@ -78,6 +80,12 @@ pub(super) async fn payment_page(
     let notice = match q.done.as_deref() {
         Some("redelivered") => Some(("The event is queued for delivery again.", false)),
         Some("resolved") => Some(("The review is resolved.", false)),
+        Some("refund_created") => Some(("The refund is on its way; it shows under Refunds.", false)),
+        Some("refund_exceeds_payment") => Some(("That is more than is left to refund.", true)),
+        Some("refund_invalid") => Some(("The refund amount must be a whole number of KES.", true)),
+        Some(d) if d.starts_with("refund_") || d == "payment_not_refundable" => {
+            Some(("M-Pesa money out refused this refund (see the refunds list).", true))
+        }
         Some("not_in_review") => Some(("Nothing changed: the payment is not under review.", true)),
         Some("note_required") => Some(("Write a note saying why (for example what the M-Pesa statement shows).", true)),
         _ => None,
@@ -153,6 +161,8 @@ pub(super) async fn payment_page(
         facts,
         checkout_link: p.status == PaymentStatus::Pending,
         needs_review: p.status == PaymentStatus::NeedsReview,
+        refundable: (p.status == PaymentStatus::Succeeded && p.refunded_amount < p.amount)
+            .then(|| kes(p.amount - p.refunded_amount)),
         events,
         history,
     };
