@@ -17,7 +17,6 @@ async fn open(backend: &Backend) -> (Arc<dyn Store>, String, common::DbDir) {
 fn payment(reference: &str, now: i64) -> Payment {
     let id = ids::payment_id();
     Payment {
-        refunded_amount: 0,
         // Unique, as the gateway derives it (see `lipa::service::create_payment`).
         account_reference: id[id.len() - 12..].to_string(),
         resolution: None,
