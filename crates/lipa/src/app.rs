@@ -28,7 +28,7 @@ pub struct AppState {
     /// API keys recently found valid (see `auth::keys`).
     pub keys: Arc<crate::auth::keys::KeyCache>,
     /// Payouts, refunds and the balance (see `money_out`).
-    pub money_out: Arc<crate::money_out::Outbound>,
+    pub money_out: Arc<crate::outbound::Outbound>,
 }
 
 impl AppState {

@@ -3,65 +3,12 @@
 //! confirmation URLs with Daraja (`lipa c2b register`, and `serve` at start outside production), and the
 //! Dynamic QR code of a payment. The matching rules are in `domain::c2b`; the endpoints in `routes::c2b`.
 
-use std::fmt;
+use daraja::c2b::RegisterUrls;
 
-use daraja::c2b::{C2bVersion, RegisterUrls, ResponseType};
-
-use crate::config::{Config, ConfigError, Source};
-use crate::domain::c2b::ValidationRule;
+pub use crate::config::c2b::C2bSettings;
+use crate::config::Config;
 use crate::store::c2b::{C2bApplied, C2bIn};
 use crate::store::Store;
-
-/// The C2B settings.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct C2bSettings {
-    /// `MPESA_C2B_VERSION` (`v2` default): the C2B product the Daraja app has.
-    pub version: C2bVersion,
-    /// `LIPA_C2B_VALIDATION` (`off` default).
-    pub validation: ValidationRule,
-    /// `LIPA_C2B_DEFAULT_ACTION` (`Completed` default): what Safaricom does when a validation gets no answer
-    /// in time (sent at registration).
-    pub default_action: ResponseType,
-}
-
-impl fmt::Debug for C2bSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("C2bSettings")
-            .field("version", &self.version.as_str())
-            .field("validation", &self.validation.as_str())
-            .field("default_action", &self.default_action.as_str())
-            .finish()
-    }
-}
-
-impl Default for C2bSettings {
-    fn default() -> Self {
-        C2bSettings {
-            version: C2bVersion::V2,
-            validation: ValidationRule::Off,
-            default_action: ResponseType::Completed,
-        }
-    }
-}
-
-impl C2bSettings {
-    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
-        let mut s = C2bSettings::default();
-        if let Some(v) = src.get("MPESA_C2B_VERSION") {
-            s.version = v.parse().map_err(|_| ConfigError(format!("MPESA_C2B_VERSION={v:?}: use v1 or v2")))?;
-        }
-        if let Some(v) = src.get("LIPA_C2B_VALIDATION") {
-            s.validation = ValidationRule::parse(&v)
-                .ok_or_else(|| ConfigError(format!("LIPA_C2B_VALIDATION={v:?}: use off, reference or exact")))?;
-        }
-        if let Some(v) = src.get("LIPA_C2B_DEFAULT_ACTION") {
-            s.default_action = v
-                .parse()
-                .map_err(|_| ConfigError(format!("LIPA_C2B_DEFAULT_ACTION={v:?}: use Completed or Cancelled")))?;
-        }
-        Ok(s)
-    }
-}
 
 /// How customers pay the collecting shortcode: a paybill (with an account number) or a till (buy goods).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,6 +224,9 @@ pub fn start_queue(store: std::sync::Arc<dyn Store>, postgres: bool) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::c2b::ValidationRule;
+    use crate::source::Source;
+    use daraja::c2b::{C2bVersion, ResponseType};
 
     #[test]
     fn settings_read_and_refuse() {

@@ -44,6 +44,12 @@ impl From<crate::api::Invalid> for ApiError {
     }
 }
 
+impl From<crate::outbound::NotConfigured> for ApiError {
+    fn from(e: crate::outbound::NotConfigured) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -90,7 +90,7 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
         }
     };
     let credentials = format!("{}|{}|{}", environment.base_url(), key.expose_secret(), secret.expose_secret());
-    let b2c_client = crate::money_out::settings::b2c_client(&cfg, &environment, &store)?;
+    let b2c_client = crate::money_out::b2c_client(&cfg, &environment, &store)?;
     let mut dcfg = daraja::Config::new(environment, key, secret, cfg.shortcode.clone(), cfg.passkey.clone())
         .with_timeouts(std::time::Duration::from_secs(5), cfg.daraja_timeout)
         // One token for every instance on this database (a new token may invalidate the previous one).

@@ -252,8 +252,7 @@ pub struct CreatePayment {
 }
 
 pub const MAX_METADATA: usize = 4096;
-/// The longest merchant reference, in characters.
-pub const MAX_REFERENCE: usize = 64;
+pub use crate::domain::MAX_REFERENCE;
 
 impl CreatePayment {
     /// Read a request body; the first problem names its field.

@@ -155,7 +155,7 @@ pub fn settle(p: &Payment, paid: &C2bPaid, now: i64) -> Payment {
 /// a till).
 pub fn unmatched_payment(paid: &C2bPaid, now: i64) -> Payment {
     let reference = if paid.account.is_empty() { paid.trans_id.clone() } else { paid.account.clone() };
-    let reference: String = reference.chars().take(crate::api::payments::MAX_REFERENCE).collect();
+    let reference: String = reference.chars().take(super::MAX_REFERENCE).collect();
     let (status, amount, review_reason) = match paid.amount {
         Some(a) => (PaymentStatus::Succeeded, a, None),
         None => (PaymentStatus::NeedsReview, 0, Some(AMOUNT_MISMATCH.to_string())),

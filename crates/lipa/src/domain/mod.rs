@@ -7,6 +7,9 @@ pub mod money_out;
 pub mod payment;
 pub mod push;
 
+/// The longest merchant reference, in characters.
+pub const MAX_REFERENCE: usize = 64;
+
 pub use failure::FailureReason;
 pub use payment::{
     account_reference, decide, decide_from, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus,

@@ -9,91 +9,31 @@
 
 pub mod balance;
 pub mod create;
-pub mod results;
 pub mod send;
-pub mod settings;
 
-use std::fmt;
-use std::sync::Arc;
+pub use crate::config::money_out as settings;
+pub use crate::config::money_out::{RefundMethod, Settings};
+pub use crate::outbound::{results, Initiator, NotConfigured, Outbound};
 
-pub use settings::{RefundMethod, Settings};
+use daraja::ExposeSecret;
 
-use crate::config::{Config, Mode};
-use crate::store::Store;
+use crate::config::Mode;
 
-/// The initiator as Daraja's money-out APIs take it: its name and its encrypted password.
-#[derive(Clone)]
-pub struct Initiator {
-    pub name: String,
-    /// base64(RSA(password)): as good as the password to whoever can replay it. Never shown.
-    credential: String,
-}
-
-impl fmt::Debug for Initiator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Initiator").field("name", &self.name).field("credential", &"[redacted]").finish()
-    }
-}
-
-impl Initiator {
-    pub fn credential(&self) -> &str {
-        &self.credential
-    }
-}
-
-/// What a running gateway needs to send money out. Cheap to share.
-pub struct Outbound {
-    /// None: money out is not configured (production without an initiator).
-    pub initiator: Option<Initiator>,
-    pub b2c_shortcode: String,
-    /// The collecting shortcode: the receiver party of a reversal.
-    pub shortcode: String,
-    /// The Daraja app of disbursement (the main one unless MPESA_B2C_CONSUMER_KEY names another).
-    pub client: daraja::Client,
-    pub refund_method: RefundMethod,
-    pub results: results::ResultQueue,
-}
-
-impl fmt::Debug for Outbound {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Outbound")
-            .field("initiator", &self.initiator)
-            .field("b2c_shortcode", &self.b2c_shortcode)
-            .field("refund_method", &self.refund_method)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Outbound {
-    /// Put it together at start: the credential is encrypted once. `client` is the B2C app's client.
-    pub fn new(cfg: &Config, client: daraja::Client, store: Arc<dyn Store>) -> anyhow::Result<Outbound> {
-        let s = &cfg.money_out;
-        let initiator = match s.initiator(cfg.mode) {
-            None => None,
-            Some((name, password)) => {
-                let cert = s.certificate(cfg.mode).map_err(anyhow::Error::msg)?;
-                let credential = settings::credential(&cert, &password).map_err(anyhow::Error::msg)?;
-                Some(Initiator { name, credential })
-            }
-        };
-        Ok(Outbound {
-            initiator,
-            b2c_shortcode: s.b2c_shortcode.clone().unwrap_or_else(|| cfg.shortcode.clone()),
-            shortcode: cfg.shortcode.clone(),
-            client,
-            refund_method: s.refund_method,
-            results: results::ResultQueue::start(store),
-        })
-    }
-
-    /// The initiator, or the 503 that says how to set one up.
-    pub fn initiator(&self) -> Result<&Initiator, crate::error::ApiError> {
-        self.initiator.as_ref().ok_or_else(|| {
-            crate::error::ApiError::Unavailable(
-                "money out is not configured: set MPESA_INITIATOR_NAME and MPESA_INITIATOR_PASSWORD".into(),
-            )
-        })
-    }
+/// The Daraja client of a separate disbursement app (`MPESA_B2C_CONSUMER_KEY`/`_SECRET`); None: the main one.
+pub fn b2c_client(
+    cfg: &crate::config::Config,
+    environment: &daraja::Environment,
+    store: &std::sync::Arc<dyn crate::store::Store>,
+) -> anyhow::Result<Option<daraja::Client>> {
+    let s = &cfg.money_out;
+    let (Some(key), Some(secret)) = (s.b2c_consumer_key.clone(), s.b2c_consumer_secret.clone()) else {
+        return Ok(None);
+    };
+    let credentials = format!("{}|{}|{}", environment.base_url(), key.expose_secret(), secret.expose_secret());
+    let dcfg = daraja::Config::new(environment.clone(), key, secret, cfg.shortcode.clone(), cfg.passkey.clone())
+        .with_timeouts(std::time::Duration::from_secs(5), cfg.daraja_timeout)
+        .with_token_store(std::sync::Arc::new(crate::token::DbTokenStore::new(store.clone(), &credentials)));
+    Ok(Some(daraja::Client::new(dcfg).map_err(|e| anyhow::anyhow!("the B2C Daraja client is invalid: {e}"))?))
 }
 
 /// Whether this mode may run money out with no configuration at all.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use daraja::{Certificate, ExposeSecret, SecretString};
 
-use crate::config::Mode;
+use super::Mode;
 use crate::source::{ConfigError, Source};
 
 /// How refunds go out (`LIPA_REFUND_METHOD`).
@@ -141,23 +141,6 @@ pub fn credential(cert: &Certificate, password: &SecretString) -> Result<String,
 /// True when the password is the public sandbox one (for `lipa doctor`).
 pub fn is_sandbox_password(password: &SecretString) -> bool {
     password.expose_secret() == SANDBOX_INITIATOR_PASSWORD
-}
-
-/// The Daraja client of a separate disbursement app (`MPESA_B2C_CONSUMER_KEY`/`_SECRET`); None: the main one.
-pub fn b2c_client(
-    cfg: &crate::config::Config,
-    environment: &daraja::Environment,
-    store: &std::sync::Arc<dyn crate::store::Store>,
-) -> anyhow::Result<Option<daraja::Client>> {
-    let s = &cfg.money_out;
-    let (Some(key), Some(secret)) = (s.b2c_consumer_key.clone(), s.b2c_consumer_secret.clone()) else {
-        return Ok(None);
-    };
-    let credentials = format!("{}|{}|{}", environment.base_url(), key.expose_secret(), secret.expose_secret());
-    let dcfg = daraja::Config::new(environment.clone(), key, secret, cfg.shortcode.clone(), cfg.passkey.clone())
-        .with_timeouts(std::time::Duration::from_secs(5), cfg.daraja_timeout)
-        .with_token_store(std::sync::Arc::new(crate::token::DbTokenStore::new(store.clone(), &credentials)));
-    Ok(Some(daraja::Client::new(dcfg).map_err(|e| anyhow::anyhow!("the B2C Daraja client is invalid: {e}"))?))
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 //! The names are the ones in PRODUCT.md (`MPESA_*` follow the seed guide). `lipa.toml` holds the same
 //! names, in upper or lower case, as a flat table: `mpesa_env = "sandbox"`.
 
+pub mod c2b;
+pub mod money_out;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -82,9 +85,9 @@ pub struct Config {
     /// Connection timeouts and caps, admin login limits, callback body retention (`crate::hardening`).
     pub hardening: crate::hardening::Hardening,
     /// C2B: version, validation rule, default action (`crate::c2b`).
-    pub c2b: crate::c2b::C2bSettings,
+    pub c2b: c2b::C2bSettings,
     /// Payouts, refunds and the balance (`MPESA_INITIATOR_*`, `MPESA_B2C_*`, …).
-    pub money_out: crate::money_out::Settings,
+    pub money_out: money_out::Settings,
 }
 
 impl fmt::Debug for Config {
@@ -218,8 +221,8 @@ impl Config {
             json_logs: src.get("LIPA_LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
             security: crate::security::Settings::from_source(src)?,
             hardening: crate::hardening::Hardening::from_source(src)?,
-            c2b: crate::c2b::C2bSettings::from_source(src)?,
-            money_out: crate::money_out::Settings::from_source(src)?,
+            c2b: c2b::C2bSettings::from_source(src)?,
+            money_out: money_out::Settings::from_source(src)?,
         };
         Ok(cfg)
     }
