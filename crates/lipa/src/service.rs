@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::app::{now_ms, AppState};
-use crate::domain::{account_reference, Outcome, Payment, PushFields, PushTarget, Source};
+use crate::domain::{account_reference, Outcome, Payment, PushFields, PushState, PushTarget, Source};
 use crate::error::ApiError;
 use crate::store::{Created, NewPayment, StoreError};
 
@@ -25,9 +25,29 @@ pub async fn create_payment(state: &AppState, mut new: NewPayment) -> Result<Cre
         new.payment.account_reference = account_reference(&new.payment.reference, state.cfg.reference_max_len, attempt);
         match state.store.create_payment(new.clone()).await {
             Err(StoreError::AccountReferenceTaken) if attempt + 1 < ACCOUNT_REFERENCE_TRIES => attempt += 1,
+            Ok(Created::Replay { payment, same_request }) => {
+                let payment = replayed(state, payment).await?;
+                return Ok(Created::Replay { payment, same_request });
+            }
             other => return other,
         }
     }
+}
+
+/// How long a reused idempotency key waits for the first request's push to leave `sending`.
+const REPLAY_WAIT: Duration = Duration::from_secs(5);
+
+/// The answer for a reused idempotency key: the payment it made, once its push has left `sending` (a racing
+/// twin waits for the first request's answer rather than inventing its own). The wait is short: the first
+/// request may have died with its instance, and then the payment stays as it is (its push is never sent
+/// again; reconciliation settles it).
+async fn replayed(state: &AppState, mut payment: Payment) -> Result<Payment, StoreError> {
+    let deadline = std::time::Instant::now() + REPLAY_WAIT;
+    while payment.push_state == PushState::Sending && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        payment = state.store.get_payment(&payment.id).await?.ok_or(StoreError::NotFound)?;
+    }
+    Ok(payment)
 }
 
 /// Send the STK push of a payment in `sending` and record what became of it. Its phone, amount and

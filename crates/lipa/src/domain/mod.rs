@@ -1,6 +1,7 @@
 //! Pure payment rules: statuses, the transition table and identifiers. No I/O here.
 
 pub mod failure;
+pub mod history;
 pub mod ids;
 pub mod payment;
 pub mod push;

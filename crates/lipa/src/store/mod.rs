@@ -2,11 +2,18 @@
 //! never see SQL, and the store applies the domain's decisions without making business rules of its own.
 
 mod apply;
+mod callbacks;
+mod events;
 mod held;
+mod history;
+mod kv;
+mod payments;
 pub mod postgres;
+mod query;
 mod rows;
 mod sql;
 pub mod sqlite;
+mod stats;
 pub mod upkeep;
 
 use async_trait::async_trait;
