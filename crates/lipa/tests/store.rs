@@ -293,7 +293,7 @@ async fn racing_batches_on_the_same_payments_decide_each_once(backend: Backend) 
         let got = store.get_payment(&p.id).await.unwrap().unwrap();
         assert_eq!(got.status, PaymentStatus::Succeeded);
         let log = store.payment_log(&p.id).await.unwrap();
-        assert_eq!(log.iter().filter(|e| e.kind == "callback").count(), 6, "{log:?}");
+        assert_eq!(log.iter().filter(|e| e.kind == "callback" && e.detail == "{race}").count(), 6, "{log:?}");
         assert_eq!(log.iter().filter(|e| e.detail == "no change (duplicate or late answer)").count(), 5);
     }
 }
