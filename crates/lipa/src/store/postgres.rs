@@ -125,7 +125,7 @@ impl Backend for sqlx::Postgres {
         changed: &'a [&'a Payment],
     ) -> Result<()> {
         let versions = Versions { changed: vec![None; changed.len()], read: vec![] };
-        Ok(write_batch(&mut **tx, w, changed, &versions).await?)
+        Ok(write_batch(tx, w, changed, &versions).await?)
     }
 }
 
