@@ -2,6 +2,7 @@
 
 pub mod c2b;
 pub mod failure;
+pub mod history;
 pub mod ids;
 pub mod money_out;
 pub mod payment;

@@ -8,6 +8,22 @@ use crate::app::{now_ms, AppState};
 use crate::domain::{account_reference, Payment, PaymentDraft, PushState, PushTarget};
 use crate::store::{Created as Stored, Idempotency, NewPayment, StoreError};
 
+/// How long a reused idempotency key waits for the first request's push to leave `sending`.
+const REPLAY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The answer for a reused idempotency key: the payment it made, once its push has left `sending` (a racing
+/// twin waits for the first request's answer rather than inventing its own). The wait is short: the first
+/// request may have died with its instance, and then the payment stays as it is (its push is never sent
+/// again; reconciliation settles it).
+async fn replayed(state: &AppState, mut payment: Payment) -> Result<Payment, PaymentError> {
+    let deadline = std::time::Instant::now() + REPLAY_WAIT;
+    while payment.push_state == PushState::Sending && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        payment = state.store.get_payment(&payment.id).await?.ok_or(StoreError::NotFound)?;
+    }
+    Ok(payment)
+}
+
 /// How many account references are tried for one payment before giving up (each is another code).
 const ACCOUNT_REFERENCE_TRIES: u32 = 8;
 
@@ -62,7 +78,7 @@ pub async fn create(state: &AppState, req: PaymentRequest<'_>) -> Result<Created
     let new = NewPayment { payment, pending_guard: guard, api_key_id, idempotency };
     let payment = match store_with_account_reference(state, new).await? {
         Stored::Replay { same_request: false, .. } => return Err(PaymentError::IdempotencyKeyReused),
-        Stored::Replay { payment, .. } => return Ok(Created { payment, new: false }),
+        Stored::Replay { payment, .. } => return Ok(Created { payment: replayed(state, payment).await?, new: false }),
         Stored::New(p) => p,
     };
     if let Origin::CheckoutRetry { after } = req.origin {

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use super::Applied;
-use crate::domain::{decide_from, Decision, Outcome, Payment, PaymentStatus, Source};
+use crate::domain::{decide_from, history, Decision, Outcome, Payment, PaymentStatus, Source};
 
 /// The most rows in one multi-row statement (far below SQLite's bind limit).
 pub const CHUNK: usize = 128;
@@ -33,7 +33,7 @@ impl<'a> Writes<'a> {
     /// Decide an answer about `p` (the current, locked row) by the domain's rules and update `p` in place.
     pub fn apply(&mut self, p: &mut Payment, source: Source, outcome: &Outcome, now: i64) -> Applied {
         let Some(d) = decide_from(p, source, outcome) else {
-            self.logs.push((p.id.clone(), now, source.as_str(), "no change (duplicate or late answer)".into()));
+            self.logs.push((p.id.clone(), now, source.as_str(), history::NO_CHANGE.into()));
             return Applied { payment: Some(p.clone()), decision: None, event_id: None };
         };
         *p = after(p, &d, now);
@@ -41,8 +41,7 @@ impl<'a> Writes<'a> {
             self.changed.push(p.id.clone());
         }
         if d.check_now && d.status == PaymentStatus::Pending {
-            let detail = "success reported; STK Query is asked to confirm it".to_string();
-            self.logs.push((p.id.clone(), now, source.as_str(), detail));
+            self.logs.push((p.id.clone(), now, source.as_str(), history::SUCCESS_TO_CONFIRM.into()));
         }
         let event_id = d.event().map(|ev| {
             let id = crate::domain::ids::event_id();
@@ -92,29 +91,6 @@ pub fn after(p: &Payment, d: &Decision, now: i64) -> Payment {
         out.resolution = Some(crate::domain::Resolution { at: now, ..r.clone() });
     }
     out
-}
-
-/// What a resolution took off the payment, for its history line (the evidence stays on record).
-pub fn cleared_by_resolution(before: &Payment, after: &Payment) -> String {
-    let mut gone = Vec::new();
-    if before.mpesa_receipt.is_some() && after.mpesa_receipt.is_none() {
-        gone.push(format!("receipt {}", before.mpesa_receipt.as_deref().unwrap_or_default()));
-    }
-    if before.result_code.is_some() && after.result_code.is_none() {
-        gone.push(format!(
-            "result {} ({})",
-            before.result_code.as_deref().unwrap_or_default(),
-            before.result_desc.as_deref().unwrap_or_default()
-        ));
-    }
-    if before.failure_reason.is_some() && before.failure_reason != after.failure_reason {
-        gone.push(format!("failure reason {}", before.failure_reason.map(|r| r.as_str()).unwrap_or_default()));
-    }
-    if gone.is_empty() {
-        String::new()
-    } else {
-        format!("; taken off the payment's fields: {}", gone.join(", "))
-    }
 }
 
 /// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `cols` placeholders (SQLite's multi-row `VALUES`). Anonymous

@@ -11,6 +11,8 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use sqlx::{ConnectOptions, Connection, Database};
+
+use super::query::{sql, Run};
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 type Options<DB> = <<DB as Database>::Connection as Connection>::Options;
@@ -47,11 +49,7 @@ pub struct HeldTx<DB: Database> {
     committed: bool,
 }
 
-impl<DB: Database> HeldPool<DB>
-where
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-{
+impl<DB: Run> HeldPool<DB> {
     pub fn new(options: Options<DB>, size: usize) -> Self {
         let size = size.max(1);
         HeldPool {
@@ -70,7 +68,7 @@ where
         if slot.in_tx {
             slot.in_tx = false;
             let rolled_back = match slot.conn.as_mut() {
-                Some(c) => sqlx::query("ROLLBACK").execute(&mut *c).await.is_ok(),
+                Some(c) => sql::<DB>("ROLLBACK").execute(&mut *c).await.is_ok(),
                 None => true,
             };
             if !rolled_back {
@@ -88,7 +86,7 @@ where
         let mut tx = self.begin_deferred(begin).await?;
         tx.commit_with_writes = false;
         let begin = tx.begin_prefix();
-        if let Err(e) = sqlx::query(begin).execute(&mut *tx.held).await {
+        if let Err(e) = sql::<DB>(begin).execute(&mut *tx.held).await {
             // Whatever state it is in, this connection is not trusted again.
             tx.held.slot.conn = None;
             tx.held.slot.in_tx = false;
@@ -106,11 +104,7 @@ where
     }
 }
 
-impl<DB: Database> HeldTx<DB>
-where
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-{
+impl<DB: Run> HeldTx<DB> {
     /// The `BEGIN …;` to put in front of the next statement, the first time; then "". From here on the
     /// connection counts as inside a transaction until it commits.
     pub fn begin_prefix(&mut self) -> &'static str {
@@ -145,7 +139,7 @@ where
         if self.committed || self.deferred_begin.is_some() {
             return Ok(());
         }
-        sqlx::query("COMMIT").execute(&mut *self.held).await?;
+        sql::<DB>("COMMIT").execute(&mut *self.held).await?;
         self.held.slot.in_tx = false;
         Ok(())
     }

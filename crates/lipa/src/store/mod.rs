@@ -3,14 +3,21 @@
 
 mod apply;
 pub mod c2b;
+mod callbacks;
+mod events;
 mod held;
+mod history;
+mod kv;
 pub mod money_out;
 mod money_out_sql;
 mod money_out_tx;
+mod payments;
 pub mod postgres;
+mod query;
 mod rows;
 mod sql;
 pub mod sqlite;
+mod stats;
 pub mod upkeep;
 
 use async_trait::async_trait;

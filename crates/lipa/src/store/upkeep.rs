@@ -1,9 +1,11 @@
 //! The store's housekeeping: what keeps the database bounded and lets an operator manage API keys — the
 //! record of callbacks for unknown secrets (kept small), the retention of raw callback bodies, admin
-//! sessions that must end, and `lipa keys list/revoke`. Written once for both databases, like `sql.rs`.
+//! sessions that must end, and API keys (`lipa keys list/revoke`, and the lookup of a request's key).
 
 use async_trait::async_trait;
 
+use super::query::sql;
+use super::sql::{Backend, SqlStore};
 use super::Result;
 
 /// How many callbacks for unknown secrets are kept (the newest); older ones are deleted as new ones come.
@@ -62,78 +64,92 @@ pub trait Upkeep {
     async fn expire_callback_bodies(&self, before: i64, limit: i64) -> Result<u64>;
 }
 
-macro_rules! upkeep {
-    ($store:ty) => {
-        #[async_trait]
-        impl Upkeep for $store {
-            async fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
-                let rows: Vec<(String, String, i64, Option<i64>)> =
-                    sqlx::query_as("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
-                        .fetch_all(&self.reader)
-                        .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(id, name, created_at, revoked_at)| ApiKeyInfo { id, name, created_at, revoked_at })
-                    .collect())
-            }
+/// Keys, sessions and retention, for both databases.
+#[async_trait]
+impl<DB: Backend> Upkeep for SqlStore<DB> {
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
+        let rows: Vec<(String, String, i64, Option<i64>)> =
+            sql::<DB>("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, created_at, revoked_at)| ApiKeyInfo { id, name, created_at, revoked_at })
+            .collect())
+    }
 
-            async fn revoke_api_key(&self, id: &str, now: i64) -> Result<Revoked> {
-                let mut conn = self.writer.conn().await?;
-                let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                if done > 0 {
-                    return Ok(Revoked::Now);
-                }
-                let found: Option<(String,)> =
-                    sqlx::query_as("SELECT id FROM api_keys WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
-                Ok(if found.is_some() { Revoked::Already } else { Revoked::NoSuchKey })
-            }
-
-            async fn delete_admin_sessions(&self, expired_before: Option<i64>) -> Result<u64> {
-                let pattern = format!("{ADMIN_SESSION_PREFIX}%");
-                let q = sqlx::query(
-                    "DELETE FROM kv WHERE k LIKE $1 AND (CAST($2 AS BIGINT) IS NULL OR expires_at IS NULL OR expires_at < $2)",
-                )
-                .bind(pattern)
-                .bind(expired_before);
-                Ok(q.execute(&mut *self.writer.conn().await?).await?.rows_affected())
-            }
-
-            async fn expire_callback_bodies(&self, before: i64, limit: i64) -> Result<u64> {
-                let mut conn = self.writer.conn().await?;
-                let deleted = sqlx::query(
-                    "DELETE FROM callbacks WHERE seq IN (SELECT seq FROM callbacks \
-                     WHERE received_at < $1 AND payment_id IS NULL LIMIT $2)",
-                )
-                .bind(before)
-                .bind(limit)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                let emptied = sqlx::query(
-                    "UPDATE callbacks SET raw_body = $1, note = CASE WHEN note = 'parsed' THEN $2 ELSE note END \
-                     WHERE seq IN (SELECT seq FROM callbacks WHERE received_at < $3 AND payment_id IS NOT NULL \
-                     AND LENGTH(raw_body) > 0 LIMIT $4)",
-                )
-                .bind(Vec::<u8>::new())
-                .bind(BODY_EXPIRED_NOTE)
-                .bind(before)
-                .bind(limit)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                Ok(deleted + emptied)
-            }
+    async fn revoke_api_key(&self, id: &str, now: i64) -> Result<Revoked> {
+        let mut conn = self.writer.conn().await?;
+        let done = sql::<DB>("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        if DB::rows_affected(&done) > 0 {
+            return Ok(Revoked::Now);
         }
-    };
+        let found: Option<(String,)> =
+            sql::<DB>("SELECT id FROM api_keys WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
+        Ok(if found.is_some() { Revoked::Already } else { Revoked::NoSuchKey })
+    }
+
+    async fn delete_admin_sessions(&self, expired_before: Option<i64>) -> Result<u64> {
+        let pattern = format!("{ADMIN_SESSION_PREFIX}%");
+        let q = sql::<DB>(
+            "DELETE FROM kv WHERE k LIKE $1 AND (CAST($2 AS BIGINT) IS NULL OR expires_at IS NULL OR expires_at < $2)",
+        )
+        .bind(pattern)
+        .bind(expired_before);
+        Ok(DB::rows_affected(&q.execute(&mut *self.writer.conn().await?).await?))
+    }
+
+    async fn expire_callback_bodies(&self, before: i64, limit: i64) -> Result<u64> {
+        let mut conn = self.writer.conn().await?;
+        let deleted = sql::<DB>(
+            "DELETE FROM callbacks WHERE seq IN (SELECT seq FROM callbacks \
+             WHERE received_at < $1 AND payment_id IS NULL LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *conn)
+        .await?;
+        let emptied = sql::<DB>(
+            "UPDATE callbacks SET raw_body = $1, note = CASE WHEN note = 'parsed' THEN $2 ELSE note END \
+             WHERE seq IN (SELECT seq FROM callbacks WHERE received_at < $3 AND payment_id IS NOT NULL \
+             AND LENGTH(raw_body) > 0 LIMIT $4)",
+        )
+        .bind(Vec::<u8>::new())
+        .bind(BODY_EXPIRED_NOTE)
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *conn)
+        .await?;
+        Ok(DB::rows_affected(&deleted) + DB::rows_affected(&emptied))
+    }
+}
+
+/// Looking API keys up, for the [`Store`](super::Store) methods.
+impl<DB: Backend> SqlStore<DB> {
+    pub(super) async fn new_api_key(&self, id: &str, key_hash: &str, name: &str, now: i64) -> Result<()> {
+        sql::<DB>("INSERT INTO api_keys (id, key_hash, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(key_hash)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *self.writer.conn().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// The key's id when the hash belongs to a key that is not revoked.
+    pub(super) async fn api_key(&self, key_hash: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sql::<DB>("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+            .bind(key_hash)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
 }
 
 /// The note of a parsed callback whose raw body was removed by the retention rule.
 pub const BODY_EXPIRED_NOTE: &str = "parsed; raw body deleted after LIPA_CALLBACK_RETENTION";
-
-upkeep!(super::sqlite::SqliteStore);
-upkeep!(super::postgres::PgStore);
