@@ -80,6 +80,13 @@ pub struct DbDir {
     pg: Option<(String, String)>,
 }
 
+impl DbDir {
+    /// The temporary directory (a SQLite file's home; scratch space for a PostgreSQL test).
+    pub fn path(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
 impl From<tempfile::TempDir> for DbDir {
     fn from(dir: tempfile::TempDir) -> Self {
         DbDir { _dir: dir, pg: None }
