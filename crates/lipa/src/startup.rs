@@ -146,12 +146,13 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     // Input checks and security headers for every route, the simulator's and the 404 fallback included.
     let app = crate::boundary::apply(app);
     let (stop, stop_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
-    // Header, idle and body timeouts and a connection cap (see `serve`).
-    tasks.push(tokio::spawn(crate::serve::run(listener, app, state.cfg.hardening.clone(), stop_rx.clone())));
-    tasks.push(tokio::spawn(crate::jobs::upkeep::run(state.clone(), stop_rx.clone())));
-    tasks.push(tokio::spawn(crate::jobs::reconcile::run(state.clone(), stop_rx.clone())));
-    tasks.push(tokio::spawn(crate::jobs::money_out::run(state.clone(), stop_rx.clone())));
+    let mut tasks = vec![
+        // Header, idle and body timeouts and a connection cap (see `serve`).
+        tokio::spawn(crate::serve::run(listener, app, state.cfg.hardening.clone(), stop_rx.clone())),
+        tokio::spawn(crate::jobs::upkeep::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(crate::jobs::reconcile::run(state.clone(), stop_rx.clone())),
+        tokio::spawn(crate::jobs::money_out::run(state.clone(), stop_rx.clone())),
+    ];
     if state.cfg.webhook_url.is_some() {
         tasks.push(tokio::spawn(crate::jobs::webhooks::run(state.clone(), stop_rx.clone())));
     }

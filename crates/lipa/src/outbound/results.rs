@@ -62,9 +62,8 @@ async fn writer(store: Arc<dyn Store>, rx: Queue) {
                 }
             }
             Err(e) if answers.len() == 1 => {
-                for reply in replies {
+                if let Some(reply) = replies.into_iter().next() {
                     let _ = reply.send(Err(e));
-                    break;
                 }
             }
             Err(e) => {
