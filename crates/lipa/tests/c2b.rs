@@ -269,3 +269,27 @@ async fn the_checkout_page_offers_the_paybill_and_a_qr_code(backend: Backend) {
     app.stop().await;
 }
 each_backend!(the_checkout_page_offers_the_paybill_and_a_qr_code);
+
+async fn confirmations_from_outside_the_allowlist_are_never_applied(backend: Backend) {
+    // Tests connect from 127.0.0.1, which is not allowed here: a forged confirmation is answered like any
+    // other and makes no payment; a forged validation learns nothing either.
+    let app = spawn_with(&backend, &[("LIPA_CALLBACK_ALLOWLIST", "196.201.214.0/24")]).await;
+    let forged = fixture(CONFIRMATION, &[("TransID", json!("FORGED0C2B")), ("BillRefNumber", json!("FAKE-1"))]);
+    let (status, body) = daraja_post(&app, &c2b_path(&app, "confirmation"), &forged).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = daraja_post(&app, &c2b_path(&app, "validation"), &forged).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.post_raw("/callbacks/result/anything", serde_json::to_vec(&forged).unwrap(), &[]).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(c2b_payments(&app).await.is_empty(), "a forged confirmation made a payment");
+    app.stop().await;
+
+    // The same body from an allowed address is applied: the test above could fail.
+    let app = spawn_with(&backend, &[]).await;
+    let (status, _) = daraja_post(&app, &c2b_path(&app, "confirmation"), &forged).await;
+    assert_eq!(status, 200);
+    assert_eq!(c2b_payments(&app).await.len(), 1);
+    app.stop().await;
+}
+each_backend!(confirmations_from_outside_the_allowlist_are_never_applied);

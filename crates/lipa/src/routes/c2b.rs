@@ -9,12 +9,14 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::{Extensions, HeaderMap};
 use axum::routing::post;
 use axum::{Json, Router};
 use daraja::c2b::{C2bNotification, ConfirmationAck, RejectReason, ValidationAnswer};
 use sha2::{Digest, Sha256};
 
 use super::body_error;
+use super::callbacks::refused_source;
 use crate::app::{now_ms, AppState};
 use crate::domain::c2b::ValidationRule;
 use crate::error::ApiError;
@@ -34,9 +36,14 @@ fn secret_ok(state: &AppState, given: &str) -> bool {
 async fn confirmation(
     State(state): State<AppState>,
     Path(secret): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ConfirmationAck>, ApiError> {
     let body = body.map_err(body_error)?;
+    if refused_source(&state, &headers, &ext, "c2b_confirmation_rejected").is_some() {
+        return Ok(Json(ConfirmationAck::default()));
+    }
     if !secret_ok(&state, &secret) {
         if let Some(skipped) = state.limits.quiet.allow("c2b_unknown_secret") {
             tracing::warn!(skipped, "C2B confirmation with a wrong secret: acknowledged, not recorded");
@@ -58,10 +65,13 @@ async fn confirmation(
 async fn validation(
     State(state): State<AppState>,
     Path(secret): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ValidationAnswer>, ApiError> {
     let body = body.map_err(body_error)?;
-    if !secret_ok(&state, &secret) {
+    let refused = refused_source(&state, &headers, &ext, "c2b_validation_rejected").is_some();
+    if refused || !secret_ok(&state, &secret) {
         return Ok(Json(ValidationAnswer::accept()));
     }
     let rule = state.cfg.c2b.validation;

@@ -29,6 +29,31 @@ pub fn accepted() -> Json<Value> {
     Json(json!({ "ResultCode": 0, "ResultDesc": "Accepted" }))
 }
 
+/// When `LIPA_CALLBACK_ALLOWLIST` is set and the request comes from elsewhere: who sent it (logged, at most
+/// a few times a minute under `quiet_key`). Every endpoint Safaricom calls (STK, C2B, results) asks this
+/// first; a refused body is answered like any other and never applied.
+pub fn refused_source(
+    state: &AppState,
+    headers: &HeaderMap,
+    ext: &Extensions,
+    quiet_key: &'static str,
+) -> Option<String> {
+    let sec = &state.cfg.security;
+    if sec.callback_allowlist.is_empty() {
+        return None;
+    }
+    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let client = crate::security::client_ip(peer, headers, &sec.trusted_proxies);
+    if sec.callback_source_allowed(client) {
+        return None;
+    }
+    let who = client.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into());
+    if let Some(skipped) = state.limits.quiet.allow(quiet_key) {
+        tracing::warn!(source = %who, skipped, endpoint = quiet_key, "request from an address outside LIPA_CALLBACK_ALLOWLIST not applied");
+    }
+    Some(who)
+}
+
 async fn stk_callback(
     State(state): State<AppState>,
     Path(secret): Path<String>,
@@ -38,21 +63,12 @@ async fn stk_callback(
 ) -> Result<Json<Value>, ApiError> {
     let started = std::time::Instant::now();
     let body = body.map_err(body_error)?;
-    let sec = &state.cfg.security;
-    if !sec.callback_allowlist.is_empty() {
-        let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let client = crate::security::client_ip(peer, &headers, &sec.trusted_proxies);
-        if !sec.callback_source_allowed(client) {
-            // Kept and answered like any other callback (the sender learns nothing), never applied.
-            let who = client.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into());
-            let why = format!("source {who} is not in LIPA_CALLBACK_ALLOWLIST");
-            state.store.record_rejected_callback(&secret, &body, &why, now_ms()).await?;
-            if let Some(skipped) = state.limits.quiet.allow("callback_rejected") {
-                tracing::warn!(source = %who, skipped, "callback from an address outside LIPA_CALLBACK_ALLOWLIST recorded and not applied");
-            }
-            state.metrics.callback("rejected", started.elapsed());
-            return Ok(accepted());
-        }
+    if let Some(who) = refused_source(&state, &headers, &ext, "callback_rejected") {
+        // Kept and answered like any other callback (the sender learns nothing), never applied.
+        let why = format!("source {who} is not in LIPA_CALLBACK_ALLOWLIST");
+        state.store.record_rejected_callback(&secret, &body, &why, now_ms()).await?;
+        state.metrics.callback("rejected", started.elapsed());
+        return Ok(accepted());
     }
     // Answered only once the transaction holding this callback has committed (group commit).
     let result = payments::record_callback(&state, secret, &body).await?;

@@ -5,12 +5,13 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::{Extensions, HeaderMap};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
 
 use super::body_error;
-use super::callbacks::accepted;
+use super::callbacks::{accepted, refused_source};
 use crate::app::{now_ms, AppState};
 use crate::error::ApiError;
 use crate::store::money_out::ResultIn;
@@ -22,16 +23,26 @@ pub fn router() -> Router<AppState> {
 async fn result(
     State(state): State<AppState>,
     Path(secret): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    if refused_source(&state, &headers, &ext, "result_rejected").is_some() {
+        return Ok(accepted());
+    }
     record(&state, secret, false, body).await
 }
 
 async fn timeout(
     State(state): State<AppState>,
     Path(secret): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    if refused_source(&state, &headers, &ext, "result_rejected").is_some() {
+        return Ok(accepted());
+    }
     record(&state, secret, true, body).await
 }
 
