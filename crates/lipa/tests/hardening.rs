@@ -642,3 +642,41 @@ async fn a_low_file_limit_survives_a_socket_flood() {
     drop(silent);
     child.kill().await.unwrap();
 }
+
+/// Retention covers every body Safaricom sends, not only STK callbacks: C2B confirmations and money-out
+/// results lose their raw bodies after LIPA_CALLBACK_RETENTION too (their parsed facts stay).
+async fn c2b_and_money_out_bodies_follow_the_retention_time(backend: Backend) {
+    let app = spawn_with(&backend, &[("LIPA_CALLBACK_RETENTION", "30d")]).await;
+    let pay = json!({"phone": "0712345678", "kind": "paybill", "business_number": "174379", "account": "RET-1",
+                     "amount": 120, "pin": "1234"});
+    let resp = app.http.post(format!("{}/sim/api/c2b/pay", app.url)).json(&pay).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let (status, p) = app.post("/v1/payouts", &json!({"amount": 100, "phone": "0712345678", "kind": "business"})).await;
+    assert_eq!(status, 201, "{p}");
+    let path = format!("/v1/payouts/{}", p["id"].as_str().unwrap());
+    let done = poll(Duration::from_secs(20), || async {
+        let (_, p) = app.get(&path).await;
+        (p["status"] != "pending").then_some(p)
+    })
+    .await
+    .expect("the payout settles");
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let found = poll(Duration::from_secs(20), || async {
+        let (_, l) = app.get("/v1/payments?channel=c2b").await;
+        (l["data"].as_array().map_or(0, |d| d.len()) == 1).then_some(())
+    })
+    .await;
+    assert!(found.is_some(), "the C2B payment was recorded");
+
+    let now = lipa::app::now_ms();
+    let early = lipa::jobs::upkeep::sweep(&app.gw.state, now + 29 * 86_400_000).await.unwrap();
+    assert_eq!(early.callback_bodies, 0, "nothing is old enough yet");
+    let swept = lipa::jobs::upkeep::sweep(&app.gw.state, now + 31 * 86_400_000).await.unwrap();
+    assert!(swept.callback_bodies >= 2, "the confirmation and the payout's result: {swept:?}");
+    let again = lipa::jobs::upkeep::sweep(&app.gw.state, now + 31 * 86_400_000).await.unwrap();
+    assert_eq!(again.callback_bodies, 0, "{again:?}");
+    // The facts stay: the payout keeps its receipt, the C2B payment its status.
+    assert_eq!(app.get(&path).await.1["mpesa_receipt"], done["mpesa_receipt"]);
+    app.stop().await;
+}
+each_backend!(c2b_and_money_out_bodies_follow_the_retention_time);

@@ -124,7 +124,19 @@ impl<DB: Backend> Upkeep for SqlStore<DB> {
         .bind(limit)
         .execute(&mut *conn)
         .await?;
-        Ok(DB::rows_affected(&deleted) + DB::rows_affected(&emptied))
+        // The other bodies Safaricom sent (C2B, money-out results): their parsed facts stay in their rows.
+        let mut others = 0;
+        for table in ["c2b_transactions", "c2b_validations", "money_out_results"] {
+            let q = format!(
+                "UPDATE {table} SET raw_body = $1 WHERE seq IN (SELECT seq FROM {table} \
+                 WHERE received_at < $2 AND LENGTH(raw_body) > 0 LIMIT $3)"
+            );
+            let done = sql::<DB>(&q).bind(Vec::<u8>::new()).bind(before).bind(limit).execute(&mut *conn).await?;
+            others += DB::rows_affected(&done);
+        }
+        let reads =
+            sql::<DB>("DELETE FROM balance_reads WHERE requested_at < $1").bind(before).execute(&mut *conn).await?;
+        Ok(DB::rows_affected(&deleted) + DB::rows_affected(&emptied) + others + DB::rows_affected(&reads))
     }
 }
 
