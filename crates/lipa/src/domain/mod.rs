@@ -1,6 +1,7 @@
 //! Pure payment rules: statuses, the transition table and identifiers. No I/O here.
 
 pub mod c2b;
+mod decide;
 pub mod failure;
 pub mod history;
 pub mod ids;
@@ -11,9 +12,10 @@ pub mod push;
 /// The longest merchant reference, in characters.
 pub const MAX_REFERENCE: usize = 64;
 
+pub use decide::{decide, decide_from};
 pub use failure::FailureReason;
 pub use payment::{
-    account_reference, decide, decide_from, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus,
-    PushState, Resolution, Source,
+    account_reference, Decision, EventType, Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Resolution,
+    Source,
 };
 pub use push::{PushFields, PushTarget};
