@@ -2,8 +2,8 @@
 //!
 //! A payment starts `pending` and ends `succeeded`, `failed` or `needs_review`. Every answer about a
 //! payment — a callback, an STK Query result, the push being refused, the push's fate being unknown for too
-//! long — is turned into an [`Outcome`] and handed to [`decide`](super::decide), which says what changes. Terminal statuses
-//! never change silently: the only move out of a terminal status is to `needs_review`, and it is an event.
+//! long — is turned into an [`Outcome`] and handed to [`decide`](super::decide), which says what changes.
+//! Terminal statuses never change silently: the only move out of a terminal status is to `needs_review`, and it is an event.
 
 use super::failure::FailureReason;
 use serde::Serialize;
