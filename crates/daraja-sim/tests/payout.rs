@@ -387,9 +387,17 @@ async fn a_queue_timeout_notifies_the_queue_timeout_url_and_pays_nothing() {
     let accepted = c.b2c_payment(&req).await.unwrap();
     let notice = results(&h, &accepted.originator_conversation_id, 1).await.remove(0);
     assert_eq!(notice["Result"]["ResultType"], 1);
-    let seen = h.sim.money_out_request("po_queued").unwrap();
+    // The simulator records the attempt once the receiver's answer is back, a moment after the receiver saw it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let seen = loop {
+        let seen = h.sim.money_out_request("po_queued").unwrap();
+        if !seen.callbacks.is_empty() || std::time::Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(seen.result_code.as_deref(), Some(daraja_sim::QUEUE_TIMEOUT));
-    assert_eq!(seen.callbacks[0].status, Some(200));
+    assert_eq!(seen.callbacks.first().map(|c| c.status), Some(Some(200)), "{:?}", seen.callbacks);
     assert_eq!(balance(&h, "Utility Account"), START_UTILITY);
 
     // Transaction Status says it expired.
