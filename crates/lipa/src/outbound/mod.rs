@@ -81,7 +81,7 @@ impl Outbound {
             shortcode: cfg.shortcode.clone(),
             client,
             refund_method: s.refund_method,
-            results: results::ResultQueue::start(store),
+            results: results::start(store),
         })
     }
 
