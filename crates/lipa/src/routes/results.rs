@@ -27,10 +27,7 @@ async fn result(
     ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if refused_source(&state, &headers, &ext, "result_rejected").is_some() {
-        return Ok(accepted());
-    }
-    record(&state, secret, false, body).await
+    record(&state, secret, false, (&headers, &ext), body).await
 }
 
 async fn timeout(
@@ -40,19 +37,20 @@ async fn timeout(
     ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if refused_source(&state, &headers, &ext, "result_rejected").is_some() {
-        return Ok(accepted());
-    }
-    record(&state, secret, true, body).await
+    record(&state, secret, true, (&headers, &ext), body).await
 }
 
 async fn record(
     state: &AppState,
     secret: String,
     timeout: bool,
+    (headers, ext): (&HeaderMap, &Extensions),
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map_err(body_error)?;
+    if refused_source(state, headers, ext, "result_rejected").is_some() {
+        return Ok(accepted());
+    }
     let answer = ResultIn { secret, timeout, raw_body: body.to_vec(), now: now_ms() };
     let applied = state.money_out.results.record(answer).await?;
     match &applied.object {
