@@ -5,9 +5,27 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::store::Store;
 
-/// Everything a request or job needs. Cheap to clone.
+/// Everything a request or job needs. Cheap to clone: one reference count (axum clones the state for every
+/// request, with the layers around each route).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub daraja: daraja::Client,
     pub cfg: Arc<Config>,
@@ -31,7 +49,7 @@ pub struct AppState {
     pub money_out: Arc<crate::outbound::Outbound>,
 }
 
-impl AppState {
+impl Shared {
     pub fn callback_url(&self, secret: &str) -> String {
         format!("{}/callbacks/stk/{secret}", self.public_base)
     }

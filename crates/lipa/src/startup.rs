@@ -123,7 +123,7 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
     let money_out = crate::money_out::Outbound::new(&cfg, b2c_client.unwrap_or_else(|| daraja.clone()), store.clone())
         .context("money out (payouts, refunds, balance) cannot be set up")?;
     let money_out = Arc::new(money_out);
-    let state = AppState {
+    let state = AppState::new(crate::app::Shared {
         store,
         daraja,
         cfg: Arc::new(cfg),
@@ -136,7 +136,7 @@ pub async fn start(mut cfg: Config, listener: TcpListener) -> anyhow::Result<Gat
         c2b_secret,
         keys,
         money_out,
-    };
+    });
     #[cfg_attr(not(feature = "sim"), allow(unused_mut))]
     let mut app = router(state.clone());
     #[cfg(feature = "sim")]
