@@ -211,8 +211,10 @@ async fn subscriber_is_locked_while_a_push_is_pending() {
 
 type Mutation = Box<dyn Fn(&mut Value)>;
 
-/// (mutation, HTTP status, errorCode, errorMessage)
-fn validation_cases() -> Vec<(&'static str, Mutation, u16, &'static str, &'static str)> {
+/// (case, mutation, HTTP status, errorCode, errorMessage)
+type Case = (&'static str, Mutation, u16, &'static str, String);
+
+fn validation_cases() -> Vec<Case> {
     fn set(field: &'static str, v: Value) -> Mutation {
         Box::new(move |b: &mut Value| b[field] = v.clone())
     }
@@ -221,103 +223,45 @@ fn validation_cases() -> Vec<(&'static str, Mutation, u16, &'static str, &'stati
             b.as_object_mut().unwrap().remove(field);
         })
     }
+    /// Refused the way Daraja refuses a bad field: 400, `400.002.02`, "Bad Request - Invalid {field}".
+    fn invalid(name: &'static str, mutation: Mutation, field: &str) -> Case {
+        (name, mutation, 400, "400.002.02", format!("Bad Request - Invalid {field}"))
+    }
+    fn bad(name: &'static str, field: &'static str, v: Value) -> Case {
+        invalid(name, set(field, v), field)
+    }
+    fn missing(name: &'static str, field: &'static str) -> Case {
+        invalid(name, remove(field), field)
+    }
+    fn refused(name: &'static str, mutation: Mutation, message: &str) -> Case {
+        (name, mutation, 500, "500.001.1001", message.to_owned())
+    }
     vec![
-        (
-            "shortcode letters",
-            set("BusinessShortCode", json!("17A379")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid BusinessShortCode",
-        ),
-        (
-            "shortcode short",
-            set("BusinessShortCode", json!("1743")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid BusinessShortCode",
-        ),
-        (
-            "shortcode missing",
-            remove("BusinessShortCode"),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid BusinessShortCode",
-        ),
-        (
-            "unknown shortcode",
-            set("BusinessShortCode", json!("600000")),
-            500,
-            "500.001.1001",
-            "Merchant does not exist",
-        ),
-        ("wrong password", set("Password", json!("bm9wZQ==")), 500, "500.001.1001", "Wrong credentials"),
-        ("password missing", remove("Password"), 400, "400.002.02", "Bad Request - Invalid Password"),
-        (
-            "timestamp format",
-            set("Timestamp", json!("2024-01-01 12:00")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Timestamp",
-        ),
-        (
-            "timestamp impossible",
-            set("Timestamp", json!("20241301120000")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Timestamp",
-        ),
-        (
-            "transaction type",
-            set("TransactionType", json!("CustomerPayBill")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid TransactionType",
-        ),
-        ("amount zero", set("Amount", json!(0)), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("amount too big", set("Amount", json!(250001)), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("amount negative", set("Amount", json!(-5)), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("amount text", set("Amount", json!("ten")), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("amount missing", remove("Amount"), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("party a local format", set("PartyA", json!("0712345678")), 400, "400.002.02", "Bad Request - Invalid PartyA"),
-        ("party b", set("PartyB", json!("12")), 400, "400.002.02", "Bad Request - Invalid PartyB"),
-        (
-            "phone local format",
-            set("PhoneNumber", json!("0712345678")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid PhoneNumber",
-        ),
-        (
-            "phone not kenyan",
-            set("PhoneNumber", json!(255712345678u64)),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid PhoneNumber",
-        ),
-        (
-            "phone too long",
-            set("PhoneNumber", json!("2547123456789")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid PhoneNumber",
-        ),
-        (
-            "callback ftp",
-            set("CallBackURL", json!("ftp://example.com/cb")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid CallBackURL",
-        ),
-        (
-            "callback not a url",
-            set("CallBackURL", json!("example.com/cb")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid CallBackURL",
-        ),
-        ("callback missing", remove("CallBackURL"), 400, "400.002.02", "Bad Request - Invalid CallBackURL"),
-        ("reference missing", remove("AccountReference"), 400, "400.002.02", "Bad Request - Invalid AccountReference"),
-        ("desc null", set("TransactionDesc", Value::Null), 400, "400.002.02", "Bad Request - Invalid Remarks"),
+        bad("shortcode letters", "BusinessShortCode", json!("17A379")),
+        bad("shortcode short", "BusinessShortCode", json!("1743")),
+        missing("shortcode missing", "BusinessShortCode"),
+        refused("unknown shortcode", set("BusinessShortCode", json!("600000")), "Merchant does not exist"),
+        refused("wrong password", set("Password", json!("bm9wZQ==")), "Wrong credentials"),
+        missing("password missing", "Password"),
+        bad("timestamp format", "Timestamp", json!("2024-01-01 12:00")),
+        bad("timestamp impossible", "Timestamp", json!("20241301120000")),
+        bad("transaction type", "TransactionType", json!("CustomerPayBill")),
+        bad("amount zero", "Amount", json!(0)),
+        bad("amount too big", "Amount", json!(250001)),
+        bad("amount negative", "Amount", json!(-5)),
+        bad("amount text", "Amount", json!("ten")),
+        missing("amount missing", "Amount"),
+        bad("party a local format", "PartyA", json!("0712345678")),
+        bad("party b", "PartyB", json!("12")),
+        bad("phone local format", "PhoneNumber", json!("0712345678")),
+        bad("phone not kenyan", "PhoneNumber", json!(255712345678u64)),
+        bad("phone too long", "PhoneNumber", json!("2547123456789")),
+        bad("callback ftp", "CallBackURL", json!("ftp://example.com/cb")),
+        bad("callback not a url", "CallBackURL", json!("example.com/cb")),
+        missing("callback missing", "CallBackURL"),
+        missing("reference missing", "AccountReference"),
+        // Daraja maps TransactionDesc to Remarks.
+        invalid("desc null", set("TransactionDesc", Value::Null), "Remarks"),
     ]
 }
 

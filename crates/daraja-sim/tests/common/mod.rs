@@ -161,6 +161,18 @@ impl Harness {
         answer(resp).await
     }
 
+    /// POSTs `good` to `path` once per `(field, value)`, with that field set to the value, and asserts
+    /// each is refused as Daraja does: HTTP 400, `400.002.02`, "Bad Request - Invalid {field}".
+    pub async fn assert_invalid_fields(&self, path: &str, token: &str, good: &Value, cases: Vec<(&str, Value)>) {
+        for (field, value) in cases {
+            let mut body = good.clone();
+            body[field] = value;
+            let a = self.post_json(path, token, &body).await;
+            let message = format!("Bad Request - Invalid {field}");
+            assert_eq!((a.status, a.error_code(), a.error_message()), (400, "400.002.02", message.as_str()), "{field}");
+        }
+    }
+
     pub async fn push(&self, token: &str, body: &Value) -> Answer {
         self.post_json("/mpesa/stkpush/v1/processrequest", token, body).await
     }
