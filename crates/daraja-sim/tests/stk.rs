@@ -11,33 +11,20 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn oauth_issues_tokens_and_counts_requests() {
     let h = spawn(fast_config()).await;
-    let resp = h
-        .http
-        .get(format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base))
-        .basic_auth("anything", Some("goes"))
-        .send()
-        .await
-        .unwrap();
+    let resp = h.oauth("client_credentials", Some(("anything", "goes"))).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["expires_in"], "3599");
     assert_eq!(body["access_token"].as_str().unwrap().len(), 28);
 
-    let bad_grant = h
-        .http
-        .get(format!("{}/oauth/v1/generate?grant_type=password", h.base))
-        .basic_auth("k", Some("s"))
-        .send()
-        .await
-        .unwrap();
+    let bad_grant = h.oauth("password", Some(("k", "s"))).await;
     assert_eq!(bad_grant.status(), 400);
     let body: Value = bad_grant.json().await.unwrap();
     assert_eq!(body["errorCode"], "400.008.02");
     assert_eq!(body["errorMessage"], "Invalid grant type passed");
     assert!(body["requestId"].is_string());
 
-    let no_auth =
-        h.http.get(format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base)).send().await.unwrap();
+    let no_auth = h.oauth("client_credentials", None).await;
     assert_eq!(no_auth.status(), 400);
     let body: Value = no_auth.json().await.unwrap();
     assert_eq!(body["errorCode"], "400.008.01");
@@ -49,11 +36,10 @@ async fn oauth_issues_tokens_and_counts_requests() {
 async fn oauth_checks_configured_credentials() {
     let h =
         spawn(SimConfig { consumer_key: Some("ck".into()), consumer_secret: Some("cs".into()), ..fast_config() }).await;
-    let url = format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base);
-    let wrong = h.http.get(&url).basic_auth("ck", Some("nope")).send().await.unwrap();
+    let wrong = h.oauth("client_credentials", Some(("ck", "nope"))).await;
     assert_eq!(wrong.status(), 400);
     assert_eq!(wrong.json::<Value>().await.unwrap()["errorCode"], "400.008.01");
-    let right = h.http.get(&url).basic_auth("ck", Some("cs")).send().await.unwrap();
+    let right = h.oauth("client_credentials", Some(("ck", "cs"))).await;
     assert_eq!(right.status(), 200);
 }
 

@@ -126,14 +126,17 @@ async fn answer(resp: reqwest::Response) -> Answer {
 }
 
 impl Harness {
+    /// `GET /oauth/v1/generate?grant_type=…`, with Basic `(key, secret)` when given.
+    pub async fn oauth(&self, grant_type: &str, credentials: Option<(&str, &str)>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}/oauth/v1/generate?grant_type={grant_type}", self.base));
+        if let Some((key, secret)) = credentials {
+            req = req.basic_auth(key, Some(secret));
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn token(&self) -> String {
-        let resp = self
-            .http
-            .get(format!("{}/oauth/v1/generate?grant_type=client_credentials", self.base))
-            .basic_auth("key", Some("secret"))
-            .send()
-            .await
-            .unwrap();
+        let resp = self.oauth("client_credentials", Some(("key", "secret"))).await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
