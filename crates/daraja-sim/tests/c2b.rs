@@ -365,7 +365,7 @@ async fn faults_drop_double_and_delay_c2b_requests() {
 
 #[tokio::test]
 async fn the_sim_menu_pays_a_paybill_and_a_till_by_hand() {
-    let (h, m, c) = registered(config(), C2bVersion::V2).await;
+    let (h, m, _) = registered(config(), C2bVersion::V2).await;
 
     let pay = json!({"phone": "0712 345 678", "kind": "paybill", "business_number": SHORTCODE,
         "account": "ORDER-7", "amount": "250", "pin": "1234"});

@@ -79,7 +79,7 @@ async fn push_buy_goods_uses_the_till_as_party_b() {
 }
 
 /// A client on a manual clock whose OAuth answers `expires_in`, after its first push.
-async fn pushed_once_with_token_expiring_in(expires_in: Value) -> (Mock, ManualClock, Client) {
+async fn pushed_once_with_token_expiring_in(expires_in: Value) -> (Mock, Arc<ManualClock>, Client) {
     let mock = Mock::start().await;
     *mock.state.expires_in.lock().unwrap() = Some(expires_in);
     let clock = ManualClock::at("2024-01-01T00:00:00Z");
@@ -103,7 +103,7 @@ async fn token_is_reused_then_refreshed_before_expiry() {
 
 #[tokio::test]
 async fn token_is_refreshed_after_fifty_minutes_by_default() {
-    let (mock, clock, client) = pushed_once_with_token_expiring_in(json!(3599)).await;
+    let (_mock, clock, client) = pushed_once_with_token_expiring_in(json!(3599)).await;
     clock.advance(50 * 60 - 1);
     client.stk_push(&sample_push()).await.unwrap();
     assert_eq!(client.oauth_requests(), 1);
