@@ -42,11 +42,16 @@ def check(condition, message):
     print(f"ok: {message}", flush=True)
 
 
-class CallbackReceiver:
-    """A tiny HTTP server on 127.0.0.1:0 collecting the STK callbacks POSTed to it."""
+# What a receiver answers a callback with, unless told otherwise.
+ACCEPTED = b'{"ResultCode":0,"ResultDesc":"Accepted"}'
 
-    def __init__(self):
-        self.bodies = []
+
+class Receiver:
+    """A tiny HTTP server on 127.0.0.1:0 (`url` ends in `path`) collecting the JSON bodies POSTed to it, each
+    with its kind (the last part of the path it was POSTed to), and answering `answer(kind)`."""
+
+    def __init__(self, path, answer=lambda kind: ACCEPTED):
+        self.got = []
         self.lock = threading.Lock()
         receiver = self
 
@@ -54,40 +59,57 @@ class CallbackReceiver:
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                kind = self.path.rsplit("/", 1)[-1]
                 try:
                     body = json.loads(raw)
                 except ValueError:
                     body = {"unparsable": raw.decode("utf-8", "replace")}
                 with receiver.lock:
-                    receiver.bodies.append(body)
-                answer = b'{"ResultCode":0,"ResultDesc":"Accepted"}'
+                    receiver.got.append((kind, body))
+                data = answer(kind)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(answer)
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/stk/order-1"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, checkout_request_id):
-        """The stkCallback for this push, waiting up to DEADLINE_SECS."""
+    def find(self, pick, what):
+        """The first `pick(kind, body)` that is not None, waiting up to DEADLINE_SECS for `what`."""
         start = time.monotonic()
         while time.monotonic() - start < DEADLINE_SECS:
             with self.lock:
-                for body in self.bodies:
-                    cb = body.get("Body", {}).get("stkCallback", {})
-                    if cb.get("CheckoutRequestID") == checkout_request_id:
-                        return cb
+                for kind, body in self.got:
+                    hit = pick(kind, body)
+                    if hit is not None:
+                        return hit
             time.sleep(0.02)
-        fail(f"no callback for {checkout_request_id} within {DEADLINE_SECS}s")
+        fail(f"no {what} within {DEADLINE_SECS}s")
 
     def close(self):
         self.server.shutdown()
+
+
+class CallbackReceiver(Receiver):
+    """A receiver for STK callbacks (and money-out results)."""
+
+    def __init__(self):
+        super().__init__("/hooks/stk/order-1")
+
+    def wait_for(self, checkout_request_id):
+        """The stkCallback for this push, waiting up to DEADLINE_SECS."""
+
+        def pick(_kind, body):
+            cb = body.get("Body", {}).get("stkCallback", {})
+            return cb if cb.get("CheckoutRequestID") == checkout_request_id else None
+
+        return self.find(pick, f"callback for {checkout_request_id}")
 
 
 def sim_warnings(base, checkout_request_id):

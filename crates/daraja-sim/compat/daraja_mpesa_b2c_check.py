@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 import urllib.request
 from importlib.metadata import version
 
@@ -47,15 +46,11 @@ def credential(base):
 
 
 def wait_result(receiver, originator_id):
-    start = time.monotonic()
-    while time.monotonic() - start < c.DEADLINE_SECS:
-        with receiver.lock:
-            for body in receiver.bodies:
-                result = body.get("Result", {})
-                if result.get("OriginatorConversationID") == originator_id:
-                    return result
-        time.sleep(0.02)
-    c.fail(f"no result for {originator_id} within {c.DEADLINE_SECS}s")
+    def pick(_kind, body):
+        result = body.get("Result", {})
+        return result if result.get("OriginatorConversationID") == originator_id else None
+
+    return receiver.find(pick, f"result for {originator_id}")
 
 
 def params(result):

@@ -9,65 +9,18 @@
 'use strict'
 
 const fs = require('fs')
-const http = require('http')
 const os = require('os')
 const path = require('path')
 const Mpesa = require('mpesa-node')
 const { version } = require('mpesa-node/package.json')
+const { check, get, startReceiver, run, baseUrl } = require('./compat_support')
 
 const SHORTCODE = 174379
 const RECIPIENT = 254712345678
-const DEADLINE_MS = 20000
 
-function fail (message) {
-  console.log(`FAIL: ${message}`)
-  process.exit(1)
-}
-
-function check (condition, message) {
-  if (!condition) fail(message)
-  console.log(`ok: ${message}`)
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function get (url) {
-  return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let raw = ''
-      res.on('data', (c) => { raw += c })
-      res.on('end', () => resolve(raw))
-    }).on('error', reject)
-  })
-}
-
-// A receiver on 127.0.0.1:0 collecting the B2C results.
-function startReceiver () {
-  const bodies = []
-  const server = http.createServer((req, res) => {
-    let raw = ''
-    req.on('data', (chunk) => { raw += chunk })
-    req.on('end', () => {
-      try { bodies.push(JSON.parse(raw)) } catch (e) { bodies.push({ unparsable: raw }) }
-      res.writeHead(200, { 'Content-Type': 'application/json' })
-      res.end('{"ResultCode":0,"ResultDesc":"Accepted"}')
-    })
-  })
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const base = `http://127.0.0.1:${server.address().port}`
-      const waitFor = async (id) => {
-        const start = Date.now()
-        while (Date.now() - start < DEADLINE_MS) {
-          const hit = bodies.map((b) => b.Result || {}).find((r) => r.OriginatorConversationID === id)
-          if (hit) return hit
-          await sleep(20)
-        }
-        fail(`no result for ${id} within ${DEADLINE_MS} ms`)
-      }
-      resolve({ base, waitFor, close: () => server.close() })
-    })
-  })
+// The B2C result for an OriginatorConversationID, from the receiver.
+function resultFor (receiver, id) {
+  return receiver.find((b) => [b.Result || {}].find((r) => r.OriginatorConversationID === id), `result for ${id}`)
 }
 
 async function payout (base, receiver, certPath, amount) {
@@ -83,14 +36,13 @@ async function payout (base, receiver, certPath, amount) {
   const resp = await mpesa.b2c(SHORTCODE, RECIPIENT, amount, `${receiver.base}/hooks/b2c/timeout`, `${receiver.base}/hooks/b2c/result`)
   check(resp.status === 200 && resp.data.ResponseCode === '0', `B2C accepted: ${JSON.stringify(resp.data)}`)
   const id = resp.data.OriginatorConversationID
-  const result = await receiver.waitFor(id)
+  const result = await resultFor(receiver, id)
   const params = Object.fromEntries((((result.ResultParameters || {}).ResultParameter) || []).map((p) => [p.Key, p.Value]))
   return { originator_conversation_id: id, result_code: result.ResultCode, receipt: params.TransactionReceipt || null, amount: params.TransactionAmount || null }
 }
 
 async function main () {
-  const base = (process.env.SIM_BASE_URL || '').replace(/\/$/, '')
-  if (!base) fail('SIM_BASE_URL is not set')
+  const base = baseUrl()
   const receiver = await startReceiver()
   const pem = await get(`${base}/sim/certificate.pem`)
   check(pem.includes('BEGIN CERTIFICATE'), 'the simulator serves its certificate')
@@ -109,7 +61,4 @@ async function main () {
   console.log('COMPAT-RESULT ' + JSON.stringify({ sdk: 'mpesa-node', version, payouts: [paid, refused] }))
 }
 
-main().catch((err) => {
-  const answer = err && err.response ? ` ${err.response.status} ${JSON.stringify(err.response.data)}` : ''
-  fail((err && err.stack ? err.stack : String(err)) + answer)
-})
+run(main)

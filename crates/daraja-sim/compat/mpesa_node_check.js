@@ -14,55 +14,19 @@
 // Prints `COMPAT-RESULT {json}` last; any failed check exits non-zero.
 'use strict'
 
-const http = require('http')
 const Mpesa = require('mpesa-node')
 const { version } = require('mpesa-node/package.json')
+const { check, get, startReceiver, run, baseUrl } = require('./compat_support')
 
 const SHORTCODE = 174379
 const PASSKEY = 'bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919'
 const SUCCESS_PHONE = 254708374149
 const CANCEL_PHONE = 254700001032
-const DEADLINE_MS = 20000
 
-function fail (message) {
-  console.log(`FAIL: ${message}`)
-  process.exit(1)
-}
-
-function check (condition, message) {
-  if (!condition) fail(message)
-  console.log(`ok: ${message}`)
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-// A tiny receiver on 127.0.0.1:0 collecting the STK callbacks.
-function startReceiver () {
-  const bodies = []
-  const server = http.createServer((req, res) => {
-    let raw = ''
-    req.on('data', (chunk) => { raw += chunk })
-    req.on('end', () => {
-      try { bodies.push(JSON.parse(raw)) } catch (e) { bodies.push({ unparsable: raw }) }
-      res.writeHead(200, { 'Content-Type': 'application/json' })
-      res.end('{"ResultCode":0,"ResultDesc":"Accepted"}')
-    })
-  })
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const url = `http://127.0.0.1:${server.address().port}/hooks/stk/order-1`
-      const waitFor = async (id) => {
-        const start = Date.now()
-        while (Date.now() - start < DEADLINE_MS) {
-          const hit = bodies.map((b) => (b.Body || {}).stkCallback || {}).find((cb) => cb.CheckoutRequestID === id)
-          if (hit) return hit
-          await sleep(20)
-        }
-        fail(`no callback for ${id} within ${DEADLINE_MS} ms`)
-      }
-      resolve({ url, waitFor, close: () => server.close() })
-    })
-  })
+// The stkCallback for a push, from the receiver.
+function callbackFor (receiver, id) {
+  const pick = (b) => [(b.Body || {}).stkCallback || {}].find((cb) => cb.CheckoutRequestID === id)
+  return receiver.find(pick, `callback for ${id}`)
 }
 
 function headerList (headers) {
@@ -73,13 +37,7 @@ function headerList (headers) {
 }
 
 async function simWarnings (base, id) {
-  const entries = await new Promise((resolve, reject) => {
-    http.get(`${base}/sim/api/log?kind=warning`, (res) => {
-      let raw = ''
-      res.on('data', (c) => { raw += c })
-      res.on('end', () => { try { resolve(JSON.parse(raw)) } catch (e) { reject(e) } })
-    }).on('error', reject)
-  })
+  const entries = JSON.parse(await get(`${base}/sim/api/log?kind=warning`))
   return entries.filter((e) => e.checkout_request_id === id).map((e) => e.message)
 }
 
@@ -95,9 +53,9 @@ async function query (mpesa, id) {
 const isPending = (a) => a && a.errorCode === '500.001.1001' && /being processed/.test(a.errorMessage || '')
 
 async function main () {
-  const base = (process.env.SIM_BASE_URL || '').replace(/\/$/, '')
-  if (!base) fail('SIM_BASE_URL is not set')
+  const base = baseUrl()
   const receiver = await startReceiver()
+  const callbackUrl = `${receiver.base}/hooks/stk/order-1`
 
   const mpesa = new Mpesa({
     consumerKey: 'compat-key',
@@ -114,7 +72,7 @@ async function main () {
 
   const pushes = []
   for (const [phone, expected, amount] of [[SUCCESS_PHONE, 0, 1], [CANCEL_PHONE, 1032, 1.5]]) {
-    const resp = await mpesa.lipaNaMpesaOnline(phone, amount, receiver.url, 'ORDER-1')
+    const resp = await mpesa.lipaNaMpesaOnline(phone, amount, callbackUrl, 'ORDER-1')
     check(resp.status === 200 && resp.data.ResponseCode === '0', `push to ${phone} accepted: ${JSON.stringify(resp.data)}`)
     const id = resp.data.CheckoutRequestID
     const headerWarnings = headerList(resp.headers)
@@ -122,7 +80,7 @@ async function main () {
     const early = await query(mpesa, id)
     check(isPending(early) || early.ResultCode === String(expected), `query right after the push is pending or final: ${JSON.stringify(early)}`)
 
-    const cb = await receiver.waitFor(id)
+    const cb = await callbackFor(receiver, id)
     check(cb.ResultCode === expected, `callback ResultCode ${cb.ResultCode} == ${expected}`)
     if (expected === 0) {
       const meta = Object.fromEntries(((cb.CallbackMetadata || {}).Item || []).map((i) => [i.Name, i.Value]))
@@ -151,8 +109,4 @@ async function main () {
   console.log('COMPAT-RESULT ' + JSON.stringify({ sdk: 'mpesa-node', version, pushes }))
 }
 
-main().catch((err) => {
-  // axios errors carry Daraja's answer: show it rather than only the status line.
-  const answer = err && err.response ? ` ${err.response.status} ${JSON.stringify(err.response.data)}` : ''
-  fail((err && err.stack ? err.stack : String(err)) + answer)
-})
+run(main)

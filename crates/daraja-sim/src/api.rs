@@ -159,14 +159,19 @@ pub(crate) fn check_bearer(sim: &Simulator, headers: &HeaderMap) -> Result<(), D
     Ok(())
 }
 
-/// Daraja answers a body that is not declared as JSON with "Invalid BusinessShortCode".
-pub(crate) fn parse_json_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, DarajaError> {
+/// The body as a JSON object. Daraja answers a body that is not declared as JSON with a misleading
+/// "Invalid {not_json_field}" (`BusinessShortCode` for STK, C2B and QR, `InitiatorName` for money out).
+pub(crate) fn parse_json_body(
+    headers: &HeaderMap,
+    body: &[u8],
+    not_json_field: &str,
+) -> Result<Map<String, Value>, DarajaError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().contains("application/json"));
     if !is_json {
-        return Err(DarajaError::bad_request("BusinessShortCode"));
+        return Err(DarajaError::bad_request(not_json_field));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
@@ -220,6 +225,21 @@ impl Checked {
         }
         self.warnings.push(message);
         Ok(())
+    }
+
+    /// A warning when `value` has more characters than the `max` Safaricom documents for `field`.
+    fn warn_longer_than(&mut self, field: &str, value: &str, max: usize) -> Result<(), DarajaError> {
+        let n = value.chars().count();
+        if n <= max {
+            return Ok(());
+        }
+        self.warn(
+            field,
+            format!(
+                "{field} {value:?} has {n} characters; Safaricom documents at most {max}: production may reject \
+                 or cut it"
+            ),
+        )
     }
 }
 
@@ -294,7 +314,7 @@ async fn stk_push(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes)
 
 fn push_inner(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(Response, String), DarajaError> {
     check_bearer(sim, headers)?;
-    let obj = parse_json_body(headers, body)?;
+    let obj = parse_json_body(headers, body, "BusinessShortCode")?;
     let config = sim.config();
     let mut checked = Checked { warnings: Vec::new(), strict: config.strict };
     let shortcode_ok = digits(&obj, "BusinessShortCode").is_some_and(|s| is_shortcode(&s));
@@ -320,28 +340,10 @@ fn push_inner(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(Resp
         Some(r) => r,
         None => return Err(DarajaError::bad_request("AccountReference")),
     };
-    if reference.chars().count() > 12 {
-        checked.warn(
-            "AccountReference",
-            format!(
-                "AccountReference {reference:?} has {} characters; Safaricom documents at most 12: \
-                 production may reject or cut it",
-                reference.chars().count()
-            ),
-        )?;
-    }
+    checked.warn_longer_than("AccountReference", &reference, 12)?;
     // Daraja maps TransactionDesc to "Remarks": a missing one is refused under that name.
     let description = text(&obj, "TransactionDesc").ok_or_else(|| DarajaError::bad_request("Remarks"))?;
-    if description.chars().count() > 13 {
-        checked.warn(
-            "TransactionDesc",
-            format!(
-                "TransactionDesc {description:?} has {} characters; Safaricom documents at most 13: \
-                 production may reject or cut it",
-                description.chars().count()
-            ),
-        )?;
-    }
+    checked.warn_longer_than("TransactionDesc", &description, 13)?;
     check_credentials(sim, &obj, &mut checked)?;
 
     let product_ok = match transaction_type.as_str() {
@@ -463,7 +465,7 @@ fn query_inner(
     checkout: &mut Option<String>,
 ) -> Result<(Response, String), DarajaError> {
     check_bearer(sim, headers)?;
-    let obj = parse_json_body(headers, body)?;
+    let obj = parse_json_body(headers, body, "BusinessShortCode")?;
     let mut checked = Checked { warnings: Vec::new(), strict: sim.config().strict };
     let id = match obj.get("CheckoutRequestID") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),

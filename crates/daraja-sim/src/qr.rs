@@ -43,7 +43,7 @@ async fn generate(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes)
 
 fn generate_inner(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Result<(Response, String), DarajaError> {
     check_bearer(sim, headers)?;
-    let obj = parse_json_body(headers, body)?;
+    let obj = parse_json_body(headers, body, "BusinessShortCode")?;
     let merchant = text(&obj, "MerchantName")
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty() && s.chars().count() <= 100)

@@ -8,7 +8,7 @@ use rand::Rng as _;
 use serde_json::{json, Value};
 
 use crate::accounts::{b2c_charge_cents, MoneyOutKind, MoneyOutView, ACCOUNT_NAMES, CHARGES, UTILITY};
-use crate::sim::{result_desc, test_number_outcome, CallbackAttempt, LogKind, Simulator, TxState};
+use crate::sim::{result_desc, test_number_outcome, CallbackAttempt, Delivery, LogKind, Simulator, TxState};
 use crate::util;
 
 /// `MoneyOutView::result_code` of a request that timed out in the queue (never processed).
@@ -307,32 +307,17 @@ impl Simulator {
         id: String,
         url: String,
         payload: Value,
-        (dropped, duplicate, late): (bool, bool, Option<std::time::Duration>),
+        faults: (bool, bool, Option<std::time::Duration>),
     ) {
-        if dropped {
-            self.log(LogKind::Fault, format!("result dropped (fault) for {id}"), None);
-            self.record_result_attempt(&id, CallbackAttempt::dropped());
-            return;
-        }
-        if let Some(extra) = late {
-            self.log(LogKind::Fault, format!("result for {id} held back {} ms (fault)", extra.as_millis()), None);
-            tokio::time::sleep(extra).await;
-        }
-        for copy in 0..if duplicate { 2 } else { 1 } {
-            let fault = match (copy, late) {
-                (1, _) => Some("duplicate".to_owned()),
-                (_, Some(_)) => Some("late".to_owned()),
-                _ => None,
-            };
-            let attempt = self.post_callback(&url, &payload, fault).await;
-            let msg = match (&attempt.status, &attempt.error) {
-                (Some(s), _) => format!("result {id} to {url} answered {s}"),
-                (None, Some(e)) => format!("result {id} to {url} failed: {e}"),
-                _ => format!("result {id} to {url}"),
-            };
-            self.log(LogKind::Callback, msg, None);
-            self.record_result_attempt(&id, attempt);
-        }
+        let names = Delivery {
+            log_id: None,
+            dropped: format!("result dropped (fault) for {id}"),
+            held: format!("result for {id}"),
+            attempt: format!("result {id} to {url}"),
+            with_body: false,
+        };
+        self.deliver_with_faults(&url, &payload, faults, names, |attempt| self.record_result_attempt(&id, attempt))
+            .await;
     }
 
     fn record_result_attempt(&self, id: &str, attempt: CallbackAttempt) {

@@ -6,20 +6,14 @@
 
 mod common;
 
-use common::browser::{tool, Browser};
+use common::browser::Browser;
 use common::{fast_config, spawn};
 use daraja::{B2cCommand, B2cRequest, Certificate, Client, Config, Environment};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handset_shows_money_arriving() {
-    let (Some(chromedriver), Some(chrome)) =
-        (tool("CHROMEDRIVER", "/usr/bin/chromedriver"), tool("CHROME_BIN", "/usr/bin/chromium"))
-    else {
-        eprintln!("SKIPPED: needs chromedriver and chromium");
-        return;
-    };
+    let Some(b) = Browser::start_or_skip().await else { return };
     let h = spawn(fast_config()).await;
-    let b = Browser::start(&chromedriver, &chrome).await;
     b.goto(&format!("{}/sim/handset", h.base)).await;
     b.type_enter("#phone", "0712 345 678").await;
     b.wait_for("the empty list", "document.getElementById('received').innerText.includes('Nothing received yet')")

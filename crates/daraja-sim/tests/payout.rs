@@ -344,18 +344,14 @@ async fn synchronous_checks() {
     let h = spawn(fast_config()).await;
     let token = h.token().await;
     let good = serde_json::to_value(b2c(&h, Some("po_sync"), "254712345678", 100).await).unwrap();
-    for (field, value, message) in [
-        ("InitiatorName", json!(""), "Bad Request - Invalid InitiatorName"),
-        ("CommandID", json!("CashOut"), "Bad Request - Invalid CommandID"),
-        ("PartyB", json!("0712345678"), "Bad Request - Invalid PartyB"),
-        ("ResultURL", json!("not a url"), "Bad Request - Invalid ResultURL"),
-        ("OriginatorConversationID", Value::Null, "Bad Request - Invalid OriginatorConversationID"),
-    ] {
-        let mut body = good.clone();
-        body[field] = value;
-        let a = h.post_json("/mpesa/b2c/v3/paymentrequest", &token, &body).await;
-        assert_eq!((a.status, a.error_message()), (400, message), "{field}");
-    }
+    let cases = vec![
+        ("InitiatorName", json!("")),
+        ("CommandID", json!("CashOut")),
+        ("PartyB", json!("0712345678")),
+        ("ResultURL", json!("not a url")),
+        ("OriginatorConversationID", Value::Null),
+    ];
+    h.assert_invalid_fields("/mpesa/b2c/v3/paymentrequest", &token, &good, cases).await;
     let a = h.post_json("/mpesa/b2c/v3/paymentrequest", "bad-token", &good).await;
     assert_eq!(a.error_code(), "404.001.03");
     // Nothing above was recorded, so the id is still free.

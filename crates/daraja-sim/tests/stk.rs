@@ -11,33 +11,20 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn oauth_issues_tokens_and_counts_requests() {
     let h = spawn(fast_config()).await;
-    let resp = h
-        .http
-        .get(format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base))
-        .basic_auth("anything", Some("goes"))
-        .send()
-        .await
-        .unwrap();
+    let resp = h.oauth("client_credentials", Some(("anything", "goes"))).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["expires_in"], "3599");
     assert_eq!(body["access_token"].as_str().unwrap().len(), 28);
 
-    let bad_grant = h
-        .http
-        .get(format!("{}/oauth/v1/generate?grant_type=password", h.base))
-        .basic_auth("k", Some("s"))
-        .send()
-        .await
-        .unwrap();
+    let bad_grant = h.oauth("password", Some(("k", "s"))).await;
     assert_eq!(bad_grant.status(), 400);
     let body: Value = bad_grant.json().await.unwrap();
     assert_eq!(body["errorCode"], "400.008.02");
     assert_eq!(body["errorMessage"], "Invalid grant type passed");
     assert!(body["requestId"].is_string());
 
-    let no_auth =
-        h.http.get(format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base)).send().await.unwrap();
+    let no_auth = h.oauth("client_credentials", None).await;
     assert_eq!(no_auth.status(), 400);
     let body: Value = no_auth.json().await.unwrap();
     assert_eq!(body["errorCode"], "400.008.01");
@@ -49,11 +36,10 @@ async fn oauth_issues_tokens_and_counts_requests() {
 async fn oauth_checks_configured_credentials() {
     let h =
         spawn(SimConfig { consumer_key: Some("ck".into()), consumer_secret: Some("cs".into()), ..fast_config() }).await;
-    let url = format!("{}/oauth/v1/generate?grant_type=client_credentials", h.base);
-    let wrong = h.http.get(&url).basic_auth("ck", Some("nope")).send().await.unwrap();
+    let wrong = h.oauth("client_credentials", Some(("ck", "nope"))).await;
     assert_eq!(wrong.status(), 400);
     assert_eq!(wrong.json::<Value>().await.unwrap()["errorCode"], "400.008.01");
-    let right = h.http.get(&url).basic_auth("ck", Some("cs")).send().await.unwrap();
+    let right = h.oauth("client_credentials", Some(("ck", "cs"))).await;
     assert_eq!(right.status(), 200);
 }
 
@@ -211,8 +197,10 @@ async fn subscriber_is_locked_while_a_push_is_pending() {
 
 type Mutation = Box<dyn Fn(&mut Value)>;
 
-/// (mutation, HTTP status, errorCode, errorMessage)
-fn validation_cases() -> Vec<(&'static str, Mutation, u16, &'static str, &'static str)> {
+/// (case, mutation, HTTP status, errorCode, errorMessage)
+type Case = (&'static str, Mutation, u16, &'static str, String);
+
+fn validation_cases() -> Vec<Case> {
     fn set(field: &'static str, v: Value) -> Mutation {
         Box::new(move |b: &mut Value| b[field] = v.clone())
     }
@@ -221,103 +209,45 @@ fn validation_cases() -> Vec<(&'static str, Mutation, u16, &'static str, &'stati
             b.as_object_mut().unwrap().remove(field);
         })
     }
+    /// Refused the way Daraja refuses a bad field: 400, `400.002.02`, "Bad Request - Invalid {field}".
+    fn invalid(name: &'static str, mutation: Mutation, field: &str) -> Case {
+        (name, mutation, 400, "400.002.02", format!("Bad Request - Invalid {field}"))
+    }
+    fn bad(name: &'static str, field: &'static str, v: Value) -> Case {
+        invalid(name, set(field, v), field)
+    }
+    fn missing(name: &'static str, field: &'static str) -> Case {
+        invalid(name, remove(field), field)
+    }
+    fn refused(name: &'static str, mutation: Mutation, message: &str) -> Case {
+        (name, mutation, 500, "500.001.1001", message.to_owned())
+    }
     vec![
-        (
-            "shortcode letters",
-            set("BusinessShortCode", json!("17A379")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid BusinessShortCode",
-        ),
-        (
-            "shortcode short",
-            set("BusinessShortCode", json!("1743")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid BusinessShortCode",
-        ),
-        (
-            "shortcode missing",
-            remove("BusinessShortCode"),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid BusinessShortCode",
-        ),
-        (
-            "unknown shortcode",
-            set("BusinessShortCode", json!("600000")),
-            500,
-            "500.001.1001",
-            "Merchant does not exist",
-        ),
-        ("wrong password", set("Password", json!("bm9wZQ==")), 500, "500.001.1001", "Wrong credentials"),
-        ("password missing", remove("Password"), 400, "400.002.02", "Bad Request - Invalid Password"),
-        (
-            "timestamp format",
-            set("Timestamp", json!("2024-01-01 12:00")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Timestamp",
-        ),
-        (
-            "timestamp impossible",
-            set("Timestamp", json!("20241301120000")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid Timestamp",
-        ),
-        (
-            "transaction type",
-            set("TransactionType", json!("CustomerPayBill")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid TransactionType",
-        ),
-        ("amount zero", set("Amount", json!(0)), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("amount too big", set("Amount", json!(250001)), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("amount negative", set("Amount", json!(-5)), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("amount text", set("Amount", json!("ten")), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("amount missing", remove("Amount"), 400, "400.002.02", "Bad Request - Invalid Amount"),
-        ("party a local format", set("PartyA", json!("0712345678")), 400, "400.002.02", "Bad Request - Invalid PartyA"),
-        ("party b", set("PartyB", json!("12")), 400, "400.002.02", "Bad Request - Invalid PartyB"),
-        (
-            "phone local format",
-            set("PhoneNumber", json!("0712345678")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid PhoneNumber",
-        ),
-        (
-            "phone not kenyan",
-            set("PhoneNumber", json!(255712345678u64)),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid PhoneNumber",
-        ),
-        (
-            "phone too long",
-            set("PhoneNumber", json!("2547123456789")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid PhoneNumber",
-        ),
-        (
-            "callback ftp",
-            set("CallBackURL", json!("ftp://example.com/cb")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid CallBackURL",
-        ),
-        (
-            "callback not a url",
-            set("CallBackURL", json!("example.com/cb")),
-            400,
-            "400.002.02",
-            "Bad Request - Invalid CallBackURL",
-        ),
-        ("callback missing", remove("CallBackURL"), 400, "400.002.02", "Bad Request - Invalid CallBackURL"),
-        ("reference missing", remove("AccountReference"), 400, "400.002.02", "Bad Request - Invalid AccountReference"),
-        ("desc null", set("TransactionDesc", Value::Null), 400, "400.002.02", "Bad Request - Invalid Remarks"),
+        bad("shortcode letters", "BusinessShortCode", json!("17A379")),
+        bad("shortcode short", "BusinessShortCode", json!("1743")),
+        missing("shortcode missing", "BusinessShortCode"),
+        refused("unknown shortcode", set("BusinessShortCode", json!("600000")), "Merchant does not exist"),
+        refused("wrong password", set("Password", json!("bm9wZQ==")), "Wrong credentials"),
+        missing("password missing", "Password"),
+        bad("timestamp format", "Timestamp", json!("2024-01-01 12:00")),
+        bad("timestamp impossible", "Timestamp", json!("20241301120000")),
+        bad("transaction type", "TransactionType", json!("CustomerPayBill")),
+        bad("amount zero", "Amount", json!(0)),
+        bad("amount too big", "Amount", json!(250001)),
+        bad("amount negative", "Amount", json!(-5)),
+        bad("amount text", "Amount", json!("ten")),
+        missing("amount missing", "Amount"),
+        bad("party a local format", "PartyA", json!("0712345678")),
+        bad("party b", "PartyB", json!("12")),
+        bad("phone local format", "PhoneNumber", json!("0712345678")),
+        bad("phone not kenyan", "PhoneNumber", json!(255712345678u64)),
+        bad("phone too long", "PhoneNumber", json!("2547123456789")),
+        bad("callback ftp", "CallBackURL", json!("ftp://example.com/cb")),
+        bad("callback not a url", "CallBackURL", json!("example.com/cb")),
+        missing("callback missing", "CallBackURL"),
+        missing("reference missing", "AccountReference"),
+        // Daraja maps TransactionDesc to Remarks.
+        invalid("desc null", set("TransactionDesc", Value::Null), "Remarks"),
     ]
 }
 

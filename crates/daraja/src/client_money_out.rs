@@ -1,6 +1,6 @@
 //! [`Client`] methods of the money-out APIs (B2C, Reversal, Transaction Status, Account Balance).
 
-use crate::client::{rejected, Client};
+use crate::client::{Acknowledgement, Client};
 use crate::error::Error;
 use crate::money_out::{Accepted, AccountBalanceRequest, B2cRequest, ReversalRequest, TransactionStatusRequest};
 
@@ -66,14 +66,12 @@ impl Client {
     async fn send_async<T: serde::Serialize>(&self, path: &str, request: &T) -> Result<Accepted, Error> {
         let body =
             serde_json::to_value(request).map_err(|e| Error::InvalidInput { field: "body", reason: e.to_string() })?;
-        let (status, bytes) = self.post_with_token(path, &body).await?;
-        if !(200..300).contains(&status) {
-            return Err(self.error_from_answer(status, &bytes));
-        }
-        let accepted: Accepted = self.answer_as(status, &bytes)?;
-        if accepted.response_code.trim() != "0" {
-            return Err(rejected(status, accepted.response_code, accepted.response_description));
-        }
-        Ok(accepted)
+        self.post_for_acceptance(path, &body).await
+    }
+}
+
+impl Acknowledgement for Accepted {
+    fn response(&self) -> (&str, &str) {
+        (&self.response_code, &self.response_description)
     }
 }

@@ -55,7 +55,7 @@ pub use clock::{daraja_timestamp, stk_password, Clock, StkCredentials, SystemClo
 pub use config::{Config, Environment};
 pub use error::{BoxError, Error};
 pub use money_out::{
-    Accepted, AccountBalanceRequest, B2cCommand, B2cRequest, ReversalRequest, TransactionStatusRequest,
+    Accepted, AccountBalanceRequest, B2cCommand, B2cRequest, Initiator, ReversalRequest, TransactionStatusRequest,
 };
 pub use qr::{DynamicQr, QrCodeImage, QrTrxCode};
 pub use result::{

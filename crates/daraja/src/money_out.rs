@@ -92,6 +92,41 @@ impl B2cRequest {
     }
 }
 
+/// The three fields that open every initiator-signed request but B2C (whose operator field is
+/// `InitiatorName`): who sends it, their encrypted password, and the command. Flattened into
+/// [`ReversalRequest`], [`TransactionStatusRequest`] and [`AccountBalanceRequest`], so the wire keys
+/// stay `Initiator`, `SecurityCredential` and `CommandID` at the top level.
+///
+/// ```
+/// let i = daraja::Initiator::new("testapi", "cred…", "AccountBalance");
+/// let json = serde_json::to_value(&i).unwrap();
+/// assert_eq!(json["Initiator"], "testapi");
+/// assert_eq!(json["CommandID"], "AccountBalance");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Initiator {
+    /// The API operator (the role the API needs).
+    pub initiator: String,
+    /// [`Certificate::security_credential`](crate::Certificate::security_credential) of the
+    /// initiator's password.
+    pub security_credential: String,
+    /// The command; each of these APIs has exactly one.
+    #[serde(rename = "CommandID")]
+    pub command_id: String,
+}
+
+impl Initiator {
+    /// `name`, signing with `security_credential`, asking for `command`.
+    pub fn new(name: impl Into<String>, security_credential: impl Into<String>, command: &str) -> Initiator {
+        Initiator {
+            initiator: name.into(),
+            security_credential: security_credential.into(),
+            command_id: command.into(),
+        }
+    }
+}
+
 /// A Transaction Reversal request (`/mpesa/reversal/v1/request`): takes back a payment received.
 ///
 /// The wire key is Daraja's misspelled `RecieverIdentifierType` (the correct spelling is refused
@@ -107,13 +142,9 @@ impl B2cRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ReversalRequest {
-    /// The API operator ("Org Reversals Initiator" role).
-    pub initiator: String,
-    /// The encrypted initiator password.
-    pub security_credential: String,
-    /// Always `TransactionReversal`.
-    #[serde(rename = "CommandID")]
-    pub command_id: String,
+    /// The "Org Reversals Initiator" operator; `CommandID` is always `TransactionReversal`.
+    #[serde(flatten)]
+    pub initiator: Initiator,
     /// The M-Pesa receipt of the payment to reverse.
     #[serde(rename = "TransactionID")]
     pub transaction_id: String,
@@ -156,9 +187,7 @@ impl ReversalRequest {
         remarks: impl Into<String>,
     ) -> ReversalRequest {
         ReversalRequest {
-            initiator: initiator.into(),
-            security_credential: security_credential.into(),
-            command_id: "TransactionReversal".into(),
+            initiator: Initiator::new(initiator, security_credential, "TransactionReversal"),
             transaction_id: receipt.into(),
             amount,
             receiver_party: shortcode.into(),
@@ -188,13 +217,9 @@ impl ReversalRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TransactionStatusRequest {
-    /// The API operator ("Transaction Status query ORG API" role).
-    pub initiator: String,
-    /// The encrypted initiator password.
-    pub security_credential: String,
-    /// Always `TransactionStatusQuery`.
-    #[serde(rename = "CommandID")]
-    pub command_id: String,
+    /// The "Transaction Status query ORG API" operator; `CommandID` is always `TransactionStatusQuery`.
+    #[serde(flatten)]
+    pub initiator: Initiator,
     /// The M-Pesa receipt, when known.
     #[serde(rename = "TransactionID", default, skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
@@ -267,9 +292,7 @@ impl TransactionStatusRequest {
         queue_time_out_url: impl Into<String>,
     ) -> TransactionStatusRequest {
         TransactionStatusRequest {
-            initiator: initiator.into(),
-            security_credential: security_credential.into(),
-            command_id: "TransactionStatusQuery".into(),
+            initiator: Initiator::new(initiator, security_credential, "TransactionStatusQuery"),
             transaction_id: None,
             original_conversation_id: None,
             originator_conversation_id: None,
@@ -293,13 +316,9 @@ impl TransactionStatusRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccountBalanceRequest {
-    /// The API operator ("Balance Query ORG API" role).
-    pub initiator: String,
-    /// The encrypted initiator password.
-    pub security_credential: String,
-    /// Always `AccountBalance`.
-    #[serde(rename = "CommandID")]
-    pub command_id: String,
+    /// The "Balance Query ORG API" operator; `CommandID` is always `AccountBalance`.
+    #[serde(flatten)]
+    pub initiator: Initiator,
     /// Your shortcode.
     #[serde(serialize_with = "ser_digits", deserialize_with = "de_text")]
     pub party_a: String,
@@ -329,9 +348,7 @@ impl AccountBalanceRequest {
         queue_time_out_url: impl Into<String>,
     ) -> AccountBalanceRequest {
         AccountBalanceRequest {
-            initiator: initiator.into(),
-            security_credential: security_credential.into(),
-            command_id: "AccountBalance".into(),
+            initiator: Initiator::new(initiator, security_credential, "AccountBalance"),
             party_a: shortcode.into(),
             identifier_type: "4".into(),
             remarks: "Account balance".into(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::{fixture, sample_push, ManualClock, Mock, PASSKEY, SHORTCODE};
 use daraja::{CachedToken, Client, Config, Environment, Error, InMemoryTokenStore, StkQueryStatus, TokenStore};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn decode(b64: &str) -> String {
     String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
@@ -78,13 +78,19 @@ async fn push_buy_goods_uses_the_till_as_party_b() {
     assert_eq!(b["BusinessShortCode"], json!(174379));
 }
 
-#[tokio::test]
-async fn token_is_reused_then_refreshed_before_expiry() {
+/// A client on a manual clock whose OAuth answers `expires_in`, after its first push.
+async fn pushed_once_with_token_expiring_in(expires_in: Value) -> (Mock, Arc<ManualClock>, Client) {
     let mock = Mock::start().await;
-    *mock.state.expires_in.lock().unwrap() = Some(json!("120"));
+    *mock.state.expires_in.lock().unwrap() = Some(expires_in);
     let clock = ManualClock::at("2024-01-01T00:00:00Z");
     let client = Client::new(mock.config().with_clock(clock.clone())).unwrap();
     client.stk_push(&sample_push()).await.unwrap();
+    (mock, clock, client)
+}
+
+#[tokio::test]
+async fn token_is_reused_then_refreshed_before_expiry() {
+    let (mock, clock, client) = pushed_once_with_token_expiring_in(json!("120")).await;
     clock.advance(59);
     client.stk_push(&sample_push()).await.unwrap();
     assert_eq!(mock.state.oauth(), 1, "token still fresh at 59 s");
@@ -92,17 +98,12 @@ async fn token_is_reused_then_refreshed_before_expiry() {
     clock.advance(2);
     client.stk_push(&sample_push()).await.unwrap();
     assert_eq!(mock.state.oauth(), 2);
-    let auths: Vec<_> = mock.state.pushes.lock().unwrap().iter().map(|r| r.authorization.clone().unwrap()).collect();
-    assert_eq!(auths, ["Bearer token-1", "Bearer token-1", "Bearer token-2"]);
+    assert_eq!(mock.state.push_authorizations(), ["Bearer token-1", "Bearer token-1", "Bearer token-2"]);
 }
 
 #[tokio::test]
 async fn token_is_refreshed_after_fifty_minutes_by_default() {
-    let mock = Mock::start().await;
-    *mock.state.expires_in.lock().unwrap() = Some(json!(3599));
-    let clock = ManualClock::at("2024-01-01T00:00:00Z");
-    let client = Client::new(mock.config().with_clock(clock.clone())).unwrap();
-    client.stk_push(&sample_push()).await.unwrap();
+    let (_mock, clock, client) = pushed_once_with_token_expiring_in(json!(3599)).await;
     clock.advance(50 * 60 - 1);
     client.stk_push(&sample_push()).await.unwrap();
     assert_eq!(client.oauth_requests(), 1);
@@ -120,8 +121,7 @@ async fn invalid_access_token_causes_one_refetch_and_one_retry() {
     assert_eq!(accepted.checkout_request_id, "ws_CO_1007202409152617172396192");
     assert_eq!(mock.state.oauth(), 2);
     assert_eq!(mock.state.pushes_received(), 2);
-    let auths: Vec<_> = mock.state.pushes.lock().unwrap().iter().map(|r| r.authorization.clone().unwrap()).collect();
-    assert_eq!(auths, ["Bearer token-1", "Bearer token-2"]);
+    assert_eq!(mock.state.push_authorizations(), ["Bearer token-1", "Bearer token-2"]);
     // The new token is cached for the next call.
     client.stk_push(&sample_push()).await.unwrap();
     assert_eq!(mock.state.oauth(), 2);

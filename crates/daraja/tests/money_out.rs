@@ -193,7 +193,7 @@ fn request_structs_match_daraja_bodies() {
         occasion: Some("INV-10442".into()),
         ..ReversalRequest::new(
             "testapi",
-            req.security_credential.clone(),
+            req.initiator.security_credential.clone(),
             "TFB4K2M7QZ",
             150,
             "600987",

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{check_bearer, fault_latency, finish, method_not_allowed, text, Checked, DarajaError};
+use super::{check_bearer, fault_latency, finish, method_not_allowed, parse_json_body, text, Checked, DarajaError};
 use crate::accounts::{MoneyOutKind, MoneyOutView};
 use crate::settle::Plan;
 use crate::sim::{LogKind, Simulator};
@@ -134,18 +134,7 @@ type Accepted = (Response, String, Vec<String>);
 
 fn accept(sim: &Simulator, api: Api, headers: &HeaderMap, body: &[u8]) -> Result<Accepted, DarajaError> {
     check_bearer(sim, headers)?;
-    // Daraja answers a body not declared as JSON with a misleading "Invalid InitiatorName".
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().contains("application/json"));
-    if !is_json {
-        return Err(DarajaError::bad_request("InitiatorName"));
-    }
-    let obj = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => map,
-        _ => return Err(DarajaError::new(StatusCode::BAD_REQUEST, "400.002.05", "Invalid Request Payload")),
-    };
+    let obj = parse_json_body(headers, body, "InitiatorName")?;
     let config = sim.config();
     let mut checked = Checked { warnings: Vec::new(), strict: config.strict };
     let b2c = matches!(api, Api::B2cV1 | Api::B2cV3);

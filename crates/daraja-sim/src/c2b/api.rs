@@ -100,7 +100,7 @@ fn c2b_request(
 ) -> Result<(Map<String, Value>, Checked, String), DarajaError> {
     check_bearer(sim, headers)?;
     check_product(sim, version)?;
-    let obj = parse_json_body(headers, body)?;
+    let obj = parse_json_body(headers, body, "BusinessShortCode")?;
     let short_code =
         digits(&obj, "ShortCode").filter(|s| is_short_code(s)).ok_or_else(|| DarajaError::bad_request("ShortCode"))?;
     Ok((obj, Checked { warnings: Vec::new(), strict: sim.config().strict }, short_code))

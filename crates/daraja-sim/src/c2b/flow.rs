@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use super::{C2bPaymentView, C2bRegistration, C2bStatus, C2bVersion};
-use crate::sim::{CallbackAttempt, LogKind, Simulator};
+use crate::sim::{CallbackAttempt, Delivery, LogKind, Simulator};
 use crate::util;
 
 pub(crate) const PAYBILL: &str = "CustomerPayBillOnline";
@@ -293,12 +293,25 @@ impl Simulator {
         id: &str,
         url: &str,
         payload: &Value,
-        (dropped, duplicate, late): (bool, bool, Option<Duration>),
+        faults: (bool, bool, Option<Duration>),
         validation: bool,
         mut first: Option<oneshot::Sender<(Answer, Option<Value>)>>,
     ) {
         let what = if validation { "validation" } else { "confirmation" };
-        let record = |attempt: CallbackAttempt| {
+        let names = Delivery {
+            log_id: Some(id),
+            dropped: format!("C2B {what} for {id} dropped (fault)"),
+            held: format!("C2B {what} for {id}"),
+            attempt: format!("C2B {what} to {url}"),
+            with_body: true,
+        };
+        self.deliver_with_faults(url, payload, faults, names, |attempt| {
+            // A dropped request has no answer: `first` goes unsent, and the validation hears nothing.
+            if attempt.fault.as_deref() != Some("dropped") {
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(read_answer(&attempt));
+                }
+            }
             self.inner.c2b.update(id, |p| {
                 if validation {
                     p.validation_attempts.push(attempt);
@@ -306,38 +319,8 @@ impl Simulator {
                     p.confirmation_attempts.push(attempt);
                 }
             });
-        };
-        if dropped {
-            self.log(LogKind::Fault, format!("C2B {what} for {id} dropped (fault)"), Some(id));
-            record(CallbackAttempt::dropped());
-            return;
-        }
-        if let Some(extra) = late {
-            self.log(
-                LogKind::Fault,
-                format!("C2B {what} for {id} held back {} ms (fault)", extra.as_millis()),
-                Some(id),
-            );
-            tokio::time::sleep(extra).await;
-        }
-        for copy in 0..if duplicate { 2 } else { 1 } {
-            let fault = match (copy, late) {
-                (1, _) => Some("duplicate".to_owned()),
-                (_, Some(_)) => Some("late".to_owned()),
-                _ => None,
-            };
-            let attempt = self.post_callback(url, payload, fault).await;
-            let msg = match (&attempt.status, &attempt.error) {
-                (Some(s), _) => format!("C2B {what} to {url} answered {s}: {}", attempt.body.as_deref().unwrap_or("")),
-                (None, Some(e)) => format!("C2B {what} to {url} failed: {e}"),
-                _ => format!("C2B {what} to {url}"),
-            };
-            self.log(LogKind::Callback, msg, Some(id));
-            if let Some(tx) = first.take() {
-                let _ = tx.send(read_answer(&attempt));
-            }
-            record(attempt);
-        }
+        })
+        .await;
     }
 }
 

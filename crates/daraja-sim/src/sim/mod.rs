@@ -13,10 +13,12 @@ use crate::config::{Faults, SimConfig};
 use crate::util;
 
 pub(crate) mod c2b;
+mod deliver;
 pub(crate) mod money;
 mod stk;
 mod types;
 
+pub(crate) use self::deliver::Delivery;
 pub(crate) use self::stk::{result_desc, test_number_outcome, NewPush};
 pub use self::types::{CallbackAttempt, CompleteError, Decider, LogEntry, LogKind, TransactionView, TxState};
 

@@ -1,5 +1,5 @@
 //! STK pushes: accepting one, deciding it (test numbers, the handset, the control API, time), and
-//! delivering its callback with the injected faults.
+//! delivering its callback (with the injected faults, `super::deliver`).
 
 use super::*;
 
@@ -197,66 +197,15 @@ impl Simulator {
         Ok(view)
     }
 
-    pub(crate) fn callback_faults(&self) -> (bool, bool, Option<Duration>) {
-        let f = self.faults();
-        let dropped = self.roll(f.drop_callback);
-        let duplicate = self.roll(f.duplicate_callback);
-        let late = self.roll(f.late_callback).then(|| Duration::from_millis(f.late_callback_ms));
-        (dropped, duplicate, late)
-    }
-
-    async fn deliver(
-        self,
-        id: String,
-        url: String,
-        payload: Value,
-        (dropped, duplicate, late): (bool, bool, Option<Duration>),
-    ) {
-        if dropped {
-            self.log(LogKind::Fault, format!("callback dropped (fault) for {id}"), Some(&id));
-            self.record_attempt(&id, CallbackAttempt::dropped());
-            return;
-        }
-        if let Some(extra) = late {
-            self.log(
-                LogKind::Fault,
-                format!("callback for {id} held back {} ms (fault)", extra.as_millis()),
-                Some(&id),
-            );
-            tokio::time::sleep(extra).await;
-        }
-        let copies = if duplicate { 2 } else { 1 };
-        for copy in 0..copies {
-            let fault = if copy == 1 {
-                Some("duplicate".to_owned())
-            } else if late.is_some() {
-                Some("late".to_owned())
-            } else {
-                None
-            };
-            let attempt = self.post_callback(&url, &payload, fault).await;
-            let msg = match (&attempt.status, &attempt.error) {
-                (Some(s), _) => format!("callback to {url} answered {s}: {}", attempt.body.as_deref().unwrap_or("")),
-                (None, Some(e)) => format!("callback to {url} failed: {e}"),
-                _ => format!("callback to {url}"),
-            };
-            self.log(LogKind::Callback, msg, Some(&id));
-            self.record_attempt(&id, attempt);
-        }
-    }
-
-    pub(crate) async fn post_callback(&self, url: &str, payload: &Value, fault: Option<String>) -> CallbackAttempt {
-        let result = self.inner.http.post(url).json(payload).send().await;
-        let (status, body, error) = match result {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let text = resp.text().await.unwrap_or_default();
-                let excerpt: String = text.chars().take(BODY_EXCERPT).collect();
-                (Some(status), Some(excerpt), None)
-            }
-            Err(e) => (None, None, Some(error_chain(&e))),
+    async fn deliver(self, id: String, url: String, payload: Value, faults: (bool, bool, Option<Duration>)) {
+        let names = Delivery {
+            log_id: Some(&id),
+            dropped: format!("callback dropped (fault) for {id}"),
+            held: format!("callback for {id}"),
+            attempt: format!("callback to {url}"),
+            with_body: true,
         };
-        CallbackAttempt { at_ms: util::now_ms(), status, body, error, fault }
+        self.deliver_with_faults(&url, &payload, faults, names, |attempt| self.record_attempt(&id, attempt)).await;
     }
 
     fn record_attempt(&self, id: &str, attempt: CallbackAttempt) {
@@ -272,17 +221,6 @@ fn complete_if_alive(weak: Weak<Inner>, id: &str, code: i64) {
         // Already decided by the handset or the control API: nothing to do.
         let _ = sim.complete(id, code);
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -18,6 +18,17 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser from the `tool`s, or `None` after saying the test is skipped (no chromedriver or chromium).
+    pub async fn start_or_skip() -> Option<Browser> {
+        let (Some(chromedriver), Some(chrome)) =
+            (tool("CHROMEDRIVER", "/usr/bin/chromedriver"), tool("CHROME_BIN", "/usr/bin/chromium"))
+        else {
+            eprintln!("SKIPPED: needs chromedriver and chromium");
+            return None;
+        };
+        Some(Browser::start(&chromedriver, &chrome).await)
+    }
+
     pub async fn start(chromedriver: &str, chrome: &str) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = tokio::process::Command::new(chromedriver)

@@ -126,14 +126,17 @@ async fn answer(resp: reqwest::Response) -> Answer {
 }
 
 impl Harness {
+    /// `GET /oauth/v1/generate?grant_type=…`, with Basic `(key, secret)` when given.
+    pub async fn oauth(&self, grant_type: &str, credentials: Option<(&str, &str)>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}/oauth/v1/generate?grant_type={grant_type}", self.base));
+        if let Some((key, secret)) = credentials {
+            req = req.basic_auth(key, Some(secret));
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn token(&self) -> String {
-        let resp = self
-            .http
-            .get(format!("{}/oauth/v1/generate?grant_type=client_credentials", self.base))
-            .basic_auth("key", Some("secret"))
-            .send()
-            .await
-            .unwrap();
+        let resp = self.oauth("client_credentials", Some(("key", "secret"))).await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()
@@ -159,6 +162,18 @@ impl Harness {
     pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> Answer {
         let resp = self.http.post(format!("{}{path}", self.base)).bearer_auth(token).json(body).send().await.unwrap();
         answer(resp).await
+    }
+
+    /// POSTs `good` to `path` once per `(field, value)`, with that field set to the value, and asserts
+    /// each is refused as Daraja does: HTTP 400, `400.002.02`, "Bad Request - Invalid {field}".
+    pub async fn assert_invalid_fields(&self, path: &str, token: &str, good: &Value, cases: Vec<(&str, Value)>) {
+        for (field, value) in cases {
+            let mut body = good.clone();
+            body[field] = value;
+            let a = self.post_json(path, token, &body).await;
+            let message = format!("Bad Request - Invalid {field}");
+            assert_eq!((a.status, a.error_code(), a.error_message()), (400, "400.002.02", message.as_str()), "{field}");
+        }
     }
 
     pub async fn push(&self, token: &str, body: &Value) -> Answer {

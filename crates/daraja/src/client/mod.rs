@@ -287,6 +287,24 @@ impl Client {
         Ok((status, bytes.to_vec()))
     }
 
+    /// POSTs `body` to a request Daraja takes for later processing and reads the synchronous answer as
+    /// `A`: an HTTP error is Daraja's error, a `ResponseCode` other than `"0"` a rejection.
+    pub(crate) async fn post_for_acceptance<A>(&self, path: &str, body: &Value) -> Result<A, Error>
+    where
+        A: serde::de::DeserializeOwned + Acknowledgement,
+    {
+        let (status, bytes) = self.post_with_token(path, body).await?;
+        if !(200..300).contains(&status) {
+            return Err(self.error_from_answer(status, &bytes));
+        }
+        let accepted: A = self.answer_as(status, &bytes)?;
+        let (code, description) = accepted.response();
+        if code.trim() != "0" {
+            return Err(rejected(status, code.to_owned(), description.to_owned()));
+        }
+        Ok(accepted)
+    }
+
     pub(crate) fn error_from_answer(&self, status: u16, bytes: &[u8]) -> Error {
         match ErrorEnvelope::parse(bytes) {
             Some(env)
@@ -332,6 +350,11 @@ impl Client {
         }
         out
     }
+}
+
+/// A synchronous "accepted for processing" answer: its `ResponseCode` and `ResponseDescription`.
+pub(crate) trait Acknowledgement {
+    fn response(&self) -> (&str, &str);
 }
 
 /// Daraja answered a request it takes for later processing with a `ResponseCode` that is not success.

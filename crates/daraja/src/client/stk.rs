@@ -64,6 +64,12 @@ pub struct StkPushAccepted {
     pub customer_message: String,
 }
 
+impl Acknowledgement for StkPushAccepted {
+    fn response(&self) -> (&str, &str) {
+        (&self.response_code, &self.response_description)
+    }
+}
+
 /// The answer of [`Client::stk_query`].
 ///
 /// ```
@@ -131,15 +137,7 @@ impl Client {
             "AccountReference": push.reference.as_str(),
             "TransactionDesc": push.description.as_str(),
         });
-        let (status, bytes) = self.post_with_token(STK_PUSH_PATH, &body).await?;
-        if !(200..300).contains(&status) {
-            return Err(self.error_from_answer(status, &bytes));
-        }
-        let accepted: StkPushAccepted = self.answer_as(status, &bytes)?;
-        if accepted.response_code.trim() != "0" {
-            return Err(rejected(status, accepted.response_code, accepted.response_description));
-        }
-        Ok(accepted)
+        self.post_for_acceptance(STK_PUSH_PATH, &body).await
     }
 
     /// Asks Daraja what became of an STK push.

@@ -63,6 +63,10 @@ impl MockState {
     pub fn pushes_received(&self) -> u64 {
         self.push_count.load(Ordering::SeqCst)
     }
+    /// The `Authorization` header of every push received, in order.
+    pub fn push_authorizations(&self) -> Vec<String> {
+        self.pushes.lock().unwrap().iter().map(|r| r.authorization.clone().unwrap()).collect()
+    }
 }
 
 pub struct Mock {
