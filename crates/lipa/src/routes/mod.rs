@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod list;
 pub mod metrics;
 pub mod money_out;
 pub mod openapi;
@@ -16,9 +17,10 @@ pub mod payments;
 pub mod results;
 pub mod shop;
 
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Router;
 
 use crate::app::AppState;
@@ -49,6 +51,43 @@ pub fn body_error(e: BytesRejection) -> ApiError {
         ApiError::TooLarge
     } else {
         ApiError::Invalid { code: "invalid_body", message: e.body_text(), field: None }
+    }
+}
+
+/// The body of a `/v1` POST (a body too large is 413, one broken off 400) with the request's headers.
+pub struct ApiPost {
+    pub body: Bytes,
+    headers: HeaderMap,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ApiPost {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state).await.map_err(body_error)?;
+        Ok(ApiPost { body, headers })
+    }
+}
+
+impl ApiPost {
+    /// The `Idempotency-Key` header, checked (the payments service decides what it means).
+    pub fn idempotency_key(&self) -> Result<Option<String>, ApiError> {
+        let Some(v) = self.headers.get("idempotency-key") else { return Ok(None) };
+        let key = v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
+            ApiError::Invalid {
+                code: "invalid_idempotency_key",
+                message: "Idempotency-Key must be 1 to 255 visible characters".into(),
+                field: None,
+            }
+        })?;
+        Ok(Some(key.to_string()))
+    }
+
+    /// The `Idempotency-Key` header with the hash of this body (payouts and refunds).
+    pub fn idempotency(&self) -> Result<Option<crate::store::Idempotency>, ApiError> {
+        let request_hash = crate::payments::create::request_hash(&self.body);
+        Ok(self.idempotency_key()?.map(|key| crate::store::Idempotency { key, request_hash }))
     }
 }
 
