@@ -33,7 +33,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -126,9 +127,48 @@ fn add_cookie(r: &mut Response, cookie: String) {
     }
 }
 
+/// A customer at one payment's pages: the payment id of the path and the language they read
+/// ([`lang_of`]).
+struct Visit {
+    id: String,
+    lang: Lang,
+    /// Chosen on the page's switch (`?lang=`), to be remembered.
+    chosen: Option<Lang>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let Query(q) =
+            Query::<LangQuery>::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let lang = lang_of(&parts.headers, q.lang.as_deref());
+        Ok(Visit { id, lang, chosen: q.lang.as_deref().and_then(Lang::parse) })
+    }
+}
+
+impl Visit {
+    /// The language chosen on the switch, remembered for the next pages.
+    fn keep_choice(&self, r: &mut Response) {
+        if let Some(chosen) = self.chosen {
+            add_cookie(r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
+        }
+    }
+}
+
+/// A page in the customer's language, its errors too.
+async fn worded<F, Fut>(lang: Lang, work: F) -> Response
+where
+    F: FnOnce(&'static Texts) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, PageError>>,
+{
+    let t = Texts::for_lang(lang);
+    work(t).await.unwrap_or_else(|e| t.error(e).into_response())
+}
+
 #[derive(serde::Deserialize, Default)]
 struct ShowQuery {
-    lang: Option<String>,
     /// Set by a refused phone form (POST-redirect-GET).
     error: Option<String>,
     wait: Option<u64>,
@@ -136,13 +176,12 @@ struct ShowQuery {
 
 async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    visit: Visit,
     Query(q): Query<ShowQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let t = Texts::for_lang(lang_of(&headers, q.lang.as_deref()));
-    let page: Result<Response, PageError> = async {
-        let p = load(&state, &id).await?;
+    worded(visit.lang, |t| async move {
+        let p = load(&state, &visit.id).await?;
         let lang = t.lang;
         let notice = match (q.error.as_deref(), view_state(&p)) {
             (Some("still_waiting"), "sending" | "waiting") => Some(t.still_waiting),
@@ -164,16 +203,13 @@ async fn show(
         let had_typed = typed.is_some();
         let v = PanelView::new(&state, &p, lang, message.map(|m| (m, typed.unwrap_or_default())));
         let mut r = render(StatusCode::OK, &CheckoutPage::new(&state, &p, &v, notice));
-        if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
-            add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
-        }
+        visit.keep_choice(&mut r);
         if had_typed {
             add_cookie(&mut r, format!("{TYPED_COOKIE}=; Path=/pay/{}; Max-Age=0; HttpOnly; SameSite=Lax", p.id));
         }
         Ok(r)
-    }
-    .await;
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    })
+    .await
 }
 
 /// Back to the page with the phone form's error; what was typed goes along in a short-lived cookie.
@@ -209,12 +245,13 @@ where
     F: FnOnce(&'static Texts) -> Fut,
     Fut: std::future::Future<Output = Result<Response, PageError>>,
 {
-    let t = Texts::for_lang(lang_of(headers, None));
-    let page = match same_origin(headers) {
-        true => work(t).await,
-        false => Err(PageError::Forbidden("This form must be sent from the payment page itself.")),
-    };
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    worded(lang_of(headers, None), |t| async move {
+        match same_origin(headers) {
+            true => work(t).await,
+            false => Err(PageError::Forbidden("This form must be sent from the payment page itself.")),
+        }
+    })
+    .await
 }
 
 async fn submit_phone(
@@ -309,24 +346,14 @@ async fn retry(
     .await
 }
 
-async fn receipt(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let t = Texts::for_lang(lang_of(&headers, q.lang.as_deref()));
-    let page: Result<Response, PageError> = async {
-        let p = load(&state, &id).await?;
-        let lang = t.lang;
-        let mut r = render(StatusCode::OK, &ReceiptPage::new(&state, &p, lang));
-        if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
-            add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
-        }
+async fn receipt(State(state): State<AppState>, visit: Visit) -> Response {
+    worded(visit.lang, |t| async move {
+        let p = load(&state, &visit.id).await?;
+        let mut r = render(StatusCode::OK, &ReceiptPage::new(&state, &p, t.lang));
+        visit.keep_choice(&mut r);
         Ok(r)
-    }
-    .await;
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    })
+    .await
 }
 
 #[cfg(test)]
