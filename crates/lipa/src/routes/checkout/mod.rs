@@ -29,11 +29,9 @@ mod live;
 pub mod strings;
 mod view;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -229,10 +227,33 @@ struct PhoneForm {
     phone: String,
 }
 
+/// The phone form POSTed from a payment's page (`/phone`, `/retry`): the payment id of the path, what was
+/// typed (nothing when the form cannot be read), and who sent it.
+struct PhonePost {
+    id: String,
+    typed: String,
+    headers: HeaderMap,
+    ext: Extensions,
+}
+
+impl<S: Send + Sync> FromRequest<S> for PhonePost {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path(id) =
+            Path::<String>::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let (headers, ext) = (parts.headers.clone(), parts.extensions.clone());
+        let form = Form::<PhoneForm>::from_request(Request::from_parts(parts, body), state).await;
+        Ok(PhonePost { id, typed: form.map(|Form(f)| f.phone).unwrap_or_default(), headers, ext })
+    }
+}
+
 /// Per-client and per-phone limits on prompts (`crate::limits`): `Some(wait)` refuses this push. Besides
 /// these, a payment leaves `awaiting_phone` once (one prompt per payment) and a reference has one pending
 /// payment at a time.
-fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msisdn) -> Option<Duration> {
+fn prompt_cooldown(state: &AppState, post: &PhonePost, phone: &daraja::Msisdn) -> Option<Duration> {
+    let client = client_ip(state, &post.headers, &post.ext);
     let refused = state.limits.checkout_prompt(client, phone.as_str()).err()?;
     state.metrics.rate_limited(refused.limit);
     Some(Duration::from_secs(refused.retry_after_secs()))
@@ -240,42 +261,35 @@ fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msi
 
 /// A form POSTed from the payment page: refused when another site sent it; its errors are shown as a page in
 /// the customer's language.
-async fn from_payment_page<F, Fut>(headers: &HeaderMap, work: F) -> Response
+async fn from_payment_page<F, Fut>(post: PhonePost, work: F) -> Response
 where
-    F: FnOnce(&'static Texts) -> Fut,
+    F: FnOnce(PhonePost, &'static Texts) -> Fut,
     Fut: std::future::Future<Output = Result<Response, PageError>>,
 {
-    worded(lang_of(headers, None), |t| async move {
-        match same_origin(headers) {
-            true => work(t).await,
+    worded(lang_of(&post.headers, None), |t| async move {
+        match same_origin(&post.headers) {
+            true => work(post, t).await,
             false => Err(PageError::Forbidden("This form must be sent from the payment page itself.")),
         }
     })
     .await
 }
 
-async fn submit_phone(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    form: Result<Form<PhoneForm>, FormRejection>,
-) -> Response {
-    let headers = &headers;
-    from_payment_page(headers, |t| async move {
-        let p = load(&state, &id).await?;
+async fn submit_phone(State(state): State<AppState>, post: PhonePost) -> Response {
+    from_payment_page(post, |post, t| async move {
+        let p = load(&state, &post.id).await?;
         let back = format!("/pay/{}", p.id);
         if view_state(&p) != "enter_phone" {
             // Already has a phone (a second tab, a double submit): no second prompt.
             return Ok(see_other(&back));
         }
-        let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
-        let msisdn = match daraja::Msisdn::parse(&typed) {
+        let typed = post.typed.as_str();
+        let msisdn = match daraja::Msisdn::parse(typed) {
             Ok(m) => m,
             Err(_) if typed.trim().is_empty() => return Ok(refused(&p, "phone_empty", "")),
-            Err(_) => return Ok(refused(&p, "phone_invalid", &typed)),
+            Err(_) => return Ok(refused(&p, "phone_invalid", typed)),
         };
-        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, &post, &msisdn) {
             // A limit answers 429 with Retry-After (for scripts), on the page itself.
             let msg = fill(t.too_many, &[("seconds", &wait.as_secs().max(1).to_string())]);
             let v = PanelView::new(&state, &p, t.lang, Some((msg, typed.chars().take(40).collect())));
@@ -295,16 +309,9 @@ async fn submit_phone(
 /// form. It is idempotent per failed payment (an idempotency key derived from its id), so a double click or
 /// a second tab leads to the same new payment and sends no second prompt, and it honours the pending guard:
 /// if the reference already has a pending payment, no new one is made.
-async fn retry(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    form: Result<Form<PhoneForm>, FormRejection>,
-) -> Response {
-    let headers = &headers;
-    from_payment_page(headers, |t| async move {
-        let old = load(&state, &id).await?;
+async fn retry(State(state): State<AppState>, post: PhonePost) -> Response {
+    from_payment_page(post, |post, t| async move {
+        let old = load(&state, &post.id).await?;
         if matches!(view_state(&old), "sending" | "waiting") {
             // Its prompt may still be answered: never a second one (see "Changing the number" above).
             return Ok(see_other(&format!("/pay/{}?error=still_waiting", old.id)));
@@ -312,7 +319,7 @@ async fn retry(
         if old.status != PaymentStatus::Failed {
             return Ok(see_other(&format!("/pay/{}", old.id)));
         }
-        let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
+        let typed = post.typed.as_str();
         let draft = checkout_draft(
             old.amount,
             old.reference.clone(),
@@ -334,10 +341,10 @@ async fn retry(
         if typed.trim().is_empty() || view_state(&next) != "enter_phone" {
             return Ok(see_other(&format!("/pay/{}", next.id)));
         }
-        let Ok(msisdn) = daraja::Msisdn::parse(&typed) else {
-            return Ok(refused(&next, "phone_invalid", &typed));
+        let Ok(msisdn) = daraja::Msisdn::parse(typed) else {
+            return Ok(refused(&next, "phone_invalid", typed));
         };
-        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, &post, &msisdn) {
             return Ok(see_other(&format!("/pay/{}?error=too_many&wait={}", next.id, wait.as_secs().max(1))));
         }
         payments::push_to_phone(&state, &next.id, &msisdn).await?;
