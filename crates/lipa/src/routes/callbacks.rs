@@ -5,18 +5,14 @@
 //! secret matches nothing (which therefore learn nothing). Only a failure to store answers 500, so that a
 //! sender that retries sends it again.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::{Extensions, HeaderMap};
+use axum::extract::{FromRequest, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::body_error;
+use super::{body_error, path_and_sender, Sender};
 use crate::app::{now_ms, AppState};
 use crate::error::ApiError;
 use crate::payments;
@@ -34,22 +30,16 @@ pub fn accepted() -> Json<Value> {
 pub struct Inbound {
     pub secret: String,
     pub body: Bytes,
-    headers: HeaderMap,
-    ext: Extensions,
+    sender: Sender,
 }
 
 impl<S: Send + Sync> FromRequest<S> for Inbound {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
-        let Path(secret) =
-            Path::<String>::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
-        let (headers, ext) = (parts.headers.clone(), parts.extensions.clone());
-        let body = Bytes::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(|e| body_error(e).into_response())?;
-        Ok(Inbound { secret, body, headers, ext })
+        let (secret, sender, req) = path_and_sender(req, state).await?;
+        let body = Bytes::from_request(req, state).await.map_err(|e| body_error(e).into_response())?;
+        Ok(Inbound { secret, body, sender })
     }
 }
 
@@ -62,8 +52,7 @@ impl Inbound {
         if sec.callback_allowlist.is_empty() {
             return None;
         }
-        let peer = self.ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let client = crate::security::client_ip(peer, &self.headers, &sec.trusted_proxies);
+        let client = self.sender.client_ip(state);
         if sec.callback_source_allowed(client) {
             return None;
         }

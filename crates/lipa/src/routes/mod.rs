@@ -17,10 +17,13 @@ pub mod payments;
 pub mod results;
 pub mod shop;
 
+use std::net::IpAddr;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request};
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::app::AppState;
@@ -52,6 +55,29 @@ pub fn body_error(e: BytesRejection) -> ApiError {
     } else {
         ApiError::Invalid { code: "invalid_body", message: e.body_text(), field: None }
     }
+}
+
+/// Who sent a request (its headers and connection), kept by the extractors that also read its body.
+pub struct Sender {
+    pub headers: HeaderMap,
+    ext: Extensions,
+}
+
+impl Sender {
+    /// The client, as the limits and the callback allowlist see it (see [`pages::client_ip`]).
+    pub fn client_ip(&self, state: &AppState) -> Option<IpAddr> {
+        pages::client_ip(state, &self.headers, &self.ext)
+    }
+}
+
+/// A request taken apart for an extractor that reads its body: the `{…}` parameter of its path, who sent it,
+/// and the request again, for the body.
+pub async fn path_and_sender<S: Send + Sync>(req: Request, state: &S) -> Result<(String, Sender, Request), Response> {
+    let (mut parts, body) = req.into_parts();
+    let Path(param) =
+        Path::<String>::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+    let sender = Sender { headers: parts.headers.clone(), ext: parts.extensions.clone() };
+    Ok((param, sender, Request::from_parts(parts, body)))
 }
 
 /// The body of a `/v1` POST (a body too large is 413, one broken off 400) with the request's headers.

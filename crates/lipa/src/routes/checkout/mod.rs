@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -41,7 +41,8 @@ use serde_json::Value;
 
 use self::strings::{fill, Lang, Texts};
 use self::view::{view_state, CheckoutPage, PanelView, ReceiptPage};
-use super::pages::{client_ip, cookie_value, render, same_origin, see_other, url_component, PageError};
+use super::pages::{cookie_value, render, same_origin, see_other, url_component, PageError};
+use super::{path_and_sender, Sender};
 use crate::app::AppState;
 use crate::domain::{Payment, PaymentDraft, PaymentStatus};
 use crate::payments::{self, PaymentError};
@@ -232,20 +233,16 @@ struct PhoneForm {
 struct PhonePost {
     id: String,
     typed: String,
-    headers: HeaderMap,
-    ext: Extensions,
+    sender: Sender,
 }
 
 impl<S: Send + Sync> FromRequest<S> for PhonePost {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
-        let Path(id) =
-            Path::<String>::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
-        let (headers, ext) = (parts.headers.clone(), parts.extensions.clone());
-        let form = Form::<PhoneForm>::from_request(Request::from_parts(parts, body), state).await;
-        Ok(PhonePost { id, typed: form.map(|Form(f)| f.phone).unwrap_or_default(), headers, ext })
+        let (id, sender, req) = path_and_sender(req, state).await?;
+        let form = Form::<PhoneForm>::from_request(req, state).await;
+        Ok(PhonePost { id, typed: form.map(|Form(f)| f.phone).unwrap_or_default(), sender })
     }
 }
 
@@ -253,8 +250,7 @@ impl<S: Send + Sync> FromRequest<S> for PhonePost {
 /// these, a payment leaves `awaiting_phone` once (one prompt per payment) and a reference has one pending
 /// payment at a time.
 fn prompt_cooldown(state: &AppState, post: &PhonePost, phone: &daraja::Msisdn) -> Option<Duration> {
-    let client = client_ip(state, &post.headers, &post.ext);
-    let refused = state.limits.checkout_prompt(client, phone.as_str()).err()?;
+    let refused = state.limits.checkout_prompt(post.sender.client_ip(state), phone.as_str()).err()?;
     state.metrics.rate_limited(refused.limit);
     Some(Duration::from_secs(refused.retry_after_secs()))
 }
@@ -266,8 +262,8 @@ where
     F: FnOnce(PhonePost, &'static Texts) -> Fut,
     Fut: std::future::Future<Output = Result<Response, PageError>>,
 {
-    worded(lang_of(&post.headers, None), |t| async move {
-        match same_origin(&post.headers) {
+    worded(lang_of(&post.sender.headers, None), |t| async move {
+        match same_origin(&post.sender.headers) {
             true => work(post, t).await,
             false => Err(PageError::Forbidden("This form must be sent from the payment page itself.")),
         }
