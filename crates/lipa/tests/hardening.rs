@@ -224,7 +224,6 @@ async fn slow_and_idle_clients_are_cut_off() {
     app.stop().await;
 }
 
-
 /// Item 4: wrong passwords are limited per client and globally, answered 429 with Retry-After.
 #[tokio::test]
 async fn admin_login_attempts_are_limited() {

@@ -173,12 +173,7 @@ struct ShowQuery {
     wait: Option<u64>,
 }
 
-async fn show(
-    State(state): State<AppState>,
-    visit: Visit,
-    Query(q): Query<ShowQuery>,
-    headers: HeaderMap,
-) -> Response {
+async fn show(State(state): State<AppState>, visit: Visit, Query(q): Query<ShowQuery>, headers: HeaderMap) -> Response {
     worded(visit.lang, |t| async move {
         let p = load(&state, &visit.id).await?;
         let lang = t.lang;
