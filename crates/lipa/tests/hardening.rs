@@ -224,21 +224,6 @@ async fn slow_and_idle_clients_are_cut_off() {
     app.stop().await;
 }
 
-async fn login(app: &TestApp, password: &str) -> reqwest::Response {
-    no_redirects()
-        .post(format!("{}/admin/login", app.url))
-        .header("origin", app.url.clone())
-        .form(&[("password", password)])
-        .send()
-        .await
-        .unwrap()
-}
-
-fn session_cookie(r: &reqwest::Response) -> String {
-    let c = r.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
-    c.split(';').next().unwrap().to_string()
-}
-
 /// Item 4: wrong passwords are limited per client and globally, answered 429 with Retry-After.
 #[tokio::test]
 async fn admin_login_attempts_are_limited() {
@@ -251,13 +236,13 @@ async fn admin_login_attempts_are_limited() {
     // come back while the three are tried, so the limit must bite within a few more, never later.
     let started = Instant::now();
     let mut passed = 0;
-    while login(&app, "wrong").await.status() == 401 {
+    while admin_login_form(&app, "wrong").await.status() == 401 {
         passed += 1;
         let refills = started.elapsed().as_secs() / 20 + 1;
         assert!(passed <= 3 + refills, "{passed} wrong passwords in {:?} were all tried", started.elapsed());
     }
     assert!(passed >= 3, "the limit bit after {passed}");
-    let r = login(&app, "hardening-admin-pw").await;
+    let r = admin_login_form(&app, "hardening-admin-pw").await;
     assert_eq!(r.status(), 429, "even the right password waits once the limit is reached");
     let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
@@ -274,11 +259,11 @@ async fn admin_login_attempts_are_limited() {
     )
     .await;
     let started = Instant::now();
-    assert_eq!(login(&app, "wrong").await.status(), 401);
-    assert_eq!(login(&app, "hardening-admin-pw").await.status(), 303);
+    assert_eq!(admin_login_form(&app, "wrong").await.status(), 401);
+    assert_eq!(admin_login_form(&app, "hardening-admin-pw").await.status(), 303);
     // 2 a minute for everyone: one more every 30 s (see above).
     let mut passed = 0;
-    while login(&app, "wrong").await.status() == 401 {
+    while admin_login_form(&app, "wrong").await.status() == 401 {
         passed += 1;
         assert!(passed <= started.elapsed().as_secs() / 30 + 1, "the global limit never bit ({passed} more)");
     }
@@ -407,7 +392,7 @@ fn cookie_of(app: &TestApp) -> impl Fn(&str) -> reqwest::RequestBuilder + '_ {
 /// off; an old cookie cannot resolve a review then. Expired sessions are swept.
 async fn admin_sessions_end_with_the_password_or_the_admin(backend: Backend) {
     let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", "first-password")]).await;
-    let cookie = session_cookie(&login(&app, "first-password").await);
+    let cookie = session_cookie(&admin_login_form(&app, "first-password").await);
     assert_eq!(cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap().status(), 200);
     let (db, dir) = app.stop_keep_database().await;
 
@@ -419,7 +404,7 @@ async fn admin_sessions_end_with_the_password_or_the_admin(backend: Backend) {
     let app = spawn_on(&backend, &db, dir, &[("LIPA_ADMIN_PASSWORD", "second-password")]).await;
     let r = cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 303, "new password: the old session is over");
-    let cookie = session_cookie(&login(&app, "second-password").await);
+    let cookie = session_cookie(&admin_login_form(&app, "second-password").await);
     // A payment under review, for the old cookie to try to resolve.
     let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "REV"})).await;
     let id = p["id"].as_str().unwrap().to_string();
@@ -510,7 +495,7 @@ async fn nul_characters_are_refused_by_name(backend: Backend) {
         assert_eq!(e["error"]["field"], field, "{b}: {path} -> {e}");
     }
     // The admin search, signed in.
-    let cookie = session_cookie(&login(&app, "nul-admin-pw").await);
+    let cookie = session_cookie(&admin_login_form(&app, "nul-admin-pw").await);
     let r = no_redirects().get(format!("{}/admin?q=%00", app.url)).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 400, "{b}");
     // The callback path.

@@ -6,31 +6,14 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{csrf_of, failure_callback, no_redirects, spawn_with, success_callback, Backend, TestApp};
+use common::{
+    admin_login, admin_page, csrf_of, failure_callback, no_redirects, spawn_with, success_callback, Backend, TestApp,
+};
 use lipa::domain::{Payment, PaymentStatus, PushState};
 use lipa::store::{NewPayment, StoreError};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "money-test-admin-pass";
-
-async fn login(app: &TestApp) -> String {
-    let r = no_redirects()
-        .post(format!("{}/admin/login", app.url))
-        .header("origin", app.url.clone())
-        .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    set.split(';').next().unwrap().to_string()
-}
-
-async fn admin_page(app: &TestApp, cookie: &str, path: &str) -> String {
-    let r = no_redirects().get(format!("{}{path}", app.url)).header("cookie", cookie).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{path}");
-    r.text().await.unwrap()
-}
 
 /// Resolve a review on the admin dashboard, as an operator does.
 async fn resolve(app: &TestApp, cookie: &str, id: &str, decision: &str, note: &str) {
@@ -68,7 +51,7 @@ fn assert_not_paid(p: &Value, receipt: &str) {
 
 async fn a_payment_resolved_as_failed_does_not_look_paid(backend: Backend) {
     let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", PASSWORD)]).await;
-    let cookie = login(&app).await;
+    let cookie = admin_login(&app, PASSWORD).await;
 
     // A success callback for less than the order: M-Pesa issued a receipt, lipa puts it under review.
     let p = app.create(json!({"amount": 800, "phone": "0712345680", "reference": "TRAP-1"})).await;

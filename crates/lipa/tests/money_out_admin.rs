@@ -5,49 +5,23 @@ mod common;
 
 use std::time::Duration;
 
-use common::{poll, spawn_with, Backend, TestApp};
+use common::{admin_login, admin_page, no_redirects, poll, spawn_with, Backend};
 use serde_json::json;
 
 const PASSWORD: &str = "money-out-admin-pass";
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-async fn login(app: &TestApp) -> String {
-    let r = client()
-        .post(format!("{}/admin/login", app.url))
-        .header("origin", app.url.clone())
-        .form(&[("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string()
-}
-
-async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
-    let r = client().get(format!("{}{path}", app.url)).header("cookie", cookie).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{path}");
-    r.text().await.unwrap()
-}
-
 async fn admin_refunds_and_lists_money_out(backend: Backend) {
     let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", PASSWORD), ("LIPA_REFUND_METHOD", "b2c")]).await;
-    let cookie = login(&app).await;
+    let cookie = admin_login(&app, PASSWORD).await;
     let p = app.create(json!({"amount": 600, "phone": "0708374149", "reference": "ADMIN-REFUND"})).await;
     let id = p["id"].as_str().unwrap();
     app.settled(id).await;
-    let html = page(&app, &cookie, &format!("/admin/payments/{id}")).await;
+    let html = admin_page(&app, &cookie, &format!("/admin/payments/{id}")).await;
     assert!(html.contains(&format!("action=\"/admin/payments/{id}/refund\"")), "a refund button");
     let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
     let csrf = &html[at..at + 32];
     let post = |amount: &'static str| {
-        client()
+        no_redirects()
             .post(format!("{}/admin/payments/{id}/refund", app.url))
             .header("cookie", cookie.clone())
             .header("origin", app.url.clone())
@@ -59,7 +33,7 @@ async fn admin_refunds_and_lists_money_out(backend: Backend) {
     let r = post("400").await.unwrap();
     assert_eq!(r.headers()["location"], format!("/admin/payments/{id}?done=refund_exceeds_payment").as_str());
     // Without the CSRF token nothing happens.
-    let r = client()
+    let r = no_redirects()
         .post(format!("{}/admin/payments/{id}/refund", app.url))
         .header("cookie", cookie.clone())
         .header("origin", app.url.clone())
@@ -76,14 +50,14 @@ async fn admin_refunds_and_lists_money_out(backend: Backend) {
     assert!(refunded.is_some(), "the refund succeeded");
     let (status, _) = app.post("/v1/payouts", &json!({"amount": 75, "phone": "0712345678"})).await;
     assert_eq!(status, 201);
-    let refunds = page(&app, &cookie, "/admin/refunds").await;
+    let refunds = admin_page(&app, &cookie, "/admin/refunds").await;
     assert!(refunds.contains("re_") && refunds.contains(&format!("/admin/payments/{id}")), "{refunds}");
-    let payouts = page(&app, &cookie, "/admin/payouts").await;
+    let payouts = admin_page(&app, &cookie, "/admin/payouts").await;
     assert!(payouts.contains("po_") && payouts.contains("254712345678"), "{payouts}");
-    let balance = page(&app, &cookie, "/admin/balance").await;
+    let balance = admin_page(&app, &cookie, "/admin/balance").await;
     assert!(balance.contains("Utility Account") && balance.contains("Read from M-Pesa"), "{balance}");
     // Signed out, the pages are not shown.
-    let r = client().get(format!("{}/admin/payouts", app.url)).send().await.unwrap();
+    let r = no_redirects().get(format!("{}/admin/payouts", app.url)).send().await.unwrap();
     assert_ne!(r.status().as_u16(), 200);
     app.stop().await;
 }

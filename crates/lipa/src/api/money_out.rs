@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::payments::MAX_METADATA;
+use super::payments::{metadata, phone};
 use super::{constant, Invalid, ListObject};
 use crate::domain::money_out::{MoneyOut, Object, KINDS, MAX_AMOUNT, MIN_AMOUNT};
 use crate::domain::payment::rfc3339;
@@ -310,17 +310,6 @@ fn text(
     }
 }
 
-fn metadata(map: &Map<String, Value>) -> Result<Value, Invalid> {
-    match map.get("metadata") {
-        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
-        Some(v @ Value::Object(_)) if v.to_string().len() <= MAX_METADATA => Ok(v.clone()),
-        Some(Value::Object(_)) => {
-            Err(Invalid::field("invalid_metadata", "metadata", format!("metadata is larger than {MAX_METADATA} bytes")))
-        }
-        Some(_) => Err(Invalid::field("invalid_metadata", "metadata", "metadata must be a JSON object")),
-    }
-}
-
 impl PayoutRequest {
     /// Read and check a `POST /v1/payouts` body; the first problem names its field.
     pub fn parse(body: &[u8]) -> Result<Self, Invalid> {
@@ -337,22 +326,14 @@ impl PayoutRequest {
         };
         let phone = match map.get("phone") {
             None | Some(Value::Null) => return Err(Invalid::field("missing_phone", "phone", "phone is required")),
-            Some(Value::String(s)) => daraja::Msisdn::parse(s)
-                .map_err(|e| {
-                    Invalid::field("invalid_phone", "phone", format!("phone {s:?} is not a Kenyan mobile number: {e}"))
-                })?
-                .as_str()
-                .to_string(),
-            Some(_) => {
-                return Err(Invalid::field("invalid_phone", "phone", "phone must be a string such as \"0712 345 678\""))
-            }
+            Some(v) => phone(v)?.as_str().to_string(),
         };
         let kind = text(&map, "kind", "invalid_kind", 20)?.unwrap_or_else(|| "business".into());
         if !KINDS.contains(&kind.as_str()) {
             return Err(Invalid::field("invalid_kind", "kind", "kind must be business, salary or promotion"));
         }
         let remarks = text(&map, "remarks", "invalid_remarks", 100)?.unwrap_or_else(|| "Payout".into());
-        Ok(PayoutRequest { amount, phone, kind, remarks, metadata: metadata(&map)? })
+        Ok(PayoutRequest { amount, phone, kind, remarks, metadata: metadata(map.get("metadata"))? })
     }
 }
 
@@ -365,6 +346,6 @@ impl RefundRequest {
             Some(v) => Some(whole(v, "amount", 1, MAX_AMOUNT)?),
         };
         let reason = text(&map, "reason", "invalid_reason", 100)?.unwrap_or_else(|| "Refund".into());
-        Ok(RefundRequest { amount, reason, metadata: metadata(&map)? })
+        Ok(RefundRequest { amount, reason, metadata: metadata(map.get("metadata"))? })
     }
 }

@@ -233,7 +233,7 @@ pub struct CreatePayment {
     /// checkout_url where the customer types it.
     #[schema(value_type = Option<String>, example = "0712 345 678")]
     #[serde(default)]
-    pub phone: Option<Sent<String>>,
+    pub phone: Option<serde_json::Value>,
     /// Your order number, kept whole (trimmed, at most 64 characters): the pending guard, idempotency,
     /// search and webhooks use all of it. lipa derives the account_reference sent to Daraja from it.
     #[schema(value_type = String, required = true, max_length = 64, example = "ORDER-A1042")]
@@ -244,7 +244,7 @@ pub struct CreatePayment {
     pub description: Option<Sent<String>>,
     #[schema(value_type = Option<Object>)]
     #[serde(default)]
-    pub metadata: Option<Sent<serde_json::Map<String, serde_json::Value>>>,
+    pub metadata: Option<serde_json::Value>,
     /// Where the checkout page links back to.
     #[schema(value_type = Option<String>, format = "uri")]
     #[serde(default)]
@@ -253,6 +253,29 @@ pub struct CreatePayment {
 
 pub const MAX_METADATA: usize = 4096;
 pub use crate::domain::MAX_REFERENCE;
+
+/// A `phone` given (not null) in a request body: any common Kenyan format.
+pub(super) fn phone(v: &serde_json::Value) -> Result<daraja::Msisdn, Invalid> {
+    match v {
+        serde_json::Value::String(s) => daraja::Msisdn::parse(s).map_err(|e| {
+            Invalid::field("invalid_phone", "phone", format!("phone {s:?} is not a Kenyan mobile number: {e}"))
+        }),
+        _ => Err(Invalid::field("invalid_phone", "phone", "phone must be a string such as \"0712 345 678\"")),
+    }
+}
+
+/// `metadata` of a request body: a JSON object of at most [`MAX_METADATA`] bytes (absent or null: `{}`).
+pub(super) fn metadata(v: Option<&serde_json::Value>) -> Result<serde_json::Value, Invalid> {
+    use serde_json::Value;
+    match v {
+        None | Some(Value::Null) => Ok(Value::Object(serde_json::Map::new())),
+        Some(v @ Value::Object(_)) if v.to_string().len() <= MAX_METADATA => Ok(v.clone()),
+        Some(Value::Object(_)) => {
+            Err(Invalid::field("invalid_metadata", "metadata", format!("metadata is larger than {MAX_METADATA} bytes")))
+        }
+        Some(_) => Err(Invalid::field("invalid_metadata", "metadata", "metadata must be a JSON object")),
+    }
+}
 
 impl CreatePayment {
     /// Read a request body; the first problem names its field.
@@ -301,15 +324,7 @@ impl CreatePayment {
                 format!("amount {amount} is out of range: whole KES from 1 to 250000"),
             )
         })?;
-        let phone = match self.phone {
-            None => None,
-            Some(Sent::Ok(s)) => Some(daraja::Msisdn::parse(&s).map_err(|e| {
-                Invalid::field("invalid_phone", "phone", format!("phone {s:?} is not a Kenyan mobile number: {e}"))
-            })?),
-            Some(Sent::Other(_)) => {
-                return Err(Invalid::field("invalid_phone", "phone", "phone must be a string such as \"0712 345 678\""))
-            }
-        };
+        let phone = self.phone.as_ref().map(phone).transpose()?;
         let reference = match self.reference {
             None => {
                 return Err(Invalid::field(
@@ -363,20 +378,7 @@ impl CreatePayment {
                 return Err(Invalid::field("invalid_description", "description", "description must be a string"))
             }
         };
-        let metadata = match self.metadata {
-            None => serde_json::Map::new(),
-            Some(Sent::Ok(m)) if serde_json::Value::Object(m.clone()).to_string().len() <= MAX_METADATA => m,
-            Some(Sent::Ok(_)) => {
-                return Err(Invalid::field(
-                    "invalid_metadata",
-                    "metadata",
-                    format!("metadata is larger than {MAX_METADATA} bytes"),
-                ))
-            }
-            Some(Sent::Other(_)) => {
-                return Err(Invalid::field("invalid_metadata", "metadata", "metadata must be a JSON object"))
-            }
-        };
+        let metadata = metadata(self.metadata.as_ref())?;
         let return_url = match self.return_url {
             None => None,
             Some(Sent::Ok(s)) => match url::Url::parse(&s) {
@@ -395,7 +397,7 @@ impl CreatePayment {
             phone: phone.as_ref().map(|p| p.as_str().to_string()),
             reference,
             description,
-            metadata: serde_json::Value::Object(metadata),
+            metadata,
             return_url,
         };
         Ok((draft, phone.map(|phone| PushTarget { phone, amount })))

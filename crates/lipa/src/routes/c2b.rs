@@ -6,17 +6,13 @@
 //! nothing; only a failure to store answers 500, so that it is sent again. A validation is answered per
 //! `LIPA_C2B_VALIDATION`, its raw body kept. A wrong secret gets the same answers and changes nothing.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{Extensions, HeaderMap};
+use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use daraja::c2b::{C2bNotification, ConfirmationAck, RejectReason, ValidationAnswer};
 use sha2::{Digest, Sha256};
 
-use super::body_error;
-use super::callbacks::refused_source;
+use super::callbacks::Inbound;
 use crate::app::{now_ms, AppState};
 use crate::domain::c2b::ValidationRule;
 use crate::error::ApiError;
@@ -33,25 +29,18 @@ fn secret_ok(state: &AppState, given: &str) -> bool {
     Sha256::digest(given.as_bytes()) == Sha256::digest(state.c2b_secret.as_bytes())
 }
 
-async fn confirmation(
-    State(state): State<AppState>,
-    Path(secret): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<ConfirmationAck>, ApiError> {
-    let body = body.map_err(body_error)?;
-    if refused_source(&state, &headers, &ext, "c2b_confirmation_rejected").is_some() {
+async fn confirmation(State(state): State<AppState>, call: Inbound) -> Result<Json<ConfirmationAck>, ApiError> {
+    if call.refused(&state, "c2b_confirmation_rejected").is_some() {
         return Ok(Json(ConfirmationAck::default()));
     }
-    if !secret_ok(&state, &secret) {
+    if !secret_ok(&state, &call.secret) {
         if let Some(skipped) = state.limits.quiet.allow("c2b_unknown_secret") {
             tracing::warn!(skipped, "C2B confirmation with a wrong secret: acknowledged, not recorded");
         }
         return Ok(Json(ConfirmationAck::default()));
     }
-    let notification = C2bNotification::from_slice(&body).ok();
-    let applied = state.c2b.record(C2bIn { raw_body: body.to_vec(), notification, now: now_ms() }).await?;
+    let notification = C2bNotification::from_slice(&call.body).ok();
+    let applied = state.c2b.record(C2bIn { raw_body: call.body.to_vec(), notification, now: now_ms() }).await?;
     match (applied.effect, &applied.payment) {
         (C2bEffect::Matched | C2bEffect::New, Some(p)) => {
             tracing::info!(payment_id = %p.id, status = p.status.as_str(), effect = ?applied.effect, "C2B confirmation applied");
@@ -62,20 +51,13 @@ async fn confirmation(
     Ok(Json(ConfirmationAck::default()))
 }
 
-async fn validation(
-    State(state): State<AppState>,
-    Path(secret): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<ValidationAnswer>, ApiError> {
-    let body = body.map_err(body_error)?;
-    let refused = refused_source(&state, &headers, &ext, "c2b_validation_rejected").is_some();
-    if refused || !secret_ok(&state, &secret) {
+async fn validation(State(state): State<AppState>, call: Inbound) -> Result<Json<ValidationAnswer>, ApiError> {
+    let refused = call.refused(&state, "c2b_validation_rejected").is_some();
+    if refused || !secret_ok(&state, &call.secret) {
         return Ok(Json(ValidationAnswer::accept()));
     }
     let rule = state.cfg.c2b.validation;
-    let (answer, trans_id, payment_id) = match C2bNotification::from_slice(&body) {
+    let (answer, trans_id, payment_id) = match C2bNotification::from_slice(&call.body) {
         Err(_) if rule == ValidationRule::Off => (ValidationAnswer::accept(), None, None),
         Err(_) => (ValidationAnswer::Reject(RejectReason::OtherError), None, None),
         Ok(n) => {
@@ -92,7 +74,7 @@ async fn validation(
         ValidationAnswer::Reject(r) => r.code().to_string(),
     };
     // Kept before it is answered, like every body from Safaricom.
-    let kept = ValidationIn { trans_id, raw_body: body.to_vec(), result_code, payment_id, now: now_ms() };
+    let kept = ValidationIn { trans_id, raw_body: call.body.to_vec(), result_code, payment_id, now: now_ms() };
     state.store.record_c2b_validation(&kept).await?;
     Ok(Json(answer))
 }

@@ -6,17 +6,13 @@
 //! sender that retries sends it again.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use std::net::SocketAddr;
-
-use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{Path, State};
-use axum::http::{Extensions, HeaderMap};
+use axum::extract::{FromRequest, Request, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::body_error;
+use super::{body_error, path_and_sender, Sender};
 use crate::app::{now_ms, AppState};
 use crate::error::ApiError;
 use crate::payments;
@@ -29,49 +25,56 @@ pub fn accepted() -> Json<Value> {
     Json(json!({ "ResultCode": 0, "ResultDesc": "Accepted" }))
 }
 
-/// When `LIPA_CALLBACK_ALLOWLIST` is set and the request comes from elsewhere: who sent it (logged, at most
-/// a few times a minute under `quiet_key`). Every endpoint Safaricom calls (STK, C2B, results) asks this
-/// first; a refused body is answered like any other and never applied.
-pub fn refused_source(
-    state: &AppState,
-    headers: &HeaderMap,
-    ext: &Extensions,
-    quiet_key: &'static str,
-) -> Option<String> {
-    let sec = &state.cfg.security;
-    if sec.callback_allowlist.is_empty() {
-        return None;
-    }
-    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let client = crate::security::client_ip(peer, headers, &sec.trusted_proxies);
-    if sec.callback_source_allowed(client) {
-        return None;
-    }
-    let who = client.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into());
-    if let Some(skipped) = state.limits.quiet.allow(quiet_key) {
-        tracing::warn!(source = %who, skipped, endpoint = quiet_key, "request from an address outside LIPA_CALLBACK_ALLOWLIST not applied");
-    }
-    Some(who)
+/// A POST from Safaricom to one of lipa's callback URLs (STK, C2B, results): the secret in its path and its
+/// raw body (a body too large is 413, one broken off 400), with what tells where it came from.
+pub struct Inbound {
+    pub secret: String,
+    pub body: Bytes,
+    sender: Sender,
 }
 
-async fn stk_callback(
-    State(state): State<AppState>,
-    Path(secret): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+impl<S: Send + Sync> FromRequest<S> for Inbound {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (secret, sender, req) = path_and_sender(req, state).await?;
+        let body = Bytes::from_request(req, state).await.map_err(|e| body_error(e).into_response())?;
+        Ok(Inbound { secret, body, sender })
+    }
+}
+
+impl Inbound {
+    /// When `LIPA_CALLBACK_ALLOWLIST` is set and the request comes from elsewhere: who sent it (logged, at
+    /// most a few times a minute under `quiet_key`). Every endpoint Safaricom calls asks this first; a
+    /// refused body is answered like any other and never applied.
+    pub fn refused(&self, state: &AppState, quiet_key: &'static str) -> Option<String> {
+        let sec = &state.cfg.security;
+        if sec.callback_allowlist.is_empty() {
+            return None;
+        }
+        let client = self.sender.client_ip(state);
+        if sec.callback_source_allowed(client) {
+            return None;
+        }
+        let who = client.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into());
+        if let Some(skipped) = state.limits.quiet.allow(quiet_key) {
+            tracing::warn!(source = %who, skipped, endpoint = quiet_key, "request from an address outside LIPA_CALLBACK_ALLOWLIST not applied");
+        }
+        Some(who)
+    }
+}
+
+async fn stk_callback(State(state): State<AppState>, call: Inbound) -> Result<Json<Value>, ApiError> {
     let started = std::time::Instant::now();
-    let body = body.map_err(body_error)?;
-    if let Some(who) = refused_source(&state, &headers, &ext, "callback_rejected") {
+    if let Some(who) = call.refused(&state, "callback_rejected") {
         // Kept and answered like any other callback (the sender learns nothing), never applied.
         let why = format!("source {who} is not in LIPA_CALLBACK_ALLOWLIST");
-        state.store.record_rejected_callback(&secret, &body, &why, now_ms()).await?;
+        state.store.record_rejected_callback(&call.secret, &call.body, &why, now_ms()).await?;
         state.metrics.callback("rejected", started.elapsed());
         return Ok(accepted());
     }
     // Answered only once the transaction holding this callback has committed (group commit).
-    let result = payments::record_callback(&state, secret, &body).await?;
+    let result = payments::record_callback(&state, call.secret, &call.body).await?;
     state.metrics.callback(result, started.elapsed());
     Ok(accepted())
 }

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::ApiKey;
-use super::page_limit;
+use super::list::{Cursor, Paging};
 use crate::api;
 use crate::api::error::{ListErrors, LookupErrors};
 use crate::api::{EventList, EventType};
@@ -40,11 +40,6 @@ struct ListQuery {
     event_type: Option<String>,
     /// Only events of this payment (or payout, or refund: its po_… or re_… id).
     payment_id: Option<String>,
-    /// 1 to 100 (default 10).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    limit: Option<String>,
-    /// The last id of the previous page.
-    starting_after: Option<String>,
 }
 
 /// List events, newest first
@@ -53,7 +48,7 @@ struct ListQuery {
     path = "/v1/events",
     tag = "events",
     operation_id = "listEvents",
-    params(ListQuery),
+    params(ListQuery, Paging),
     responses(
         (status = 200, description = "A page of events.", body = EventList),
         ListErrors,
@@ -63,6 +58,7 @@ async fn list(
     State(state): State<AppState>,
     _key: ApiKey,
     Query(q): Query<ListQuery>,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<Value>, ApiError> {
     let event_type = q.event_type.filter(|s| !s.is_empty());
     if let Some(t) = &event_type {
@@ -71,17 +67,12 @@ async fn list(
             return Err(ApiError::invalid("invalid_type", "type", format!("type must be one of {}", all.join(", "))));
         }
     }
-    let starting_after = q.starting_after.filter(|s| !s.is_empty());
-    if let Some(after) = &starting_after {
-        if state.store.get_event(after).await?.is_none() {
-            return Err(ApiError::invalid("invalid_cursor", "starting_after", "starting_after names no event"));
-        }
-    }
+    let starting_after = paging.checked_after(&state, Cursor::Event).await?;
     let filter = EventFilter {
         event_type,
         payment_id: q.payment_id.filter(|s| !s.is_empty()),
         starting_after,
-        limit: page_limit(q.limit.as_deref())?,
+        limit: paging.limit()?,
     };
     let page = state.store.list_events(&filter).await?;
     let data = page.data.iter().map(event_object).collect();

@@ -1,17 +1,15 @@
 //! `/v1/payouts`, `/v1/refunds`, `/v1/payments/{id}/refunds` and `/v1/balance`.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::ApiKey;
-use super::payments::idempotency;
-use super::{body_error, page_limit};
+use super::list::{self, Paging};
+use super::ApiPost;
 use crate::api::error::{ListErrors, LookupErrors};
 use crate::api::money_out::{
     object_json, Balance, CreatePayout, CreateRefund, Payout, PayoutList, PayoutRequest, Refund, RefundList,
@@ -51,13 +49,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn create_payout(
     State(state): State<AppState>,
     ApiKey(key_id): ApiKey,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    post: ApiPost,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = body.map_err(body_error)?;
-    let req = PayoutRequest::parse(&body)?;
-    let idem = idempotency(&headers, &body)?;
-    let m = create::payout(&state, req, Some(key_id), idem).await?;
+    let req = PayoutRequest::parse(&post.body)?;
+    let m = create::payout(&state, req, Some(key_id), post.idempotency()?).await?;
     Ok((StatusCode::CREATED, Json(object_json(&m))))
 }
 
@@ -90,48 +85,29 @@ struct ListQuery {
     status: Option<String>,
     /// Only payouts to this phone (any format).
     phone: Option<String>,
-    /// 1 to 100 (default 10).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    limit: Option<String>,
-    /// The last id of the previous page.
-    starting_after: Option<String>,
 }
 
-fn filter(q: ListQuery, object: Object) -> Result<MoneyOutFilter, ApiError> {
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(PaymentStatus::parse(s).map(|s| s.as_str().to_string()).ok_or_else(|| {
-            ApiError::invalid("invalid_status", "status", "status must be pending, succeeded, failed or needs_review")
-        })?),
-    };
-    let phone = match q.phone.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(
-            daraja::Msisdn::parse(s)
-                .map_err(|e| ApiError::invalid("invalid_phone", "phone", format!("phone: {e}")))?
-                .as_str()
-                .to_string(),
-        ),
-    };
+fn filter(q: ListQuery, paging: Paging, object: Object) -> Result<MoneyOutFilter, ApiError> {
     Ok(MoneyOutFilter {
         object: object.as_str().to_string(),
-        status,
-        phone,
+        status: list::status(q.status.as_deref())?,
+        phone: list::phone(q.phone.as_deref())?,
         payment_id: None,
-        starting_after: q.starting_after.filter(|s| !s.is_empty()),
-        limit: page_limit(q.limit.as_deref())?,
+        starting_after: paging.after(),
+        limit: paging.limit()?,
     })
 }
 
 /// List payouts, newest first
-#[utoipa::path(get, path = "/v1/payouts", tag = "money out", operation_id = "listPayouts", params(ListQuery),
+#[utoipa::path(get, path = "/v1/payouts", tag = "money out", operation_id = "listPayouts", params(ListQuery, Paging),
     responses((status = 200, description = "A page of payouts.", body = PayoutList), ListErrors))]
 async fn list_payouts(
     State(state): State<AppState>,
     _key: ApiKey,
     Query(q): Query<ListQuery>,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<Value>, ApiError> {
-    let page = state.store.list_money_out(&filter(q, Object::Payout)?).await?;
+    let page = state.store.list_money_out(&filter(q, paging, Object::Payout)?).await?;
     let data = page.data.iter().map(Payout::of).collect();
     Ok(Json(api::to_json(&PayoutList { object: ListObject::Value, data, has_more: page.has_more })))
 }
@@ -158,13 +134,10 @@ async fn create_refund(
     State(state): State<AppState>,
     ApiKey(key_id): ApiKey,
     Path(payment_id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    post: ApiPost,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = body.map_err(body_error)?;
-    let req = RefundRequest::parse(&body)?;
-    let idem = idempotency(&headers, &body)?;
-    let m = create::refund(&state, payment_id, req, Some(key_id), idem).await?;
+    let req = RefundRequest::parse(&post.body)?;
+    let m = create::refund(&state, payment_id, req, Some(key_id), post.idempotency()?).await?;
     Ok((StatusCode::CREATED, Json(object_json(&m))))
 }
 
@@ -182,18 +155,19 @@ async fn get_refund(
 
 /// List a payment's refunds, newest first
 #[utoipa::path(get, path = "/v1/payments/{id}/refunds", tag = "money out", operation_id = "listRefunds",
-    params(("id" = String, Path, description = "The payment id (pay_…)."), ListQuery),
+    params(("id" = String, Path, description = "The payment id (pay_…)."), ListQuery, Paging),
     responses((status = 200, description = "A page of refunds.", body = RefundList), LookupErrors))]
 async fn list_refunds(
     State(state): State<AppState>,
     _key: ApiKey,
     Path(payment_id): Path<String>,
     Query(q): Query<ListQuery>,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<Value>, ApiError> {
     if state.store.get_payment(&payment_id).await?.is_none() {
         return Err(ApiError::NotFound("payment"));
     }
-    let mut f = filter(q, Object::Refund)?;
+    let mut f = filter(q, paging, Object::Refund)?;
     f.payment_id = Some(payment_id);
     let page = state.store.list_money_out(&f).await?;
     let data = page.data.iter().map(Refund::of).collect();

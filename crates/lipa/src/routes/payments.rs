@@ -1,16 +1,15 @@
 //! `POST /v1/payments`, `GET /v1/payments/{id}`, `GET /v1/payments`.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::ApiKey;
-use super::{body_error, page_limit};
+use super::list::{self, Cursor, Paging};
+use super::ApiPost;
 use crate::api::error::{ListErrors, LookupErrors};
 use crate::api::{self, CreatePayment, ErrorBody, PaymentList};
 use crate::app::AppState;
@@ -32,25 +31,6 @@ pub fn payment_object(state: &AppState, p: &Payment) -> api::Payment {
 /// The payment object as JSON (keys in the order lipa has always sent them).
 pub fn payment_json(state: &AppState, p: &Payment) -> Value {
     api::to_json(&payment_object(state, p))
-}
-
-/// The `Idempotency-Key` header, checked (the payments service decides what it means).
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
-        ApiError::Invalid {
-            code: "invalid_idempotency_key",
-            message: "Idempotency-Key must be 1 to 255 visible characters".into(),
-            field: None,
-        }
-    })?;
-    Ok(Some(key.to_string()))
-}
-
-/// The `Idempotency-Key` header with the hash of the request it came with (payouts and refunds).
-pub(crate) fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<crate::store::Idempotency>, ApiError> {
-    let request_hash = crate::payments::create::request_hash(body);
-    Ok(idempotency_key(headers)?.map(|key| crate::store::Idempotency { key, request_hash }))
 }
 
 /// Create a payment (sends the STK push)
@@ -83,13 +63,11 @@ pub(crate) fn idempotency(headers: &HeaderMap, body: &[u8]) -> Result<Option<cra
 async fn create(
     State(state): State<AppState>,
     ApiKey(key_id): ApiKey,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    post: ApiPost,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = body.map_err(body_error)?;
-    let (draft, push) = CreatePayment::parse(&body)?.validate_for_push(state.cfg.reference_max_len)?;
-    let idempotency_key = idempotency_key(&headers)?;
-    let origin = payments::Origin::Api { key_id, idempotency_key, body: &body };
+    let (draft, push) = CreatePayment::parse(&post.body)?.validate_for_push(state.cfg.reference_max_len)?;
+    let idempotency_key = post.idempotency_key()?;
+    let origin = payments::Origin::Api { key_id, idempotency_key, body: &post.body };
     let payment = payments::create(&state, payments::PaymentRequest { draft, push, origin }).await?.payment;
     Ok((StatusCode::CREATED, Json(payment_json(&state, &payment))))
 }
@@ -128,11 +106,6 @@ struct ListQuery {
     /// Only payments paid through this channel: stk (a prompt) or c2b (the paybill or till).
     #[param(value_type = Option<api::Channel>)]
     channel: Option<String>,
-    /// 1 to 100 (default 10).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    limit: Option<String>,
-    /// The last id of the previous page.
-    starting_after: Option<String>,
 }
 
 /// List payments, newest first
@@ -141,7 +114,7 @@ struct ListQuery {
     path = "/v1/payments",
     tag = "payments",
     operation_id = "listPayments",
-    params(ListQuery),
+    params(ListQuery, Paging),
     responses(
         (status = 200, description = "A page of payments.", body = PaymentList),
         ListErrors,
@@ -151,46 +124,16 @@ async fn list(
     State(state): State<AppState>,
     _key: ApiKey,
     Query(q): Query<ListQuery>,
+    Query(paging): Query<Paging>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(
-            PaymentStatus::parse(s)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "invalid_status",
-                        "status",
-                        "status must be pending, succeeded, failed or needs_review",
-                    )
-                })?
-                .as_str()
-                .to_string(),
-        ),
-    };
-    let phone = match q.phone.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(
-            daraja::Msisdn::parse(s)
-                .map_err(|e| ApiError::invalid("invalid_phone", "phone", format!("phone: {e}")))?
-                .as_str()
-                .to_string(),
-        ),
-    };
-    let channel = match q.channel.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(c) => Some(
-            api::Channel::parse(c)
-                .ok_or_else(|| ApiError::invalid("invalid_channel", "channel", "channel must be stk or c2b"))?
-                .as_str()
-                .to_string(),
-        ),
-    };
-    let starting_after = q.starting_after.filter(|s| !s.is_empty());
-    if let Some(after) = &starting_after {
-        if state.store.get_payment(after).await?.is_none() {
-            return Err(ApiError::invalid("invalid_cursor", "starting_after", "starting_after names no payment"));
-        }
-    }
+    let status = list::status(q.status.as_deref())?;
+    let phone = list::phone(q.phone.as_deref())?;
+    let channel = list::filter(q.channel.as_deref(), |c| {
+        api::Channel::parse(c)
+            .map(|c| c.as_str().to_string())
+            .ok_or_else(|| ApiError::invalid("invalid_channel", "channel", "channel must be stk or c2b"))
+    })?;
+    let starting_after = paging.checked_after(&state, Cursor::Payment).await?;
     let filter = PaymentFilter {
         status,
         reference: q.reference.filter(|s| !s.is_empty()),
@@ -198,7 +141,7 @@ async fn list(
         phone,
         channel,
         starting_after,
-        limit: page_limit(q.limit.as_deref())?,
+        limit: paging.limit()?,
         ..Default::default()
     };
     let page = state.store.list_payments(&filter).await?;

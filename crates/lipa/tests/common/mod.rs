@@ -339,3 +339,34 @@ pub fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
     html[at..at + 32].to_string()
 }
+
+/// The admin login form sent from lipa's own pages (redirects not followed).
+pub async fn admin_login_form(app: &TestApp, password: &str) -> reqwest::Response {
+    no_redirects()
+        .post(format!("{}/admin/login", app.url))
+        .header("origin", app.url.clone())
+        .form(&[("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The cookie an answer sets, as `name=value` for the next request.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    let c = r.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
+    c.split(';').next().unwrap().to_string()
+}
+
+/// Sign in to the admin dashboard: the session cookie.
+pub async fn admin_login(app: &TestApp, password: &str) -> String {
+    let r = admin_login_form(app, password).await;
+    assert_eq!(r.status().as_u16(), 303);
+    session_cookie(&r)
+}
+
+/// An admin page as the signed-in operator sees it (200): its HTML.
+pub async fn admin_page(app: &TestApp, cookie: &str, path: &str) -> String {
+    let r = no_redirects().get(format!("{}{path}", app.url)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{path}");
+    r.text().await.unwrap()
+}

@@ -5,8 +5,8 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::strings::Lang;
 use super::view::{view_state, PanelAlone, PanelView};
-use super::{lang_of, load, LangQuery};
+use super::{load, Visit};
 use crate::app::AppState;
 use crate::domain::Payment;
 use crate::routes::pages::{secure_headers, PageError};
@@ -31,27 +31,16 @@ fn update_json(state: &AppState, p: &Payment, lang: Lang) -> Result<Value, PageE
     Ok(json!({ "state": view_state(p), "html": html }))
 }
 
-pub(super) async fn status(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let p = load(&state, &id).await?;
-    let lang = lang_of(&headers, q.lang.as_deref());
-    let mut r = Json(update_json(&state, &p, lang)?).into_response();
+pub(super) async fn status(State(state): State<AppState>, visit: Visit) -> Result<Response, PageError> {
+    let p = load(&state, &visit.id).await?;
+    let mut r = Json(update_json(&state, &p, visit.lang)?).into_response();
     secure_headers(r.headers_mut());
     Ok(r)
 }
 
-pub(super) async fn events(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let p = load(&state, &id).await?;
-    let lang = lang_of(&headers, q.lang.as_deref());
+pub(super) async fn events(State(state): State<AppState>, visit: Visit) -> Result<Response, PageError> {
+    let p = load(&state, &visit.id).await?;
+    let (id, lang) = (visit.id, visit.lang);
     let started = Instant::now();
     // (state, id, what was last sent, the first payment already read, finished)
     let seed = (state, id, None::<&'static str>, Some(p), false);

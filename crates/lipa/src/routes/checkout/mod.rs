@@ -29,12 +29,11 @@ mod live;
 pub mod strings;
 mod view;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -42,7 +41,8 @@ use serde_json::Value;
 
 use self::strings::{fill, Lang, Texts};
 use self::view::{view_state, CheckoutPage, PanelView, ReceiptPage};
-use super::pages::{client_ip, cookie_value, render, same_origin, see_other, url_component, PageError};
+use super::pages::{cookie_value, render, same_origin, see_other, url_component, PageError};
+use super::{path_and_sender, Sender};
 use crate::app::AppState;
 use crate::domain::{Payment, PaymentDraft, PaymentStatus};
 use crate::payments::{self, PaymentError};
@@ -126,23 +126,56 @@ fn add_cookie(r: &mut Response, cookie: String) {
     }
 }
 
+/// A customer at one payment's pages: the payment id of the path and the language they read
+/// ([`lang_of`]).
+struct Visit {
+    id: String,
+    lang: Lang,
+    /// Chosen on the page's switch (`?lang=`), to be remembered.
+    chosen: Option<Lang>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let Query(q) =
+            Query::<LangQuery>::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let lang = lang_of(&parts.headers, q.lang.as_deref());
+        Ok(Visit { id, lang, chosen: q.lang.as_deref().and_then(Lang::parse) })
+    }
+}
+
+impl Visit {
+    /// The language chosen on the switch, remembered for the next pages.
+    fn keep_choice(&self, r: &mut Response) {
+        if let Some(chosen) = self.chosen {
+            add_cookie(r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
+        }
+    }
+}
+
+/// A page in the customer's language, its errors too.
+async fn worded<F, Fut>(lang: Lang, work: F) -> Response
+where
+    F: FnOnce(&'static Texts) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, PageError>>,
+{
+    let t = Texts::for_lang(lang);
+    work(t).await.unwrap_or_else(|e| t.error(e).into_response())
+}
+
 #[derive(serde::Deserialize, Default)]
 struct ShowQuery {
-    lang: Option<String>,
     /// Set by a refused phone form (POST-redirect-GET).
     error: Option<String>,
     wait: Option<u64>,
 }
 
-async fn show(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<ShowQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let t = Texts::for_lang(lang_of(&headers, q.lang.as_deref()));
-    let page: Result<Response, PageError> = async {
-        let p = load(&state, &id).await?;
+async fn show(State(state): State<AppState>, visit: Visit, Query(q): Query<ShowQuery>, headers: HeaderMap) -> Response {
+    worded(visit.lang, |t| async move {
+        let p = load(&state, &visit.id).await?;
         let lang = t.lang;
         let notice = match (q.error.as_deref(), view_state(&p)) {
             (Some("still_waiting"), "sending" | "waiting") => Some(t.still_waiting),
@@ -164,16 +197,13 @@ async fn show(
         let had_typed = typed.is_some();
         let v = PanelView::new(&state, &p, lang, message.map(|m| (m, typed.unwrap_or_default())));
         let mut r = render(StatusCode::OK, &CheckoutPage::new(&state, &p, &v, notice));
-        if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
-            add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
-        }
+        visit.keep_choice(&mut r);
         if had_typed {
             add_cookie(&mut r, format!("{TYPED_COOKIE}=; Path=/pay/{}; Max-Age=0; HttpOnly; SameSite=Lax", p.id));
         }
         Ok(r)
-    }
-    .await;
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    })
+    .await
 }
 
 /// Back to the page with the phone form's error; what was typed goes along in a short-lived cookie.
@@ -193,52 +223,64 @@ struct PhoneForm {
     phone: String,
 }
 
+/// The phone form POSTed from a payment's page (`/phone`, `/retry`): the payment id of the path, what was
+/// typed (nothing when the form cannot be read), and who sent it.
+struct PhonePost {
+    id: String,
+    typed: String,
+    sender: Sender,
+}
+
+impl<S: Send + Sync> FromRequest<S> for PhonePost {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (id, sender, req) = path_and_sender(req, state).await?;
+        let form = Form::<PhoneForm>::from_request(req, state).await;
+        Ok(PhonePost { id, typed: form.map(|Form(f)| f.phone).unwrap_or_default(), sender })
+    }
+}
+
 /// Per-client and per-phone limits on prompts (`crate::limits`): `Some(wait)` refuses this push. Besides
 /// these, a payment leaves `awaiting_phone` once (one prompt per payment) and a reference has one pending
 /// payment at a time.
-fn prompt_cooldown(state: &AppState, client: Option<IpAddr>, phone: &daraja::Msisdn) -> Option<Duration> {
-    let refused = state.limits.checkout_prompt(client, phone.as_str()).err()?;
+fn prompt_cooldown(state: &AppState, post: &PhonePost, phone: &daraja::Msisdn) -> Option<Duration> {
+    let refused = state.limits.checkout_prompt(post.sender.client_ip(state), phone.as_str()).err()?;
     state.metrics.rate_limited(refused.limit);
     Some(Duration::from_secs(refused.retry_after_secs()))
 }
 
 /// A form POSTed from the payment page: refused when another site sent it; its errors are shown as a page in
 /// the customer's language.
-async fn from_payment_page<F, Fut>(headers: &HeaderMap, work: F) -> Response
+async fn from_payment_page<F, Fut>(post: PhonePost, work: F) -> Response
 where
-    F: FnOnce(&'static Texts) -> Fut,
+    F: FnOnce(PhonePost, &'static Texts) -> Fut,
     Fut: std::future::Future<Output = Result<Response, PageError>>,
 {
-    let t = Texts::for_lang(lang_of(headers, None));
-    let page = match same_origin(headers) {
-        true => work(t).await,
-        false => Err(PageError::Forbidden("This form must be sent from the payment page itself.")),
-    };
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    worded(lang_of(&post.sender.headers, None), |t| async move {
+        match same_origin(&post.sender.headers) {
+            true => work(post, t).await,
+            false => Err(PageError::Forbidden("This form must be sent from the payment page itself.")),
+        }
+    })
+    .await
 }
 
-async fn submit_phone(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    form: Result<Form<PhoneForm>, FormRejection>,
-) -> Response {
-    let headers = &headers;
-    from_payment_page(headers, |t| async move {
-        let p = load(&state, &id).await?;
+async fn submit_phone(State(state): State<AppState>, post: PhonePost) -> Response {
+    from_payment_page(post, |post, t| async move {
+        let p = load(&state, &post.id).await?;
         let back = format!("/pay/{}", p.id);
         if view_state(&p) != "enter_phone" {
             // Already has a phone (a second tab, a double submit): no second prompt.
             return Ok(see_other(&back));
         }
-        let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
-        let msisdn = match daraja::Msisdn::parse(&typed) {
+        let typed = post.typed.as_str();
+        let msisdn = match daraja::Msisdn::parse(typed) {
             Ok(m) => m,
             Err(_) if typed.trim().is_empty() => return Ok(refused(&p, "phone_empty", "")),
-            Err(_) => return Ok(refused(&p, "phone_invalid", &typed)),
+            Err(_) => return Ok(refused(&p, "phone_invalid", typed)),
         };
-        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, &post, &msisdn) {
             // A limit answers 429 with Retry-After (for scripts), on the page itself.
             let msg = fill(t.too_many, &[("seconds", &wait.as_secs().max(1).to_string())]);
             let v = PanelView::new(&state, &p, t.lang, Some((msg, typed.chars().take(40).collect())));
@@ -258,16 +300,9 @@ async fn submit_phone(
 /// form. It is idempotent per failed payment (an idempotency key derived from its id), so a double click or
 /// a second tab leads to the same new payment and sends no second prompt, and it honours the pending guard:
 /// if the reference already has a pending payment, no new one is made.
-async fn retry(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    form: Result<Form<PhoneForm>, FormRejection>,
-) -> Response {
-    let headers = &headers;
-    from_payment_page(headers, |t| async move {
-        let old = load(&state, &id).await?;
+async fn retry(State(state): State<AppState>, post: PhonePost) -> Response {
+    from_payment_page(post, |post, t| async move {
+        let old = load(&state, &post.id).await?;
         if matches!(view_state(&old), "sending" | "waiting") {
             // Its prompt may still be answered: never a second one (see "Changing the number" above).
             return Ok(see_other(&format!("/pay/{}?error=still_waiting", old.id)));
@@ -275,7 +310,7 @@ async fn retry(
         if old.status != PaymentStatus::Failed {
             return Ok(see_other(&format!("/pay/{}", old.id)));
         }
-        let typed = form.map(|Form(f)| f.phone).unwrap_or_default();
+        let typed = post.typed.as_str();
         let draft = checkout_draft(
             old.amount,
             old.reference.clone(),
@@ -297,10 +332,10 @@ async fn retry(
         if typed.trim().is_empty() || view_state(&next) != "enter_phone" {
             return Ok(see_other(&format!("/pay/{}", next.id)));
         }
-        let Ok(msisdn) = daraja::Msisdn::parse(&typed) else {
-            return Ok(refused(&next, "phone_invalid", &typed));
+        let Ok(msisdn) = daraja::Msisdn::parse(typed) else {
+            return Ok(refused(&next, "phone_invalid", typed));
         };
-        if let Some(wait) = prompt_cooldown(&state, client_ip(&state, headers, &ext), &msisdn) {
+        if let Some(wait) = prompt_cooldown(&state, &post, &msisdn) {
             return Ok(see_other(&format!("/pay/{}?error=too_many&wait={}", next.id, wait.as_secs().max(1))));
         }
         payments::push_to_phone(&state, &next.id, &msisdn).await?;
@@ -309,24 +344,14 @@ async fn retry(
     .await
 }
 
-async fn receipt(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let t = Texts::for_lang(lang_of(&headers, q.lang.as_deref()));
-    let page: Result<Response, PageError> = async {
-        let p = load(&state, &id).await?;
-        let lang = t.lang;
-        let mut r = render(StatusCode::OK, &ReceiptPage::new(&state, &p, lang));
-        if let Some(chosen) = q.lang.as_deref().and_then(Lang::parse) {
-            add_cookie(&mut r, format!("{LANG_COOKIE}={}; Path=/pay; Max-Age=31536000; SameSite=Lax", chosen.code()));
-        }
+async fn receipt(State(state): State<AppState>, visit: Visit) -> Response {
+    worded(visit.lang, |t| async move {
+        let p = load(&state, &visit.id).await?;
+        let mut r = render(StatusCode::OK, &ReceiptPage::new(&state, &p, t.lang));
+        visit.keep_choice(&mut r);
         Ok(r)
-    }
-    .await;
-    page.unwrap_or_else(|e| t.error(e).into_response())
+    })
+    .await
 }
 
 #[cfg(test)]
