@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use super::held::HeldTx;
 use super::money_out::*;
 use super::query::sql;
 use super::sql::{Backend, SqlStore};
@@ -13,31 +14,21 @@ use crate::domain::PaymentStatus;
 #[async_trait]
 impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
     async fn create_payout(&self, new: NewPayout) -> Result<MoneyOutCreated> {
-        let mut tx = self.write_tx().await?;
-        if let Some(found) =
-            Self::money_out_replay(&mut tx, new.api_key_id.as_deref(), new.idempotency.as_ref()).await?
-        {
-            tx.commit().await?;
-            return Ok(found);
-        }
-        Self::insert_money_out(&mut tx, &new.payout, new.api_key_id.as_deref()).await?;
-        if !Self::claim_money_out_key(&mut tx, new.api_key_id.as_deref(), new.idempotency.as_ref(), &new.payout).await?
-        {
-            drop(tx);
-            return self.replay_after_race(new.api_key_id.as_deref(), new.idempotency.as_ref()).await;
-        }
-        tx.commit().await?;
-        Ok(MoneyOutCreated::New(new.payout))
+        let (key_id, idem) = (new.api_key_id.as_deref(), new.idempotency.as_ref());
+        let mut tx = match self.begin_create(key_id, idem).await? {
+            Ok(tx) => tx,
+            Err(replay) => return Ok(replay),
+        };
+        Self::insert_money_out(&mut tx, &new.payout, key_id).await?;
+        self.claim_and_commit(tx, key_id, idem, new.payout).await
     }
 
     async fn create_refund(&self, new: NewRefund) -> Result<MoneyOutCreated> {
-        let mut tx = self.write_tx().await?;
-        if let Some(found) =
-            Self::money_out_replay(&mut tx, new.api_key_id.as_deref(), new.idempotency.as_ref()).await?
-        {
-            tx.commit().await?;
-            return Ok(found);
-        }
+        let (key_id, idem) = (new.api_key_id.as_deref(), new.idempotency.as_ref());
+        let mut tx = match self.begin_create(key_id, idem).await? {
+            Ok(tx) => tx,
+            Err(replay) => return Ok(replay),
+        };
         let refund = match Self::refund_row(&mut tx, &new).await {
             Ok(r) => r,
             // Nothing was written: committing releases the payment's lock at once.
@@ -47,15 +38,10 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
             }
             Err(e) => return Err(e),
         };
-        Self::insert_money_out(&mut tx, &refund, new.api_key_id.as_deref()).await?;
+        Self::insert_money_out(&mut tx, &refund, key_id).await?;
         Self::log_refund(&mut tx, &refund, &format!("refund {} of KES {} created", refund.id, refund.amount), new.now)
             .await?;
-        if !Self::claim_money_out_key(&mut tx, new.api_key_id.as_deref(), new.idempotency.as_ref(), &refund).await? {
-            drop(tx);
-            return self.replay_after_race(new.api_key_id.as_deref(), new.idempotency.as_ref()).await;
-        }
-        tx.commit().await?;
-        Ok(MoneyOutCreated::New(refund))
+        self.claim_and_commit(tx, key_id, idem, refund).await
     }
 
     async fn get_money_out(&self, id: &str) -> Result<Option<MoneyOut>> {
@@ -210,6 +196,40 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
 }
 
 impl<DB: Backend> SqlStore<DB> {
+    /// The write transaction of a new payout or refund, or (Err) what an earlier request with the same
+    /// idempotency key made.
+    async fn begin_create(
+        &self,
+        key_id: Option<&str>,
+        idem: Option<&Idempotency>,
+    ) -> Result<std::result::Result<HeldTx<DB>, MoneyOutCreated>> {
+        let mut tx = self.write_tx().await?;
+        match Self::money_out_replay(&mut tx, key_id, idem).await? {
+            Some(found) => {
+                tx.commit().await?;
+                Ok(Err(found))
+            }
+            None => Ok(Ok(tx)),
+        }
+    }
+
+    /// Claim the request's idempotency key for the new `m` and commit; when another request claimed the key
+    /// first, nothing is written and the answer is what that request made.
+    async fn claim_and_commit(
+        &self,
+        mut tx: HeldTx<DB>,
+        key_id: Option<&str>,
+        idem: Option<&Idempotency>,
+        m: MoneyOut,
+    ) -> Result<MoneyOutCreated> {
+        if !Self::claim_money_out_key(&mut tx, key_id, idem, &m).await? {
+            drop(tx);
+            return self.replay_after_race(key_id, idem).await;
+        }
+        tx.commit().await?;
+        Ok(MoneyOutCreated::New(m))
+    }
+
     /// The idempotency-key race lost: another request claimed the key first and has committed; its object.
     async fn replay_after_race(&self, key_id: Option<&str>, idem: Option<&Idempotency>) -> Result<MoneyOutCreated> {
         let (Some(key_id), Some(idem)) = (key_id, idem) else {
