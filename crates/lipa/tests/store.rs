@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use common::*;
-use lipa::domain::{ids, Outcome, Payment, PaymentStatus, PushState, Source};
-use lipa::store::{Created, Idempotency, NewPayment, Store, StoreError};
+use lipa::domain::{Outcome, Payment, PaymentDraft, PaymentStatus, PushState, Source};
+use lipa::store::{CallbackIn, Created, Idempotency, NewPayment, Store, StoreError};
 
 /// A store on a fresh database; the database goes with the handle.
 async fn open(backend: &Backend) -> (Arc<dyn Store>, common::DbDir) {
@@ -16,38 +16,19 @@ async fn open(backend: &Backend) -> (Arc<dyn Store>, common::DbDir) {
 }
 
 fn payment(reference: &str, now: i64) -> Payment {
-    let id = ids::payment_id();
-    Payment {
-        // Unique, as the gateway derives it (see `lipa::service::create_payment`).
-        account_reference: id[id.len() - 12..].to_string(),
-        resolution: None,
-        channel: lipa::domain::c2b::Channel::Stk,
-        payer_name: None,
-        paid_amount: None,
-        refunded_amount: 0,
-        id,
-        status: PaymentStatus::Pending,
+    let draft = PaymentDraft {
         amount: 100,
         phone: Some("254712345678".into()),
         reference: reference.into(),
         description: "d".into(),
         metadata: serde_json::json!({"k": "v"}),
         return_url: None,
-        checkout_request_id: None,
-        merchant_request_id: None,
-        mpesa_receipt: None,
-        result_code: None,
-        result_desc: None,
-        failure_reason: None,
-        review_reason: None,
-        push_state: PushState::Sending,
-        callback_secret: ids::callback_secret(),
-        created_at: now,
-        updated_at: now,
-        completed_at: None,
-        check_attempts: 0,
-        next_check_at: Some(now),
-    }
+    };
+    // Its first check is due at once.
+    let mut p = Payment::new_pending(draft, now, 0, 0);
+    // Unique, as the gateway derives it (see `lipa::service::create_payment`).
+    p.account_reference = p.id[p.id.len() - 12..].to_string();
+    p
 }
 
 fn new(p: Payment, idem: Option<(&str, &str)>) -> NewPayment {
@@ -57,6 +38,23 @@ fn new(p: Payment, idem: Option<(&str, &str)>) -> NewPayment {
         api_key_id: Some("key_1".into()),
         idempotency: idem.map(|(k, h)| Idempotency { key: k.into(), request_hash: h.into() }),
     }
+}
+
+/// A payment stored at 1 000 (no idempotency key).
+async fn stored(store: &Arc<dyn Store>, reference: &str) -> Payment {
+    let p = payment(reference, 1_000);
+    store.create_payment(new(p.clone(), None)).await.unwrap();
+    p
+}
+
+/// A stored payment whose push Daraja accepted at 1 100 with this CheckoutRequestID, as it now is.
+async fn accepted(store: &Arc<dyn Store>, reference: &str, checkout: &str) -> Payment {
+    let p = stored(store, reference).await;
+    store.push_accepted(&p.id, checkout, "m", 50_000, 1_100).await.unwrap().expect("the payment is there")
+}
+
+fn callback(secret: &str, body: &[u8], outcome: Option<Outcome>, now: i64) -> CallbackIn {
+    CallbackIn { secret: secret.into(), raw_body: body.to_vec(), outcome, now }
 }
 
 fn success(checkout: &str) -> Outcome {
@@ -118,10 +116,8 @@ each_backend!(racing_creates_with_one_key_make_one_payment);
 
 async fn callbacks_transition_once_and_record_everything(backend: Backend) {
     let (store, _dir) = open(&backend).await;
-    let p = payment("CB", 1_000);
+    let p = accepted(&store, "CB", "ws_CO_1").await;
     let (id, secret) = (p.id.clone(), p.callback_secret.clone());
-    store.create_payment(new(p, None)).await.unwrap();
-    store.push_accepted(&id, "ws_CO_1", "m-1", 50_000, 1_100).await.unwrap();
     let first = store.record_callback(&secret, b"{raw}", Some(&success("ws_CO_1")), 2_000).await.unwrap();
     assert!(first.event_id.is_some());
     for _ in 0..2 {
@@ -148,9 +144,7 @@ async fn due_checks_are_claimed_once_and_taken_over_after_the_lease(backend: Bac
     let (store, _dir) = open(&backend).await;
     let mut ids = HashSet::new();
     for i in 0..20 {
-        let p = payment(&format!("D{i}"), 1_000);
-        ids.insert(p.id.clone());
-        store.create_payment(new(p, None)).await.unwrap();
+        ids.insert(stored(&store, &format!("D{i}")).await.id);
     }
     // Two workers at once: disjoint claims covering everything.
     let (a, b) = tokio::join!(store.claim_due_checks(5_000, 65_000, 15), store.claim_due_checks(5_000, 65_000, 15));
@@ -191,14 +185,11 @@ each_backend!(leases_and_shared_values);
 
 async fn a_callback_batch_is_decided_in_order_and_stored_as_decided(backend: Backend) {
     let (store, _dir) = open(&backend).await;
-    let (a, b, c) = (payment("BA", 1_000), payment("BB", 1_000), payment("BC", 1_000));
+    let a = accepted(&store, "BA", "ws_A").await;
+    let b = accepted(&store, "BB", "ws_B").await;
+    let c = accepted(&store, "BC", "ws_C").await;
     for (p, checkout) in [(&a, "ws_A"), (&b, "ws_B"), (&c, "ws_C")] {
-        store.create_payment(new(p.clone(), None)).await.unwrap();
-        let accepted = store.push_accepted(&p.id, checkout, "m", 50_000, 1_100).await.unwrap().unwrap();
-        assert_eq!(
-            (accepted.checkout_request_id.as_deref(), accepted.push_state),
-            (Some(checkout), PushState::Accepted)
-        );
+        assert_eq!((p.checkout_request_id.as_deref(), p.push_state), (Some(checkout), PushState::Accepted));
     }
     let failed = Outcome::Failed {
         checkout_request_id: Some("ws_B".into()),
@@ -206,18 +197,12 @@ async fn a_callback_batch_is_decided_in_order_and_stored_as_decided(backend: Bac
         result_desc: "Request cancelled by user".into(),
         reason: daraja::FailureReason::Cancelled,
     };
-    let cb = |secret: &str, body: &[u8], outcome: Option<Outcome>, now: i64| lipa::store::CallbackIn {
-        secret: secret.into(),
-        raw_body: body.to_vec(),
-        outcome,
-        now,
-    };
     let batch = vec![
-        cb(&a.callback_secret, b"{a1}", Some(success("ws_A")), 2_000),
-        cb(&a.callback_secret, b"{a2}", Some(success("ws_A")), 2_001),
-        cb("no-such-secret", b"{x}", None, 2_002),
-        cb(&b.callback_secret, b"{b}", Some(failed), 2_003),
-        cb(&c.callback_secret, b"{c}", None, 2_004),
+        callback(&a.callback_secret, b"{a1}", Some(success("ws_A")), 2_000),
+        callback(&a.callback_secret, b"{a2}", Some(success("ws_A")), 2_001),
+        callback("no-such-secret", b"{x}", None, 2_002),
+        callback(&b.callback_secret, b"{b}", Some(failed), 2_003),
+        callback(&c.callback_secret, b"{c}", None, 2_004),
     ];
     let applied = store.record_callbacks(&batch).await.unwrap();
     assert_eq!(applied.len(), 5);
@@ -266,20 +251,12 @@ async fn racing_batches_on_the_same_payments_decide_each_once(backend: Backend) 
     let (store, _dir) = open(&backend).await;
     let mut payments = Vec::new();
     for i in 0..10 {
-        let p = payment(&format!("RB{i}"), 1_000);
-        store.create_payment(new(p.clone(), None)).await.unwrap();
-        store.push_accepted(&p.id, &format!("ws_RB{i}"), "m", 50_000, 1_100).await.unwrap();
-        payments.push(p);
+        payments.push(accepted(&store, &format!("RB{i}"), &format!("ws_RB{i}")).await);
     }
-    let batch: Vec<lipa::store::CallbackIn> = payments
+    let batch: Vec<CallbackIn> = payments
         .iter()
         .enumerate()
-        .map(|(i, p)| lipa::store::CallbackIn {
-            secret: p.callback_secret.clone(),
-            raw_body: b"{race}".to_vec(),
-            outcome: Some(success(&format!("ws_RB{i}"))),
-            now: 2_000,
-        })
+        .map(|(i, p)| callback(&p.callback_secret, b"{race}", Some(success(&format!("ws_RB{i}"))), 2_000))
         .collect();
     let racers = (0..6).map(|n| {
         let (store, mut batch) = (store.clone(), batch.clone());

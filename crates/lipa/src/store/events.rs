@@ -23,8 +23,7 @@ impl<DB: Backend> SqlStore<DB> {
             .bind(f.limit + 1)
             .fetch_all(&self.reader)
             .await?;
-        let has_more = rows.len() as i64 > f.limit;
-        Ok(Page { data: rows.into_iter().take(f.limit as usize).map(Event::from).collect(), has_more })
+        Page::of(rows, f.limit, |r| Ok(Event::from(r)))
     }
 
     pub(super) async fn event(&self, id: &str) -> Result<Option<Event>> {

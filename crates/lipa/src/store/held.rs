@@ -196,6 +196,13 @@ mod tests {
         sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&mut *c).await.unwrap()
     }
 
+    /// A transaction that inserts `v` and commits.
+    async fn insert_committed(pool: &HeldPool<Sqlite>, v: i64) {
+        let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("INSERT INTO t (v) VALUES ($1)").bind(v).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
     #[tokio::test]
     async fn a_transaction_dropped_without_commit_is_rolled_back_by_the_next_borrower() {
         let dir = tempfile::tempdir().unwrap();
@@ -205,9 +212,7 @@ mod tests {
         drop(tx);
         assert_eq!(count(&pool).await, 0, "the uncommitted insert must not be seen");
         // The connection is usable for a new transaction, which commits.
-        let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
-        sqlx::query("INSERT INTO t (v) VALUES (2)").execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
+        insert_committed(&pool, 2).await;
         assert_eq!(count(&pool).await, 1);
     }
 
@@ -233,9 +238,7 @@ mod tests {
         // The next borrower (the only slot) rolls the abandoned transaction back before using it.
         let next = tokio::time::timeout(Duration::from_secs(5), count(&pool)).await.expect("the slot is free again");
         assert_eq!(next, 0);
-        let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
-        sqlx::query("INSERT INTO t (v) VALUES (2)").execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
+        insert_committed(&pool, 2).await;
         assert_eq!(count(&pool).await, 1);
     }
 
@@ -245,9 +248,7 @@ mod tests {
         let pool = pool(&dir).await;
         let tx = pool.begin_deferred("BEGIN IMMEDIATE").await.unwrap();
         drop(tx);
-        let mut tx = pool.begin("BEGIN IMMEDIATE").await.unwrap();
-        sqlx::query("INSERT INTO t (v) VALUES (3)").execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
+        insert_committed(&pool, 3).await;
         assert_eq!(count(&pool).await, 1);
     }
 }

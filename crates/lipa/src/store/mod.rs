@@ -104,6 +104,15 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
+impl<T> Page<T> {
+    /// The page of a query that asked for `limit + 1` rows: the extra row only says that there are more.
+    fn of<R>(rows: Vec<R>, limit: i64, to: impl FnMut(R) -> Result<T>) -> Result<Self> {
+        let has_more = rows.len() as i64 > limit;
+        let data = rows.into_iter().take(limit as usize).map(to).collect::<Result<Vec<_>>>()?;
+        Ok(Page { data, has_more })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: String,

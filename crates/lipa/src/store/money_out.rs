@@ -1,6 +1,5 @@
 //! The store's money-out units of work (payouts, refunds, their results, balance reads), written once for
-//! both databases: [`Pools`] says where a backend's connections are and how it locks, and one blanket
-//! `impl MoneyOutStore` over it holds the SQL (`money_out_sql.rs`).
+//! both databases: `impl<DB: Backend> MoneyOutStore for SqlStore<DB>` holds the SQL (`money_out_sql.rs`).
 
 use async_trait::async_trait;
 

@@ -1,47 +1,26 @@
-//! The statements [`super::money_out::MoneyOutStore`]'s units of work are made of, generic in the sqlx
-//! database, each run inside the caller's transaction.
-
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+//! The statements [`super::money_out::MoneyOutStore`]'s units of work are made of, for any [`Backend`], each
+//! run inside the caller's transaction.
 
 use super::held::HeldTx;
 use super::money_out::*;
+use super::query::{sql, On};
+use super::sql::{Backend, SqlStore};
+use super::upkeep::STRAY_BODY_MAX;
 use super::{Idempotency, Result, StoreError};
 use crate::domain::money_out::{decide, Draft, MoneyOut, Object, SendState};
 use crate::domain::PaymentStatus;
-
-pub type Conn<DB> = <DB as Database>::Connection;
-
-/// The most bytes kept of an answer whose secret named nothing.
-const STRAY_BODY_MAX: usize = 1024;
 
 fn refused(code: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::Refused { code, message: message.into() }
 }
 
-/// The statements the units of work are made of, generic in the database.
-pub struct Sql<DB>(std::marker::PhantomData<DB>);
-
-impl<DB: Database> Sql<DB>
-where
-    for<'c> &'c mut Conn<DB>: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'r> MoneyOutRow: sqlx::FromRow<'r, DB::Row>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<i64>: Encode<'q, DB>,
-    for<'r> String: Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Decode<'r, DB>,
-    for<'r> i64: Decode<'r, DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl<DB: Backend> SqlStore<DB> {
     /// The refund a request makes, decided under the payment's lock: what is left, the method's needs.
-    pub async fn refund_row(tx: &mut HeldTx<DB>, new: &NewRefund, for_update: &str) -> Result<MoneyOut> {
+    pub(super) async fn refund_row(tx: &mut HeldTx<DB>, new: &NewRefund) -> Result<MoneyOut> {
         // The payment is locked (PostgreSQL) or the database is (SQLite's one writer) until the refund is in.
-        let q = format!("SELECT status, amount, phone, mpesa_receipt FROM payments WHERE id = $1{}", for_update);
+        let q = format!("SELECT status, amount, phone, mpesa_receipt FROM payments WHERE id = $1{}", DB::FOR_UPDATE);
         let payment: Option<(String, i64, Option<String>, Option<String>)> =
-            sqlx::query_as(&q).bind(new.payment_id.as_str()).fetch_optional(&mut **tx).await?;
+            sql::<DB>(&q).bind(new.payment_id.as_str()).fetch_optional(&mut **tx).await?;
         let Some((status, paid, phone, receipt)) = payment else { return Err(StoreError::NotFound) };
         if status != PaymentStatus::Succeeded.as_str() {
             return Err(refused(
@@ -49,7 +28,7 @@ where
                 format!("only a succeeded payment can be refunded; this one is {status}"),
             ));
         }
-        let held: i64 = sqlx::query_scalar(
+        let (held,): (i64,) = sql::<DB>(
             "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM money_out WHERE payment_id = $1 AND object = 'refund' \
              AND status <> 'failed'",
         )
@@ -100,39 +79,47 @@ where
     }
 
     /// The row by a column (`id`, `callback_secret` or `query_secret`), locked with `lock` inside the transaction.
-    pub async fn lock(tx: &mut HeldTx<DB>, column: &str, value: &str, lock: &str) -> Result<Option<MoneyOut>> {
+    pub(super) async fn lock_money_out(
+        tx: &mut HeldTx<DB>,
+        column: &str,
+        value: &str,
+        lock: &str,
+    ) -> Result<Option<MoneyOut>> {
         let q = format!("SELECT {MONEY_OUT_COLUMNS} FROM money_out WHERE {column} = $1{lock}");
-        let row: Option<MoneyOutRow> = sqlx::query_as(&q).bind(value).fetch_optional(&mut **tx).await?;
+        let row: Option<MoneyOutRow> = sql::<DB>(&q).bind(value).fetch_optional(&mut **tx).await?;
         row.map(MoneyOut::try_from).transpose()
     }
 
-    pub async fn replay(
+    pub(super) async fn money_out_replay(
         tx: &mut HeldTx<DB>,
         key_id: Option<&str>,
         idem: Option<&Idempotency>,
     ) -> Result<Option<MoneyOutCreated>> {
         let (Some(key_id), Some(idem)) = (key_id, idem) else { return Ok(None) };
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT request_hash, object_id FROM money_out_idempotency WHERE key_id = $1 AND idem_key = $2",
-        )
-        .bind(key_id)
-        .bind(idem.key.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some((hash, id)) = row else { return Ok(None) };
-        let object = Self::lock(tx, "id", &id, "").await?.ok_or(StoreError::NotFound)?;
+        let Some((hash, id)) = Self::key_claim(&mut **tx, key_id, idem).await? else { return Ok(None) };
+        let object = Self::lock_money_out(tx, "id", &id, "").await?.ok_or(StoreError::NotFound)?;
         Ok(Some(MoneyOutCreated::Replay { object, same_request: hash == idem.request_hash }))
     }
 
+    /// Who claimed an idempotency key: the request's hash and the object it made.
+    pub(super) async fn key_claim<'a>(
+        on: impl Into<On<'a, DB>>,
+        key_id: &'a str,
+        idem: &'a Idempotency,
+    ) -> Result<Option<(String, String)>> {
+        let q = "SELECT request_hash, object_id FROM money_out_idempotency WHERE key_id = $1 AND idem_key = $2";
+        Ok(sql::<DB>(q).bind(key_id).bind(idem.key.as_str()).fetch_optional(on).await?)
+    }
+
     /// Claim the idempotency key for `m`; false when another request holds it (ON CONFLICT waits for it).
-    pub async fn claim_key(
+    pub(super) async fn claim_money_out_key(
         tx: &mut HeldTx<DB>,
         key_id: Option<&str>,
         idem: Option<&Idempotency>,
         m: &MoneyOut,
     ) -> Result<bool> {
         let (Some(key_id), Some(idem)) = (key_id, idem) else { return Ok(true) };
-        let done: Option<(String,)> = sqlx::query_as(
+        let done: Option<(String,)> = sql::<DB>(
             "INSERT INTO money_out_idempotency (key_id, idem_key, request_hash, object_id, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING object_id",
         )
@@ -146,9 +133,9 @@ where
         Ok(done.is_some())
     }
 
-    pub async fn insert(tx: &mut HeldTx<DB>, m: &MoneyOut, api_key_id: Option<&str>) -> Result<()> {
+    pub(super) async fn insert_money_out(tx: &mut HeldTx<DB>, m: &MoneyOut, api_key_id: Option<&str>) -> Result<()> {
         let metadata = m.metadata.to_string();
-        sqlx::query(
+        sql::<DB>(
             "INSERT INTO money_out (id, object, status, amount, phone, kind, method, remarks, metadata, payment_id, \
              original_receipt, send_state, callback_secret, query_secret, originator_conversation_id, api_key_id, \
              created_at, updated_at, next_check_at) \
@@ -178,21 +165,17 @@ where
     }
 
     /// A refund's line in its payment's history.
-    pub async fn log_payment(tx: &mut HeldTx<DB>, m: &MoneyOut, detail: &str, now: i64) -> Result<()> {
-        let Some(payment_id) = m.payment_id.as_deref() else { return Ok(()) };
-        sqlx::query("INSERT INTO payment_log (payment_id, at, kind, detail) VALUES ($1, $2, 'refund', $3)")
-            .bind(payment_id)
-            .bind(now)
-            .bind(detail)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+    pub(super) async fn log_refund(tx: &mut HeldTx<DB>, m: &MoneyOut, detail: &str, now: i64) -> Result<()> {
+        match m.payment_id.as_deref() {
+            Some(payment_id) => Self::log_tx(tx, payment_id, "refund", detail, now).await,
+            None => Ok(()),
+        }
     }
 
     /// Write a decided change: the row, its event when the status changed, and a refund's effect on its
     /// payment's `refunded_amount` (what succeeded refunds gave back).
-    pub async fn write_change(tx: &mut HeldTx<DB>, before: &MoneyOut, after: &MoneyOut, now: i64) -> Result<()> {
-        sqlx::query(
+    pub(super) async fn write_change(tx: &mut HeldTx<DB>, before: &MoneyOut, after: &MoneyOut, now: i64) -> Result<()> {
+        sql::<DB>(
             "UPDATE money_out SET status = $1, mpesa_receipt = $2, recipient_name = $3, result_code = $4, \
              result_desc = $5, failure_reason = $6, review_reason = $7, completed_at = $8, next_check_at = $9, \
              updated_at = $10, lease_until = NULL WHERE id = $11",
@@ -215,41 +198,32 @@ where
         }
         if let Some(ty) = after.event_type() {
             let data = crate::api::money_out::object_json(after).to_string();
-            sqlx::query(
-                "INSERT INTO events (id, type, payment_id, created_at, data, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $4)",
-            )
-            .bind(crate::domain::ids::event_id().as_str())
-            .bind(ty.as_str())
-            .bind(after.id.as_str())
-            .bind(now)
-            .bind(data.as_str())
-            .execute(&mut **tx)
-            .await?;
+            Self::event_tx(tx, ty.as_str(), &after.id, &data, now).await?;
         }
         if let Some(payment_id) = after.payment_id.as_deref() {
             let counted = |m: &MoneyOut| if m.status == PaymentStatus::Succeeded { m.amount } else { 0 };
             let delta = counted(after) - counted(before);
             if delta != 0 {
-                sqlx::query("UPDATE payments SET refunded_amount = refunded_amount + $1 WHERE id = $2")
+                sql::<DB>("UPDATE payments SET refunded_amount = refunded_amount + $1 WHERE id = $2")
                     .bind(delta)
                     .bind(payment_id)
                     .execute(&mut **tx)
                     .await?;
             }
-            Self::log_payment(tx, after, &format!("refund {} {}", after.id, after.status.as_str()), now).await?;
+            Self::log_refund(tx, after, &format!("refund {} {}", after.id, after.status.as_str()), now).await?;
         }
         Ok(())
     }
 
     /// Keep one answer raw and apply it to what its secret names.
-    pub async fn record_one(tx: &mut HeldTx<DB>, item: &ResultIn, for_update: &str) -> Result<ResultApplied> {
-        let by_main = Self::lock(tx, "callback_secret", &item.secret, for_update).await?;
+    pub(super) async fn record_result(tx: &mut HeldTx<DB>, item: &ResultIn) -> Result<ResultApplied> {
+        let by_main = Self::lock_money_out(tx, "callback_secret", &item.secret, DB::FOR_UPDATE).await?;
         let (found, by_query) = match by_main {
             Some(m) => (Some(m), false),
-            None => (Self::lock(tx, "query_secret", &item.secret, for_update).await?, true),
+            None => (Self::lock_money_out(tx, "query_secret", &item.secret, DB::FOR_UPDATE).await?, true),
         };
         let Some(before) = found else {
-            let done: Option<(String,)> = sqlx::query_as(
+            let done: Option<(String,)> = sql::<DB>(
                 "UPDATE balance_reads SET raw_body = $1, received_at = $2 WHERE secret = $3 AND raw_body IS NULL \
                  RETURNING secret",
             )
@@ -266,7 +240,8 @@ where
                 (&item.raw_body[..cut], format!("unknown secret ({} bytes)", item.raw_body.len()))
             };
             if !balance {
-                Self::keep(tx, None, if item.timeout { "timeout" } else { "result" }, body, &note, item.now).await?;
+                Self::keep_result(tx, None, if item.timeout { "timeout" } else { "result" }, body, &note, item.now)
+                    .await?;
             }
             return Ok(ResultApplied { object: None, changed: false, balance });
         };
@@ -279,7 +254,7 @@ where
             (Some(_), Some(c)) if c.status == before.status => "applied (still pending)".to_string(),
             (Some(_), Some(c)) => format!("applied: {}", c.status.as_str()),
         };
-        Self::keep(tx, Some(&before.id), path.as_str(), &item.raw_body, &note, item.now).await?;
+        Self::keep_result(tx, Some(&before.id), path.as_str(), &item.raw_body, &note, item.now).await?;
         let Some(change) = change else {
             return Ok(ResultApplied { object: Some(before), changed: false, balance: false });
         };
@@ -289,7 +264,7 @@ where
         Ok(ResultApplied { object: Some(after), changed, balance: false })
     }
 
-    pub async fn keep(
+    async fn keep_result(
         tx: &mut HeldTx<DB>,
         object_id: Option<&str>,
         path: &str,
@@ -297,7 +272,7 @@ where
         note: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
+        sql::<DB>(
             "INSERT INTO money_out_results (object_id, path, raw_body, received_at, note) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(object_id)

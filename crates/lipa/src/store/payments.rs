@@ -3,7 +3,7 @@
 
 use super::apply::Writes;
 use super::held::HeldTx;
-use super::query::sql;
+use super::query::{sql, Sql};
 use super::rows::{violates, PaymentRow, PAYMENT_COLUMNS};
 use super::sql::{Backend, SqlStore};
 use super::*;
@@ -13,29 +13,7 @@ impl<DB: Backend> SqlStore<DB> {
     /// The payment row is its own "created" history entry (see `history.rs`). A reused idempotency key
     /// answers with the payment it made as it is now; waiting for its push is the caller's business.
     pub(super) async fn create(&self, new: NewPayment) -> Result<Created> {
-        let p = &new.payment;
-        let insert = sql::<DB>(
-            "INSERT INTO payments (id, status, amount, phone, reference, description, metadata, return_url, \
-             push_state, callback_secret, pending_guard, api_key_id, created_at, updated_at, next_check_at, \
-             account_reference) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(p.id.as_str())
-        .bind(p.status.as_str())
-        .bind(p.amount)
-        .bind(p.phone.as_deref())
-        .bind(p.reference.as_str())
-        .bind(p.description.as_str())
-        .bind(p.metadata.to_string())
-        .bind(p.return_url.as_deref())
-        .bind(p.push_state.as_str())
-        .bind(p.callback_secret.as_str())
-        .bind(new.pending_guard.as_deref())
-        .bind(new.api_key_id.as_deref())
-        .bind(p.created_at)
-        .bind(p.updated_at)
-        .bind(p.next_check_at)
-        .bind(p.account_reference.as_str());
+        let insert = Self::insert_payment(&new.payment, new.pending_guard.as_deref(), new.api_key_id.as_deref());
         let ins_err = |e: sqlx::Error| {
             if violates(&e, "pending_guard") {
                 StoreError::ReferencePending
@@ -50,7 +28,7 @@ impl<DB: Backend> SqlStore<DB> {
             insert.execute(&mut *self.writer.conn().await?).await.map_err(ins_err)?;
             return Ok(Created::New(new.payment));
         };
-        let key_id = new.api_key_id.as_deref().unwrap_or_default();
+        let (p, key_id) = (&new.payment, new.api_key_id.as_deref().unwrap_or_default());
         let claimed_by = "SELECT request_hash, payment_id FROM idempotency_keys WHERE key_id = $1 AND idem_key = $2";
         let mut tx = self.write_tx().await?;
         let found: Option<(String, String)> =
@@ -86,6 +64,46 @@ impl<DB: Backend> SqlStore<DB> {
         insert.execute(&mut *tx).await.map_err(ins_err)?;
         tx.commit().await?;
         Ok(Created::New(new.payment))
+    }
+
+    /// A new payment's row, as the payment is (a C2B payment is written already settled).
+    pub(super) fn insert_payment<'q>(
+        p: &'q Payment,
+        pending_guard: Option<&'q str>,
+        api_key_id: Option<&'q str>,
+    ) -> Sql<'q, DB> {
+        sql::<DB>(
+            "INSERT INTO payments (id, status, amount, phone, reference, description, metadata, return_url, \
+             push_state, callback_secret, pending_guard, api_key_id, created_at, updated_at, next_check_at, \
+             account_reference, completed_at, channel, payer_name, paid_amount, mpesa_receipt, result_code, \
+             result_desc, review_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $22, $23, $24)",
+        )
+        .bind(p.id.as_str())
+        .bind(p.status.as_str())
+        .bind(p.amount)
+        .bind(p.phone.as_deref())
+        .bind(p.reference.as_str())
+        .bind(p.description.as_str())
+        .bind(p.metadata.to_string())
+        .bind(p.return_url.as_deref())
+        .bind(p.push_state.as_str())
+        .bind(p.callback_secret.as_str())
+        .bind(pending_guard)
+        .bind(api_key_id)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .bind(p.next_check_at)
+        .bind(p.account_reference.as_str())
+        .bind(p.completed_at)
+        .bind(p.channel.as_str())
+        .bind(p.payer_name.as_deref())
+        .bind(p.paid_amount)
+        .bind(p.mpesa_receipt.as_deref())
+        .bind(p.result_code.as_deref())
+        .bind(p.result_desc.as_deref())
+        .bind(p.review_reason.as_deref())
     }
 
     async fn replay(&self, payment_id: &str, same_request: bool) -> Result<Created> {
@@ -124,9 +142,7 @@ impl<DB: Backend> SqlStore<DB> {
             .bind(f.channel.as_deref())
             .fetch_all(&self.reader)
             .await?;
-        let has_more = rows.len() as i64 > f.limit;
-        let data = rows.into_iter().take(f.limit as usize).map(Payment::try_from).collect::<Result<Vec<_>>>()?;
-        Ok(Page { data, has_more })
+        Page::of(rows, f.limit, Payment::try_from)
     }
 
     /// One statement, one commit: the row is also the history's "push accepted" line.

@@ -7,7 +7,8 @@
 //!
 //! The methods live by concern: `payments.rs`, `callbacks.rs`, `events.rs` (events and webhook
 //! deliveries), `history.rs` (a payment's log), `upkeep.rs` (API keys, admin sessions, retention), `kv.rs`
-//! (shared values and leases) and `stats.rs`; each is a plain `impl<DB: Backend> SqlStore<DB>`.
+//! (shared values and leases), `stats.rs`, `c2b.rs` and money out (`money_out_sql.rs`, `money_out_tx.rs`);
+//! each is a plain `impl<DB: Backend> SqlStore<DB>`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,6 +19,7 @@ use sqlx::{Database, Pool};
 
 use super::apply::Writes;
 use super::held::{HeldPool, HeldTx};
+use super::money_out::MoneyOutRow;
 use super::query::{sql, Binds, Reads, Run};
 use super::rows::{EventRow, LogRow, PaymentRow, WebhookAttemptRow, PAYMENT_COLUMNS};
 use super::*;
@@ -50,13 +52,18 @@ pub trait Backend:
     + Reads<EventRow>
     + Reads<LogRow>
     + Reads<WebhookAttemptRow>
+    + Reads<MoneyOutRow>
+    + Reads<(i64,)>
+    + Reads<(Option<Vec<u8>>,)>
     + Reads<(String,)>
     + Reads<(String, String)>
     + Reads<(String, i64)>
     + Reads<(String, Option<i64>)>
     + Reads<(String, String, i64, Option<i64>)>
+    + Reads<(String, i64, Option<String>, Option<String>)>
     + Reads<(i64, String, String)>
     + Reads<(i64, String, Vec<u8>)>
+    + Reads<(i64, String, String, Vec<u8>)>
     + Reads<(i64, i64, String, Option<i64>, Option<String>)>
     + Reads<(i64, i64, i64, i64)>
     + Reads<(i64, i64, i64, i64, i64, i64)>
@@ -96,12 +103,7 @@ pub trait Backend:
 }
 
 #[async_trait]
-// C2B and money out implement their own traits for the two concrete stores (`store/c2b.rs`,
-// `store/money_out_sql.rs`); `Store` asks for them.
-impl<DB: Backend> Store for SqlStore<DB>
-where
-    SqlStore<DB>: c2b::C2bStore + money_out::MoneyOutStore,
-{
+impl<DB: Backend> Store for SqlStore<DB> {
     async fn create_payment(&self, new: NewPayment) -> Result<Created> {
         self.create(new).await
     }
@@ -244,5 +246,29 @@ impl<DB: Backend> SqlStore<DB> {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+
+    /// A new event of `object_id` (a payment, payout or refund), due for delivery at once, inside the
+    /// caller's transaction. Its id.
+    pub(super) async fn event_tx(
+        tx: &mut HeldTx<DB>,
+        event_type: &str,
+        object_id: &str,
+        data: &str,
+        now: i64,
+    ) -> Result<String> {
+        let id = crate::domain::ids::event_id();
+        sql::<DB>(
+            "INSERT INTO events (id, type, payment_id, created_at, data, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $4)",
+        )
+        .bind(id.as_str())
+        .bind(event_type)
+        .bind(object_id)
+        .bind(now)
+        .bind(data)
+        .execute(&mut **tx)
+        .await?;
+        Ok(id)
     }
 }
