@@ -230,9 +230,7 @@ mod tests {
 
     #[test]
     fn settings_read_and_refuse() {
-        let src = |pairs: &[(&str, &str)]| {
-            Source::from_maps(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), Default::default())
-        };
+        let src = Source::from_pairs;
         assert_eq!(C2bSettings::from_source(&src(&[])).unwrap(), C2bSettings::default());
         let s = C2bSettings::from_source(&src(&[
             ("MPESA_C2B_VERSION", "v1"),

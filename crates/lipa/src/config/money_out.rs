@@ -145,13 +145,10 @@ pub fn is_sandbox_password(password: &SecretString) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn settings(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_source(&Source::from_maps(env, HashMap::new()))
+        Settings::from_source(&Source::from_pairs(env))
     }
 
     #[test]
