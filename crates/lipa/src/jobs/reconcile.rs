@@ -19,18 +19,9 @@ const LEASE: Duration = Duration::from_secs(60);
 const BATCH: i64 = 32;
 const MAX_BACKOFF: Duration = Duration::from_secs(120);
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        match run_once(&state).await {
-            Ok(n) if n as i64 == BATCH => continue, // more may be due right now
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "reconciliation pass failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(state.cfg.worker_tick) => {}
-            _ = stop.changed() => return,
-        }
-    }
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
+    let state = &state;
+    super::run_passes(state, stop, BATCH, "reconciliation", move || run_once(state)).await
 }
 
 /// One pass: claim what is due and check it. Returns how many payments were claimed.

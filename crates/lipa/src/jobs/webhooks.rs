@@ -77,7 +77,7 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
     let d = match Deliverer::from_state(&state) {
         Ok(Some(d)) => d,
         Ok(None) => return,
@@ -87,17 +87,8 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
     };
     tracing::info!(url = %d.shown_url, "webhook delivery started");
-    loop {
-        match run_once(&state, &d).await {
-            Ok(n) if n as i64 == BATCH => continue, // more may be due right now
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "webhook pass failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(state.cfg.worker_tick) => {}
-            _ = stop.changed() => return,
-        }
-    }
+    let (state, d) = (&state, &d);
+    super::run_passes(state, stop, BATCH, "webhook", move || run_once(state, d)).await
 }
 
 /// One pass: claim the due events and send them concurrently. Returns how many were claimed.
