@@ -202,10 +202,6 @@ impl crate::ingest::BatchWork for Confirmations {
     async fn batch(&self, jobs: &[C2bIn]) -> Result<Vec<C2bApplied>, crate::store::StoreError> {
         self.0.record_c2b_confirmations(jobs).await
     }
-    async fn one(&self, job: &C2bIn) -> Result<C2bApplied, crate::store::StoreError> {
-        let mut out = self.0.record_c2b_confirmations(std::slice::from_ref(job)).await?;
-        out.pop().ok_or_else(|| crate::store::StoreError::Corrupt("no answer for a confirmation".into()))
-    }
 }
 
 /// The queue in front of the confirmation writers.
