@@ -92,7 +92,6 @@ pub struct Config {
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |s: &Option<SecretString>| if s.is_some() { "[redacted]" } else { "none" };
         f.debug_struct("Config")
             .field("mode", &self.mode)
             .field("consumer_key", &redacted(&self.consumer_key))
@@ -116,6 +115,15 @@ impl fmt::Debug for Config {
             .field("c2b", &self.c2b)
             .field("money_out", &self.money_out)
             .finish_non_exhaustive()
+    }
+}
+
+/// How a secret setting shows in `Debug`: whether it is set, never what it is.
+fn redacted(s: &Option<SecretString>) -> &'static str {
+    if s.is_some() {
+        "[redacted]"
+    } else {
+        "none"
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 
 use daraja::{Certificate, ExposeSecret, SecretString};
 
-use super::Mode;
+use super::{redacted, Mode};
 use crate::source::{ConfigError, Source};
 
 /// How refunds go out (`LIPA_REFUND_METHOD`).
@@ -31,7 +31,6 @@ pub struct Settings {
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |s: &Option<SecretString>| if s.is_some() { "[redacted]" } else { "none" };
         f.debug_struct("Settings")
             .field("initiator_name", &self.initiator_name)
             .field("initiator_password", &redacted(&self.initiator_password))
