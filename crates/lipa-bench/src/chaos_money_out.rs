@@ -53,7 +53,8 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
     let mut payments = Vec::new();
     for i in 0..(a.connections as u64 * 2) {
         let body = json!({"amount": 1000, "phone": "0708374149", "reference": format!("MO{i}")});
-        if let Some((StatusCode::CREATED, p)) = run.post("/v1/payments", &body, &format!("mo-pay-{i}"), &retries).await {
+        if let Some((StatusCode::CREATED, p)) = run.post("/v1/payments", &body, &format!("mo-pay-{i}"), &retries).await
+        {
             payments.push(p["id"].as_str().unwrap_or_default().to_string());
         }
     }

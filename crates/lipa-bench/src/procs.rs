@@ -65,12 +65,7 @@ pub async fn plan_gateway(
 }
 
 /// The gateway's environment for a run against the simulator at `sim_url`.
-fn gateway_env(
-    database_url: &str,
-    addr: SocketAddr,
-    sim_url: &str,
-    extra: &[(&str, String)],
-) -> Vec<(String, String)> {
+fn gateway_env(database_url: &str, addr: SocketAddr, sim_url: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("MPESA_ENV".into(), "sandbox".into()),
         ("MPESA_CONSUMER_KEY".into(), "bench-key".into()),

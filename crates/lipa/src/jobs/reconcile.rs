@@ -39,7 +39,6 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-
 async fn check(state: &AppState, p: Payment) -> anyhow::Result<()> {
     let now = now_ms();
     let deadline = p.created_at + state.cfg.pending_max_age.as_millis() as i64;
@@ -54,7 +53,8 @@ async fn check(state: &AppState, p: Payment) -> anyhow::Result<()> {
         anyhow::Ok(())
     };
     let later = |note: String| async move {
-        let next = (now + super::backoff(state, p.check_attempts, MAX_BACKOFF).as_millis() as i64).min(deadline.max(now + 1000));
+        let next = (now + super::backoff(state, p.check_attempts, MAX_BACKOFF).as_millis() as i64)
+            .min(deadline.max(now + 1000));
         state.store.reschedule_check(&p.id, next, &note, now).await?;
         anyhow::Ok(())
     };
