@@ -75,7 +75,8 @@ pub async fn run(a: AbuseArgs) -> anyhow::Result<bool> {
             // Shorter than the default 10 s, so that a phase of a few seconds shows the slow sockets cut off.
             ("LIPA_HEADER_TIMEOUT", HEADER_TIMEOUT.into()),
         ],
-    );
+    )
+    .await?;
     let key = procs::create_key(&a.lipa, &env).await?;
     let log = tmp.join(format!("abuse-{}-gateway.log", kind.as_str()));
     let _ = std::fs::remove_file(&log);

@@ -81,7 +81,8 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
             ("LIPA_WORKER_TICK", "200ms".into()),
             ("LIPA_LOG", "info,sqlx=warn".into()),
         ],
-    );
+    )
+    .await?;
     let key = procs::create_key(&a.lipa, &env).await?;
     let log = tmp.join(format!("chaos-{}-gateway.log", kind.as_str()));
     let _ = std::fs::remove_file(&log);

@@ -41,7 +41,8 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
             ("MPESA_CERTIFICATE", cert.display().to_string()),
             ("LIPA_LOG", "info,sqlx=warn".into()),
         ],
-    );
+    )
+    .await?;
     let key = procs::create_key(&a.lipa, &env).await?;
     let log = tmp.join(format!("chaos-money-out-{}-gateway.log", kind.as_str()));
     let _ = std::fs::remove_file(&log);
