@@ -59,23 +59,24 @@ struct Row {
 }
 
 pub async fn run(a: AbuseArgs) -> anyhow::Result<bool> {
-    let kind = if a.db.starts_with("post") || a.db == "pg" { Kind::Postgres } else { Kind::Sqlite };
+    let kind = Kind::from_arg(&a.db);
     let phase = a.phase.min(Duration::from_secs(10));
     let tmp = procs::out_dir().join("tmp");
     let sim = procs::start_sim(Duration::from_millis(300)).await?;
-    let url = db::fresh(kind, "abuse", &tmp, &a.pg_url).await?;
-    let addr = procs::free_addr()?;
-    let env = procs::gateway_env(
-        &url,
-        addr,
-        &sim.url,
+    let procs::Planned { url, addr, env } = procs::plan_gateway(
+        kind,
+        "abuse",
+        &tmp,
+        &a.pg_url,
+        &sim,
         &[
             ("LIPA_ADMIN_PASSWORD", ADMIN_PASSWORD.into()),
             ("LIPA_LOG", "warn".into()),
             // Shorter than the default 10 s, so that a phase of a few seconds shows the slow sockets cut off.
             ("LIPA_HEADER_TIMEOUT", HEADER_TIMEOUT.into()),
         ],
-    );
+    )
+    .await?;
     let key = procs::create_key(&a.lipa, &env).await?;
     let log = tmp.join(format!("abuse-{}-gateway.log", kind.as_str()));
     let _ = std::fs::remove_file(&log);

@@ -167,14 +167,12 @@ async fn run_db(args: &BenchArgs, kind: Kind, tmp: &std::path::Path) -> anyhow::
     let want = |w: &str| args.workloads.iter().any(|x| x == w);
     eprintln!("== {k}: gateway ({})", args.lipa.display());
     let sim = procs::start_sim(Duration::from_secs(1)).await?;
-    let url = db::fresh(kind, "lipa", tmp, &args.pg_url).await?;
-    let addr = procs::free_addr()?;
     let mut extra = vec![("LIPA_LOG", args.gateway_log.clone())];
     for kv in &args.gateway_env {
         let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("--gateway-env {kv}: use KEY=VALUE"))?;
         extra.push((k, v.to_string()));
     }
-    let env = procs::gateway_env(&url, addr, &sim.url, &extra);
+    let procs::Planned { url, addr, env } = procs::plan_gateway(kind, "lipa", tmp, &args.pg_url, &sim, &extra).await?;
     let key = procs::create_key(&args.lipa, &env).await?;
     let d = Db::open(&url, 4).await?;
     d.seed_lipa(args.seed, now_ms()).await?;

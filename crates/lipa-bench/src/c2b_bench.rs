@@ -59,24 +59,17 @@ pub async fn confirmation_path(sim: &procs::Sim) -> anyhow::Result<String> {
 
 /// Rows in `c2b_transactions`.
 pub async fn c2b_count(d: &Db) -> anyhow::Result<i64> {
-    let q = "SELECT COUNT(*) FROM c2b_transactions";
-    let row: (i64,) = match d {
-        Db::Sqlite(p) => sqlx::query_as(q).fetch_one(p).await?,
-        Db::Pg(p) => sqlx::query_as(q).fetch_one(p).await?,
-    };
-    Ok(row.0)
+    d.count("SELECT COUNT(*) FROM c2b_transactions").await
 }
 
 async fn one_mode(a: &C2bBenchArgs, kind: Kind, batch: Option<&str>) -> anyhow::Result<Vec<Stats>> {
     let tmp = procs::out_dir().join("tmp");
     let sim = procs::start_sim(Duration::from_secs(1)).await?;
-    let url = db::fresh(kind, "c2b", &tmp, &a.pg_url).await?;
-    let addr = procs::free_addr()?;
     let mut extra = vec![("LIPA_LOG", "warn".to_string())];
     if let Some(b) = batch {
         extra.push(("LIPA_INGEST_MAX_BATCH", b.to_string()));
     }
-    let env = procs::gateway_env(&url, addr, &sim.url, &extra);
+    let procs::Planned { url, addr, env } = procs::plan_gateway(kind, "c2b", &tmp, &a.pg_url, &sim, &extra).await?;
     let log = tmp.join(format!("c2b-{}-gateway.log", kind.as_str()));
     let mut gw = procs::spawn(&a.lipa, &["serve"], &env, addr, &log).await?;
     let path = confirmation_path(&sim).await?;
@@ -101,7 +94,7 @@ async fn one_mode(a: &C2bBenchArgs, kind: Kind, batch: Option<&str>) -> anyhow::
 }
 
 pub async fn run(a: C2bBenchArgs) -> anyhow::Result<bool> {
-    let kind = if a.db.starts_with("post") || a.db == "pg" { Kind::Postgres } else { Kind::Sqlite };
+    let kind = Kind::from_arg(&a.db);
     eprintln!("== c2b on {}: group commit", kind.as_str());
     let grouped = one_mode(&a, kind, None).await?;
     eprintln!("== c2b on {}: one commit per request (LIPA_INGEST_MAX_BATCH=1)", kind.as_str());

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use daraja_sim::{Faults, TxState};
 
+use crate::api::Api;
 use crate::bench::parse_duration;
 use crate::db::{self, Db, Kind};
 use crate::procs;
@@ -53,7 +54,7 @@ pub struct ChaosArgs {
 const PHONES: [(&str, i64); 3] = [("0708374149", 0), ("0700001032", 1032), ("0700000001", 1)];
 
 pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
-    let kind = if a.db.starts_with("post") || a.db == "pg" { Kind::Postgres } else { Kind::Sqlite };
+    let kind = Kind::from_arg(&a.db);
     let tmp = procs::out_dir().join("tmp");
     let reconcile_after = Duration::from_secs(2);
     let pending_max_age = Duration::from_secs(20);
@@ -68,19 +69,20 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
         seed: Some(a.seed),
         ..Faults::default()
     });
-    let url = db::fresh(kind, "chaos", &tmp, &a.pg_url).await?;
-    let addr = procs::free_addr()?;
-    let env = procs::gateway_env(
-        &url,
-        addr,
-        &sim.url,
+    let procs::Planned { url, addr, env } = procs::plan_gateway(
+        kind,
+        "chaos",
+        &tmp,
+        &a.pg_url,
+        &sim,
         &[
             ("LIPA_RECONCILE_AFTER", format!("{}ms", reconcile_after.as_millis())),
             ("LIPA_PENDING_MAX_AGE", format!("{}s", pending_max_age.as_secs())),
             ("LIPA_WORKER_TICK", "200ms".into()),
             ("LIPA_LOG", "info,sqlx=warn".into()),
         ],
-    );
+    )
+    .await?;
     let key = procs::create_key(&a.lipa, &env).await?;
     let log = tmp.join(format!("chaos-{}-gateway.log", kind.as_str()));
     let _ = std::fs::remove_file(&log);
@@ -103,11 +105,10 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
     let next = Arc::new(AtomicU64::new(0));
     let created = Arc::new(Mutex::new(HashMap::<String, i64>::new()));
     let retries = Arc::new(AtomicU64::new(0));
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(45)).build()?;
+    let api = Arc::new(Api::new(addr, key.clone())?);
     let mut clients = Vec::new();
     for _ in 0..a.connections {
-        let (next, created, retries, http, key) =
-            (next.clone(), created.clone(), retries.clone(), http.clone(), key.clone());
+        let (next, created, retries, api) = (next.clone(), created.clone(), retries.clone(), api.clone());
         clients.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -116,36 +117,14 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
                 let body =
                     serde_json::json!({ "amount": 10 + (i % 7) as i64, "phone": phone, "reference": format!("C{i}") });
                 // Retry the same request (same Idempotency-Key) until the gateway answers it.
-                let give_up = Instant::now() + Duration::from_secs(120);
-                loop {
-                    let r = http
-                        .post(format!("http://{addr}/v1/payments"))
-                        .bearer_auth(&key)
-                        .header("idempotency-key", format!("chaos-{i}"))
-                        .json(&body)
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status().is_success() => {
-                            let v: serde_json::Value = r.json().await.unwrap_or_default();
-                            if let Some(id) = v["id"].as_str() {
-                                created.lock().expect("lock").insert(id.to_string(), code);
-                            }
-                            break;
-                        }
-                        Ok(r) if r.status().is_client_error() => {
-                            eprintln!("\nchaos: request {i} refused: {}", r.status());
-                            break;
-                        }
-                        _ if Instant::now() > give_up => {
-                            eprintln!("\nchaos: request {i} never answered");
-                            break;
-                        }
-                        _ => {
-                            retries.fetch_add(1, Ordering::Relaxed);
-                            tokio::time::sleep(Duration::from_millis(100)).await;
+                match api.post("/v1/payments", &body, &format!("chaos-{i}"), &retries).await {
+                    Some((status, v)) if status.is_success() => {
+                        if let Some(id) = v["id"].as_str() {
+                            created.lock().expect("lock").insert(id.to_string(), code);
                         }
                     }
+                    Some((status, _)) => eprintln!("\nchaos: request {i} refused: {status}"),
+                    None => eprintln!("\nchaos: request {i} never answered"),
                 }
             }
         }));

@@ -16,13 +16,9 @@ use crate::procs;
 type Paid = HashMap<String, (Option<String>, bool)>;
 
 async fn rows(d: &Db) -> anyhow::Result<(HashSet<String>, HashMap<String, (String, String, Option<String>)>)> {
-    let q1 = "SELECT trans_id FROM c2b_transactions WHERE trans_id IS NOT NULL";
-    let q2 = "SELECT id, status, channel, mpesa_receipt FROM payments";
-    type P = (String, String, String, Option<String>);
-    let (ids, payments): (Vec<(String,)>, Vec<P>) = match d {
-        Db::Sqlite(p) => (sqlx::query_as(q1).fetch_all(p).await?, sqlx::query_as(q2).fetch_all(p).await?),
-        Db::Pg(p) => (sqlx::query_as(q1).fetch_all(p).await?, sqlx::query_as(q2).fetch_all(p).await?),
-    };
+    let ids: Vec<(String,)> = d.rows("SELECT trans_id FROM c2b_transactions WHERE trans_id IS NOT NULL").await?;
+    let payments: Vec<(String, String, String, Option<String>)> =
+        d.rows("SELECT id, status, channel, mpesa_receipt FROM payments").await?;
     Ok((
         ids.into_iter().map(|r| r.0).collect(),
         payments.into_iter().map(|(id, status, channel, receipt)| (id, (status, channel, receipt))).collect(),

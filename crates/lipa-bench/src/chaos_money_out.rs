@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use daraja_sim::{Faults, MoneyOutKind};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::api::Api;
 use crate::chaos::ChaosArgs;
 use crate::db::{self, Kind};
 use crate::procs;
@@ -18,75 +20,19 @@ use crate::procs;
 /// Payout recipients: one paid, one not registered (2040).
 const RECIPIENTS: [&str; 2] = ["0712345678", "0700002040"];
 
-struct Run {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Run {
-    /// POST with an Idempotency-Key, again and again until the gateway answers (it may be down).
-    async fn post(&self, path: &str, body: &Value, idem: &str, retries: &AtomicU64) -> Option<(u16, Value)> {
-        let give_up = Instant::now() + Duration::from_secs(120);
-        loop {
-            let r = self
-                .http
-                .post(format!("{}{path}", self.base))
-                .bearer_auth(&self.key)
-                .header("idempotency-key", idem)
-                .json(body)
-                .send()
-                .await;
-            match r {
-                Ok(r) if r.status().is_success() || r.status().is_client_error() => {
-                    let status = r.status().as_u16();
-                    return Some((status, r.json().await.unwrap_or_default()));
-                }
-                _ if Instant::now() > give_up => return None,
-                _ => {
-                    retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await?.json().await?)
-    }
-
-    /// Every page of a list.
-    async fn all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
-        let mut out = Vec::new();
-        let mut after = String::new();
-        loop {
-            let sep = if path.contains('?') { '&' } else { '?' };
-            let page = self.get(&format!("{path}{sep}limit=100{after}")).await?;
-            let data = page["data"].as_array().cloned().unwrap_or_default();
-            if let Some(last) = data.last() {
-                after = format!("&starting_after={}", last["id"].as_str().unwrap_or_default());
-            }
-            out.extend(data);
-            if page["has_more"] != true {
-                return Ok(out);
-            }
-        }
-    }
-}
-
 pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
-    let kind = if a.db.starts_with("post") || a.db == "pg" { Kind::Postgres } else { Kind::Sqlite };
+    let kind = Kind::from_arg(&a.db);
     let tmp = procs::out_dir().join("tmp");
     std::fs::create_dir_all(&tmp)?;
     let sim = procs::start_sim(Duration::from_millis(300)).await?;
     let cert = tmp.join("sim-certificate.pem");
     std::fs::write(&cert, daraja_sim::SIM_CERTIFICATE_PEM)?;
-    let url = db::fresh(kind, "chaos_money_out", &tmp, &a.pg_url).await?;
-    let addr = procs::free_addr()?;
-    let env = procs::gateway_env(
-        &url,
-        addr,
-        &sim.url,
+    let procs::Planned { url, addr, env } = procs::plan_gateway(
+        kind,
+        "chaos_money_out",
+        &tmp,
+        &a.pg_url,
+        &sim,
         &[
             ("LIPA_RECONCILE_AFTER", "2s".into()),
             ("LIPA_PENDING_MAX_AGE", "25s".into()),
@@ -95,23 +41,21 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
             ("MPESA_CERTIFICATE", cert.display().to_string()),
             ("LIPA_LOG", "info,sqlx=warn".into()),
         ],
-    );
+    )
+    .await?;
     let key = procs::create_key(&a.lipa, &env).await?;
     let log = tmp.join(format!("chaos-money-out-{}-gateway.log", kind.as_str()));
     let _ = std::fs::remove_file(&log);
     let mut gw = procs::spawn(&a.lipa, &["serve"], &env, addr, &log).await?;
-    let run = Arc::new(Run {
-        http: reqwest::Client::builder().timeout(Duration::from_secs(45)).build()?,
-        base: format!("http://{addr}"),
-        key,
-    });
+    let run = Arc::new(Api::new(addr, key)?);
     let retries = Arc::new(AtomicU64::new(0));
 
     // Payments to refund, made before the faults start.
     let mut payments = Vec::new();
     for i in 0..(a.connections as u64 * 2) {
         let body = json!({"amount": 1000, "phone": "0708374149", "reference": format!("MO{i}")});
-        if let Some((201, p)) = run.post("/v1/payments", &body, &format!("mo-pay-{i}"), &retries).await {
+        if let Some((StatusCode::CREATED, p)) = run.post("/v1/payments", &body, &format!("mo-pay-{i}"), &retries).await
+        {
             payments.push(p["id"].as_str().unwrap_or_default().to_string());
         }
     }
@@ -161,10 +105,10 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
                     )
                 };
                 match run.post(&path, &body, &format!("mo-{i}"), &retries).await {
-                    Some((201, v)) => {
+                    Some((StatusCode::CREATED, v)) => {
                         created.lock().expect("lock").insert(v["id"].as_str().unwrap_or_default().to_string());
                     }
-                    Some((409, _)) => {}
+                    Some((StatusCode::CONFLICT, _)) => {}
                     other => eprintln!("\nchaos-money-out: request {i}: {other:?}"),
                 }
             }
@@ -213,7 +157,7 @@ fn utility(sim: &daraja_sim::Simulator) -> i64 {
 }
 
 async fn verify(
-    run: &Run,
+    run: &Api,
     sim: &daraja_sim::Simulator,
     rows: &[Value],
     created: &HashSet<String>,

@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 #[derive(Clone)]
@@ -38,6 +38,15 @@ impl Kind {
         match self {
             Kind::Sqlite => "sqlite",
             Kind::Postgres => "postgres",
+        }
+    }
+
+    /// A `--db` argument: `postgres` (or anything starting `post`, or `pg`); anything else is SQLite.
+    pub fn from_arg(db: &str) -> Kind {
+        if db.starts_with("post") || db == "pg" {
+            Kind::Postgres
+        } else {
+            Kind::Sqlite
         }
     }
 }
@@ -210,54 +219,47 @@ impl Db {
         Ok(())
     }
 
+    /// Every row a query returns, on whichever pool it is.
+    pub async fn rows<T>(&self, sql: &str) -> anyhow::Result<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
+        Ok(on!(self, |p| sqlx::query_as(sql).fetch_all(p).await)?)
+    }
+
+    /// The number a `SELECT COUNT(*) …` returns.
+    pub async fn count(&self, sql: &str) -> anyhow::Result<i64> {
+        let row: (i64,) = on!(self, |p| sqlx::query_as(sql).fetch_one(p).await)?;
+        Ok(row.0)
+    }
+
     /// Payments by status in lipa's schema.
     pub async fn lipa_status_counts(&self) -> anyhow::Result<Vec<(String, i64)>> {
-        Ok(on!(self, |p| sqlx::query_as("SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status")
-            .fetch_all(p)
-            .await)?)
+        self.rows("SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status").await
     }
 
     /// Every payment of lipa's schema: id, status, callback secret, CheckoutRequestID, receipt.
     pub async fn lipa_payments(&self) -> anyhow::Result<Vec<(String, String, String, Option<String>, Option<String>)>> {
-        Ok(on!(self, |p| {
-            sqlx::query_as(
-                "SELECT id, status, callback_secret, checkout_request_id, mpesa_receipt FROM payments ORDER BY seq",
-            )
-            .fetch_all(p)
+        self.rows("SELECT id, status, callback_secret, checkout_request_id, mpesa_receipt FROM payments ORDER BY seq")
             .await
-        })?)
     }
 
     /// Events per payment and type, where there is more than one.
     pub async fn lipa_doubled_events(&self) -> anyhow::Result<Vec<(String, String, i64)>> {
-        Ok(on!(self, |p| {
-            sqlx::query_as(
-                "SELECT payment_id, type, COUNT(*) FROM events GROUP BY payment_id, type HAVING COUNT(*) > 1",
-            )
-            .fetch_all(p)
-            .await
-        })?)
+        self.rows("SELECT payment_id, type, COUNT(*) FROM events GROUP BY payment_id, type HAVING COUNT(*) > 1").await
     }
 
     /// Payments with more than one terminal event of any type.
     pub async fn lipa_multi_event_payments(&self) -> anyhow::Result<i64> {
-        let row: (i64,) = on!(self, |p| {
-            sqlx::query_as(
-                "SELECT COUNT(*) FROM (SELECT payment_id FROM events GROUP BY payment_id HAVING COUNT(*) > 1) AS t",
-            )
-            .fetch_one(p)
+        self.count("SELECT COUNT(*) FROM (SELECT payment_id FROM events GROUP BY payment_id HAVING COUNT(*) > 1) AS t")
             .await
-        })?;
-        Ok(row.0)
     }
 
     pub async fn lipa_event_count(&self) -> anyhow::Result<i64> {
-        let row: (i64,) = on!(self, |p| sqlx::query_as("SELECT COUNT(*) FROM events").fetch_one(p).await)?;
-        Ok(row.0)
+        self.count("SELECT COUNT(*) FROM events").await
     }
 
     pub async fn lipa_callback_count(&self) -> anyhow::Result<i64> {
-        let row: (i64,) = on!(self, |p| sqlx::query_as("SELECT COUNT(*) FROM callbacks").fetch_one(p).await)?;
-        Ok(row.0)
+        self.count("SELECT COUNT(*) FROM callbacks").await
     }
 }

@@ -1,6 +1,7 @@
 //! `lipa-bench`: benchmarks and chaos runs for the lipa gateway. See BENCHMARKS.md.
 
 mod abuse;
+mod api;
 mod bench;
 mod c2b_bench;
 mod chaos;

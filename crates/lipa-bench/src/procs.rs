@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::db::{self, Kind};
+
 /// A free loopback port (bound and released; good enough on a quiet machine).
 pub fn free_addr() -> anyhow::Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -38,13 +40,32 @@ pub struct Proc {
     peak_kib: u64,
 }
 
-/// The gateway's environment for a run against the simulator at `sim_url`.
-pub fn gateway_env(
-    database_url: &str,
-    addr: SocketAddr,
-    sim_url: &str,
+/// What a run's gateway needs before it starts: a fresh database (`db::fresh`), a free address, and its
+/// environment against the simulator.
+pub struct Planned {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub env: Vec<(String, String)>,
+}
+
+/// Plan a gateway on a fresh database named `name` (under `tmp`, or on the server of `pg_url`), against
+/// `sim`, with the `extra` variables.
+pub async fn plan_gateway(
+    kind: Kind,
+    name: &str,
+    tmp: &Path,
+    pg_url: &str,
+    sim: &Sim,
     extra: &[(&str, String)],
-) -> Vec<(String, String)> {
+) -> anyhow::Result<Planned> {
+    let url = db::fresh(kind, name, tmp, pg_url).await?;
+    let addr = free_addr()?;
+    let env = gateway_env(&url, addr, &sim.url, extra);
+    Ok(Planned { url, addr, env })
+}
+
+/// The gateway's environment for a run against the simulator at `sim_url`.
+fn gateway_env(database_url: &str, addr: SocketAddr, sim_url: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("MPESA_ENV".into(), "sandbox".into()),
         ("MPESA_CONSUMER_KEY".into(), "bench-key".into()),

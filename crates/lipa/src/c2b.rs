@@ -202,10 +202,6 @@ impl crate::ingest::BatchWork for Confirmations {
     async fn batch(&self, jobs: &[C2bIn]) -> Result<Vec<C2bApplied>, crate::store::StoreError> {
         self.0.record_c2b_confirmations(jobs).await
     }
-    async fn one(&self, job: &C2bIn) -> Result<C2bApplied, crate::store::StoreError> {
-        let mut out = self.0.record_c2b_confirmations(std::slice::from_ref(job)).await?;
-        out.pop().ok_or_else(|| crate::store::StoreError::Corrupt("no answer for a confirmation".into()))
-    }
 }
 
 /// The queue in front of the confirmation writers.
@@ -230,9 +226,7 @@ mod tests {
 
     #[test]
     fn settings_read_and_refuse() {
-        let src = |pairs: &[(&str, &str)]| {
-            Source::from_maps(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), Default::default())
-        };
+        let src = Source::from_pairs;
         assert_eq!(C2bSettings::from_source(&src(&[])).unwrap(), C2bSettings::default());
         let s = C2bSettings::from_source(&src(&[
             ("MPESA_C2B_VERSION", "v1"),

@@ -1,12 +1,11 @@
 //! Settings that bound what an anonymous client can make a running lipa do: slow connections, admin login
 //! attempts, how long raw callback bodies are kept. Every one has a safe default (README: Operations).
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::source::{parse_duration, ConfigError, Source};
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hardening {
     /// A client must send a request's whole head within this time, counted from when the connection
     /// opens or from the end of the previous answer, so it also ends idle keep-alive connections
@@ -43,47 +42,36 @@ impl Default for Hardening {
     }
 }
 
-impl fmt::Debug for Hardening {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hardening")
-            .field("header_timeout", &self.header_timeout)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("body_timeout", &self.body_timeout)
-            .field("max_connections", &self.max_connections)
-            .field("admin_login_ip_per_minute", &self.admin_login_ip_per_minute)
-            .field("admin_login_per_minute", &self.admin_login_per_minute)
-            .field("callback_retention", &self.callback_retention)
-            .finish()
-    }
-}
-
 impl Hardening {
     pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
         let d = Hardening::default();
-        let positive = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
-            match src.get(name) {
-                None => Ok(default),
-                Some(v) => parse_duration(&v)
-                    .filter(|t| !t.is_zero() && *t <= Duration::from_secs(24 * 3600))
-                    .ok_or_else(|| ConfigError(format!("{name}={v:?} must be a duration from 1ms to 24h (try 10s)"))),
-            }
+        let positive = |name: &str, default: Duration| {
+            src.parsed(
+                name,
+                default,
+                |v| parse_duration(v).filter(|t| !t.is_zero() && *t <= Duration::from_secs(24 * 3600)),
+                "must be a duration from 1ms to 24h (try 10s)",
+            )
         };
         let count = |name: &str, default: u32| src.limit(name, default);
-        let max_connections = match src.get("LIPA_MAX_CONNECTIONS") {
-            None => d.max_connections,
-            Some(v) => v.parse::<usize>().ok().filter(|n| (1..=1_000_000).contains(n)).ok_or_else(|| {
-                ConfigError(format!("LIPA_MAX_CONNECTIONS={v:?} must be a whole number from 1 to 1000000"))
-            })?,
-        };
-        let callback_retention = match src.get("LIPA_CALLBACK_RETENTION") {
-            None => d.callback_retention,
-            Some(v) if v.eq_ignore_ascii_case("off") => None,
-            Some(v) => {
-                Some(parse_days(&v).or_else(|| parse_duration(&v)).filter(|t| !t.is_zero()).ok_or_else(|| {
-                    ConfigError(format!("LIPA_CALLBACK_RETENTION={v:?} must be a duration (90d, 720h) or off"))
-                })?)
-            }
-        };
+        let max_connections = src.parsed(
+            "LIPA_MAX_CONNECTIONS",
+            d.max_connections,
+            |v| v.parse::<usize>().ok().filter(|n| (1..=1_000_000).contains(n)),
+            "must be a whole number from 1 to 1000000",
+        )?;
+        let callback_retention = src.parsed(
+            "LIPA_CALLBACK_RETENTION",
+            d.callback_retention,
+            |v| {
+                if v.eq_ignore_ascii_case("off") {
+                    Some(None)
+                } else {
+                    parse_days(v).or_else(|| parse_duration(v)).filter(|t| !t.is_zero()).map(Some)
+                }
+            },
+            "must be a duration (90d, 720h) or off",
+        )?;
         Ok(Hardening {
             header_timeout: positive("LIPA_HEADER_TIMEOUT", d.header_timeout)?,
             idle_timeout: positive("LIPA_IDLE_TIMEOUT", d.idle_timeout)?,
@@ -104,13 +92,10 @@ fn parse_days(s: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Hardening, ConfigError> {
-        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Hardening::from_source(&Source::from_maps(env, HashMap::new()))
+        Hardening::from_source(&Source::from_pairs(pairs))
     }
 
     #[test]

@@ -35,8 +35,11 @@ pub trait BatchWork: Send + Sync + 'static {
     type In: Send + Sync + 'static;
     type Out: Send + 'static;
     async fn batch(&self, jobs: &[Self::In]) -> Result<Vec<Self::Out>, StoreError>;
-    /// One job alone, in its own transaction (after its batch failed).
-    async fn one(&self, job: &Self::In) -> Result<Self::Out, StoreError>;
+    /// One job alone, in its own transaction (after its batch failed): by default a batch of one.
+    async fn one(&self, job: &Self::In) -> Result<Self::Out, StoreError> {
+        let mut out = self.batch(std::slice::from_ref(job)).await?;
+        out.pop().ok_or_else(|| StoreError::Corrupt("a batch of one gave no answer".into()))
+    }
 }
 
 /// A queue in front of group-commit writers for the work `W`. Cheap to clone.

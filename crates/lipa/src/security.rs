@@ -172,19 +172,12 @@ impl Settings {
     pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
         let d = Settings::default();
         let count = |name: &str, default: u32| src.limit(name, default);
-        let cooldown = match src.get("LIPA_CHECKOUT_PHONE_COOLDOWN") {
-            None => d.checkout_phone_cooldown,
-            Some(v) if v.eq_ignore_ascii_case("off") => Duration::ZERO,
-            Some(v) => parse_duration(&v).ok_or_else(|| {
-                ConfigError(format!("LIPA_CHECKOUT_PHONE_COOLDOWN={v:?} is not a duration (try 30s or 2m)"))
-            })?,
-        };
-        let confirm = match src.get("LIPA_CONFIRM_SUCCESS_BY_QUERY").map(|v| v.to_ascii_lowercase()) {
-            None => false,
-            Some(v) if ["1", "true", "on", "yes"].contains(&v.as_str()) => true,
-            Some(v) if ["0", "false", "off", "no"].contains(&v.as_str()) => false,
-            Some(v) => return Err(ConfigError(format!("LIPA_CONFIRM_SUCCESS_BY_QUERY={v:?} must be on or off"))),
-        };
+        let cooldown = src.parsed(
+            "LIPA_CHECKOUT_PHONE_COOLDOWN",
+            d.checkout_phone_cooldown,
+            |v| if v.eq_ignore_ascii_case("off") { Some(Duration::ZERO) } else { parse_duration(v) },
+            "is not a duration (try 30s or 2m)",
+        )?;
         Ok(Settings {
             api_per_minute: count("LIPA_RATE_LIMIT_API", d.api_per_minute)?,
             checkout_phone_cooldown: cooldown,
@@ -195,7 +188,7 @@ impl Settings {
                 &src.get("LIPA_CALLBACK_ALLOWLIST").unwrap_or_default(),
             )?,
             trusted_proxies: parse_nets("LIPA_TRUSTED_PROXIES", &src.get("LIPA_TRUSTED_PROXIES").unwrap_or_default())?,
-            confirm_success_by_query: confirm,
+            confirm_success_by_query: src.flag("LIPA_CONFIRM_SUCCESS_BY_QUERY", d.confirm_success_by_query)?,
             metrics_token: src.get("LIPA_METRICS_TOKEN").map(SecretString::from),
         })
     }

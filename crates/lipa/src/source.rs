@@ -34,18 +34,47 @@ impl Source {
         Self { env, file }
     }
 
+    /// These variables as the environment, and no file (for tests).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self::from_maps(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), HashMap::new())
+    }
+
     pub fn get(&self, name: &str) -> Option<String> {
         self.env.get(name).or_else(|| self.file.get(name)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 
-    /// A per-period limit: a whole number, with `0` or `off` meaning no limit (returned as 0).
-    pub fn limit(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+    /// The value of `name` read by `parse`, or `default` when unset. A value `parse` refuses is an error
+    /// that names the variable and the value and then says `expected` (`must be …`, `is not …`).
+    pub fn parsed<T>(
+        &self,
+        name: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) if v.eq_ignore_ascii_case("off") => Ok(0),
-            Some(v) => v
-                .parse::<u32>()
-                .map_err(|_| ConfigError(format!("{name}={v:?} must be a whole number (0 or off: no limit)"))),
+            Some(v) => parse(&v).ok_or_else(|| ConfigError(format!("{name}={v:?} {expected}"))),
+        }
+    }
+
+    /// A per-period limit: a whole number, with `0` or `off` meaning no limit (returned as 0).
+    pub fn limit(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+        self.parsed(
+            name,
+            default,
+            |v| if v.eq_ignore_ascii_case("off") { Some(0) } else { v.parse().ok() },
+            "must be a whole number (0 or off: no limit)",
+        )
+    }
+
+    /// An on/off setting: `1`, `true`, `on`, `yes` or `0`, `false`, `off`, `no`, in any case.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if ["1", "true", "on", "yes"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["0", "false", "off", "no"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(ConfigError(format!("{name}={v:?} must be on or off"))),
         }
     }
 }

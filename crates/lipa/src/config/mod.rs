@@ -92,7 +92,6 @@ pub struct Config {
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |s: &Option<SecretString>| if s.is_some() { "[redacted]" } else { "none" };
         f.debug_struct("Config")
             .field("mode", &self.mode)
             .field("consumer_key", &redacted(&self.consumer_key))
@@ -119,6 +118,15 @@ impl fmt::Debug for Config {
     }
 }
 
+/// How a secret setting shows in `Debug`: whether it is set, never what it is.
+fn redacted(s: &Option<SecretString>) -> &'static str {
+    if s.is_some() {
+        "[redacted]"
+    } else {
+        "none"
+    }
+}
+
 /// A database URL with its password hidden.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -137,12 +145,8 @@ impl Config {
 
     fn read(src: &Source) -> Result<Self, ConfigError> {
         let secret = |name: &str| src.get(name).map(SecretString::from);
-        let duration = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
-            match src.get(name) {
-                None => Ok(default),
-                Some(v) => parse_duration(&v)
-                    .ok_or_else(|| ConfigError(format!("{name}={v:?} is not a duration (try 45s, 15m or 500ms)"))),
-            }
+        let duration = |name: &str, default: Duration| {
+            src.parsed(name, default, parse_duration, "is not a duration (try 45s, 15m or 500ms)")
         };
         let has_credentials = src.get("MPESA_CONSUMER_KEY").is_some() || src.get("MPESA_CONSUMER_SECRET").is_some();
         let mode = match src.get("MPESA_ENV").map(|m| m.to_ascii_lowercase()) {
@@ -155,20 +159,15 @@ impl Config {
                 _ => return Err(ConfigError(format!("MPESA_ENV={m:?}: use simulator, sandbox or production"))),
             },
         };
-        let reference_max_len =
-            match src.get("LIPA_REFERENCE_MAX_LEN") {
-                None => 12,
-                Some(v) => v.parse::<usize>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
-                    ConfigError(format!("LIPA_REFERENCE_MAX_LEN={v:?} must be a number from 1 to 100"))
-                })?,
-            };
-        let flag = |name: &str, default: bool| -> Result<bool, ConfigError> {
-            match src.get(name).map(|v| v.to_ascii_lowercase()) {
-                None => Ok(default),
-                Some(v) if ["1", "true", "on", "yes"].contains(&v.as_str()) => Ok(true),
-                Some(v) if ["0", "false", "off", "no"].contains(&v.as_str()) => Ok(false),
-                Some(v) => Err(ConfigError(format!("{name}={v:?} must be on or off"))),
-            }
+        let reference_max_len = src.parsed(
+            "LIPA_REFERENCE_MAX_LEN",
+            12,
+            |v| v.parse::<usize>().ok().filter(|n| (1..=100).contains(n)),
+            "must be a number from 1 to 100",
+        )?;
+        // Production has no default for these: the sandbox's (or a demo name) must not reach customers.
+        let outside_production = |name: &str, default: &str| {
+            src.get(name).unwrap_or_else(|| if mode == Mode::Production { String::new() } else { default.into() })
         };
         let public_url = src.get("LIPA_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
         let cfg = Config {
@@ -176,20 +175,8 @@ impl Config {
             mode_explicit: src.get("MPESA_ENV").is_some(),
             consumer_key: secret("MPESA_CONSUMER_KEY"),
             consumer_secret: secret("MPESA_CONSUMER_SECRET"),
-            shortcode: src.get("MPESA_SHORTCODE").unwrap_or_else(|| {
-                if mode == Mode::Production {
-                    String::new()
-                } else {
-                    SANDBOX_SHORTCODE.into()
-                }
-            }),
-            passkey: SecretString::from(src.get("MPESA_PASSKEY").unwrap_or_else(|| {
-                if mode == Mode::Production {
-                    String::new()
-                } else {
-                    SANDBOX_PASSKEY.into()
-                }
-            })),
+            shortcode: outside_production("MPESA_SHORTCODE", SANDBOX_SHORTCODE),
+            passkey: SecretString::from(outside_production("MPESA_PASSKEY", SANDBOX_PASSKEY)),
             till_number: src.get("MPESA_TILL_NUMBER"),
             base_url: src.get("MPESA_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             public_url,
@@ -201,19 +188,13 @@ impl Config {
             webhook_give_up_after: duration("LIPA_WEBHOOK_GIVE_UP_AFTER", Duration::from_secs(3 * 24 * 3600))?,
             // Production has no default: customers must not see a demo name (see `problems`). Elsewhere the
             // simulator's default, so the handset prompt and the pages agree.
-            merchant_name: src.get("LIPA_MERCHANT_NAME").unwrap_or_else(|| {
-                if mode == Mode::Production {
-                    String::new()
-                } else {
-                    DEFAULT_MERCHANT_NAME.into()
-                }
-            }),
+            merchant_name: outside_production("LIPA_MERCHANT_NAME", DEFAULT_MERCHANT_NAME),
             merchant_contact: src.get("LIPA_MERCHANT_CONTACT").map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
             reconcile_after: duration("LIPA_RECONCILE_AFTER", Duration::from_secs(45))?,
             pending_max_age: duration("LIPA_PENDING_MAX_AGE", Duration::from_secs(15 * 60))?,
             reference_max_len,
             admin_password: secret("LIPA_ADMIN_PASSWORD"),
-            pending_guard: flag("LIPA_PENDING_GUARD", true)?,
+            pending_guard: src.flag("LIPA_PENDING_GUARD", true)?,
             sim_result_delay: duration("LIPA_SIM_RESULT_DELAY", Duration::from_secs(1))?,
             sim_prompt_timeout: duration("LIPA_SIM_PROMPT_TIMEOUT", Duration::from_secs(60))?,
             worker_tick: duration("LIPA_WORKER_TICK", Duration::from_millis(500))?,
@@ -382,13 +363,10 @@ pub fn is_loopback(listen: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_source(&Source::from_maps(env, HashMap::new()))
+        Config::from_source(&Source::from_pairs(pairs))
     }
 
     #[test]

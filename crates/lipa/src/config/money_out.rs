@@ -5,7 +5,7 @@ use std::fmt;
 
 use daraja::{Certificate, ExposeSecret, SecretString};
 
-use super::Mode;
+use super::{redacted, Mode};
 use crate::source::{ConfigError, Source};
 
 /// How refunds go out (`LIPA_REFUND_METHOD`).
@@ -31,7 +31,6 @@ pub struct Settings {
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redacted = |s: &Option<SecretString>| if s.is_some() { "[redacted]" } else { "none" };
         f.debug_struct("Settings")
             .field("initiator_name", &self.initiator_name)
             .field("initiator_password", &redacted(&self.initiator_password))
@@ -145,13 +144,10 @@ pub fn is_sandbox_password(password: &SecretString) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn settings(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_source(&Source::from_maps(env, HashMap::new()))
+        Settings::from_source(&Source::from_pairs(env))
     }
 
     #[test]

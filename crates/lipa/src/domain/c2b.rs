@@ -204,15 +204,7 @@ mod tests {
     use crate::domain::{decide, Outcome, PaymentDraft};
 
     fn open(amount: i64) -> Payment {
-        let draft = PaymentDraft {
-            amount,
-            phone: None,
-            reference: "INV-1".into(),
-            description: "d".into(),
-            metadata: serde_json::json!({}),
-            return_url: None,
-        };
-        Payment::new_pending(draft, 0, 1, 2)
+        Payment::new_pending(PaymentDraft::for_test(amount, None, "INV-1"), 0, 1, 2)
     }
 
     fn paid(amount: Option<i64>) -> C2bPaid {
@@ -239,24 +231,11 @@ mod tests {
     #[test]
     fn an_stk_success_after_a_c2b_payment_is_paid_twice() {
         let p = settle(&open(150), &paid(Some(150)), 9);
-        let stk = Outcome::Succeeded {
-            checkout_request_id: None,
-            receipt: Some("TFB4K2OTHER".into()),
-            amount: Some(150),
-            phone: None,
-            result_desc: "ok".into(),
-        };
-        let d = decide(&p, &stk).expect("not ignored");
+        let stk = |receipt| Outcome::success_for_test(None, Some(receipt), Some(150), None);
+        let d = decide(&p, &stk("TFB4K2OTHER")).expect("not ignored");
         assert_eq!((d.status, d.review_reason.as_deref()), (PaymentStatus::NeedsReview, Some(PAID_TWICE)));
         // The same receipt again is the same payment, not a second one.
-        let same = Outcome::Succeeded {
-            checkout_request_id: None,
-            receipt: Some("TFB4K2M7QZ".into()),
-            amount: Some(150),
-            phone: None,
-            result_desc: "ok".into(),
-        };
-        assert_eq!(decide(&p, &same), None);
+        assert_eq!(decide(&p, &stk("TFB4K2M7QZ")), None);
     }
 
     #[test]

@@ -187,46 +187,23 @@ mod tests {
     use super::*;
 
     fn pending() -> Payment {
+        let draft = PaymentDraft::for_test(800, Some("254712345678"), "A1");
         Payment {
             id: "pay_1".into(),
-            status: PaymentStatus::Pending,
-            amount: 800,
-            refunded_amount: 0,
-            phone: Some("254712345678".into()),
-            reference: "A1".into(),
-            account_reference: "A1".into(),
-            description: "d".into(),
-            metadata: serde_json::Value::Null,
-            return_url: None,
             checkout_request_id: Some("ws_CO_1".into()),
-            merchant_request_id: None,
-            mpesa_receipt: None,
-            result_code: None,
-            result_desc: None,
-            failure_reason: None,
-            review_reason: None,
             push_state: PushState::Accepted,
-            callback_secret: "s".into(),
-            created_at: 0,
-            updated_at: 0,
-            completed_at: None,
-            check_attempts: 0,
             next_check_at: None,
-            resolution: None,
-            channel: crate::domain::c2b::Channel::Stk,
-            payer_name: None,
-            paid_amount: None,
+            ..Payment::new_pending(draft, 0, 0, 0)
         }
     }
 
+    /// A success about our checkout request, paid from our phone.
     fn success(amount: i64, receipt: &str) -> Outcome {
-        Outcome::Succeeded {
-            checkout_request_id: Some("ws_CO_1".into()),
-            receipt: Some(receipt.into()),
-            amount: Some(amount),
-            phone: Some("254712345678".into()),
-            result_desc: "ok".into(),
-        }
+        paid_from("254712345678", amount, receipt)
+    }
+
+    fn paid_from(phone: &str, amount: i64, receipt: &str) -> Outcome {
+        Outcome::success_for_test(Some("ws_CO_1"), Some(receipt), Some(amount), Some(phone))
     }
 
     fn failure(code: &str, reason: &str) -> Outcome {
@@ -261,28 +238,14 @@ mod tests {
     fn mismatches_go_to_review() {
         let p = pending();
         assert_eq!(decide(&p, &success(1, "R1")).unwrap().status, PaymentStatus::NeedsReview);
-        let other_phone = Outcome::Succeeded {
-            checkout_request_id: Some("ws_CO_1".into()),
-            receipt: Some("R".into()),
-            amount: Some(800),
-            phone: Some("254799999999".into()),
-            result_desc: "ok".into(),
-        };
+        let other_phone = paid_from("254799999999", 800, "R");
         assert_eq!(decide(&p, &other_phone).unwrap().status, PaymentStatus::NeedsReview);
-        let masked = Outcome::Succeeded {
-            checkout_request_id: Some("ws_CO_1".into()),
-            receipt: Some("R".into()),
-            amount: Some(800),
-            phone: Some("2547 ***** 678".into()),
-            result_desc: "ok".into(),
-        };
+        let masked = paid_from("2547 ***** 678", 800, "R");
         assert_eq!(decide(&p, &masked).unwrap().status, PaymentStatus::Succeeded);
-        let other_id = Outcome::Failed {
-            checkout_request_id: Some("ws_CO_2".into()),
-            result_code: "1032".into(),
-            result_desc: "x".into(),
-            reason: daraja::FailureReason::Cancelled,
-        };
+        let mut other_id = failure("1032", "cancelled");
+        if let Outcome::Failed { checkout_request_id, .. } = &mut other_id {
+            *checkout_request_id = Some("ws_CO_2".into());
+        }
         assert_eq!(decide(&p, &other_id).unwrap().status, PaymentStatus::NeedsReview);
     }
 
@@ -362,25 +325,13 @@ mod tests {
     #[test]
     fn a_success_callback_without_a_usable_amount_goes_to_review() {
         // `amount: None` is what the daraja crate reports for a missing or malformed `Amount`.
-        let no_amount = Outcome::Succeeded {
-            checkout_request_id: Some("ws_CO_1".into()),
-            receipt: Some("LGR019G3J2".into()),
-            amount: None,
-            phone: None,
-            result_desc: "ok".into(),
-        };
+        let no_amount = Outcome::success_for_test(Some("ws_CO_1"), Some("LGR019G3J2"), None, None);
         let d = decide_from(&pending(), Source::Callback, &no_amount).unwrap();
         assert_eq!(d.status, PaymentStatus::NeedsReview);
         assert_eq!(d.mpesa_receipt.as_deref(), Some("LGR019G3J2"));
         assert!(d.review_reason.unwrap().contains("no usable paid amount"));
         // The same with confirmation by query on.
-        let to_confirm = Outcome::SuccessToConfirm {
-            checkout_request_id: Some("ws_CO_1".into()),
-            receipt: None,
-            amount: None,
-            phone: None,
-            result_desc: "ok".into(),
-        };
+        let to_confirm = Outcome::success_for_test(Some("ws_CO_1"), None, None, None).to_confirm();
         assert_eq!(decide_from(&pending(), Source::Callback, &to_confirm).unwrap().status, PaymentStatus::NeedsReview);
         // An STK Query answer never has an amount: it still settles the payment.
         assert_eq!(decide_from(&pending(), Source::Query, &no_amount).unwrap().status, PaymentStatus::Succeeded);
@@ -395,25 +346,13 @@ mod tests {
     #[test]
     fn a_success_to_confirm_waits_for_the_query() {
         let mut p = pending();
-        let reported = Outcome::SuccessToConfirm {
-            checkout_request_id: Some("ws_CO_1".into()),
-            receipt: Some("R1".into()),
-            amount: Some(800),
-            phone: Some("254712345678".into()),
-            result_desc: "ok".into(),
-        };
+        let reported = success(800, "R1").to_confirm();
         let d = decide(&p, &reported).unwrap();
         assert_eq!((d.status, d.event(), d.check_now), (PaymentStatus::Pending, None, true));
         assert_eq!(d.mpesa_receipt.as_deref(), Some("R1"));
         p.mpesa_receipt = Some("R1".into());
         assert_eq!(decide(&p, &reported), None, "the same report again changes nothing");
-        let confirmed = Outcome::Succeeded {
-            checkout_request_id: Some("ws_CO_1".into()),
-            receipt: None,
-            amount: None,
-            phone: None,
-            result_desc: "ok".into(),
-        };
+        let confirmed = Outcome::success_for_test(Some("ws_CO_1"), None, None, None);
         assert_eq!(decide(&p, &confirmed).unwrap().status, PaymentStatus::Succeeded);
         let d = decide(&p, &failure("1032", "cancelled")).unwrap();
         assert_eq!(d.status, PaymentStatus::NeedsReview, "a contradicted success is not a plain failure");

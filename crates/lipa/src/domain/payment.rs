@@ -174,6 +174,21 @@ pub struct PaymentDraft {
     pub return_url: Option<String>,
 }
 
+#[cfg(test)]
+impl PaymentDraft {
+    /// A draft with this amount, phone and reference (for tests).
+    pub(crate) fn for_test(amount: i64, phone: Option<&str>, reference: &str) -> Self {
+        PaymentDraft {
+            amount,
+            phone: phone.map(Into::into),
+            reference: reference.into(),
+            description: "d".into(),
+            metadata: serde_json::Value::Null,
+            return_url: None,
+        }
+    }
+}
+
 impl Payment {
     /// A new pending payment. With a phone its push is about to be sent (first check after
     /// `reconcile_after_ms`); without one it waits for the customer, who has `max_age_ms` to type it.
@@ -280,6 +295,36 @@ pub enum Outcome {
         phone: Option<String>,
         result_desc: String,
     },
+}
+
+impl Outcome {
+    /// A success as `LIPA_CONFIRM_SUCCESS_BY_QUERY` takes it: [`Outcome::SuccessToConfirm`], with the same
+    /// fields. Any other outcome stays as it is.
+    pub fn to_confirm(self) -> Self {
+        match self {
+            Outcome::Succeeded { checkout_request_id, receipt, amount, phone, result_desc } => {
+                Outcome::SuccessToConfirm { checkout_request_id, receipt, amount, phone, result_desc }
+            }
+            other => other,
+        }
+    }
+
+    /// A success with these fields and the result description `ok` (for tests).
+    #[cfg(test)]
+    pub(crate) fn success_for_test(
+        checkout_request_id: Option<&str>,
+        receipt: Option<&str>,
+        amount: Option<i64>,
+        phone: Option<&str>,
+    ) -> Self {
+        Outcome::Succeeded {
+            checkout_request_id: checkout_request_id.map(Into::into),
+            receipt: receipt.map(Into::into),
+            amount,
+            phone: phone.map(Into::into),
+            result_desc: "ok".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,22 +14,11 @@ use crate::app::{now_ms, AppState};
 use crate::domain::money_out::{give_up, Method, MoneyOut, SendState};
 use crate::money_out::send;
 
-const LEASE: Duration = Duration::from_secs(60);
-const BATCH: i64 = 32;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        match run_once(&state).await {
-            Ok(n) if n as i64 == BATCH => continue,
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "money-out reconciliation pass failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(state.cfg.worker_tick) => {}
-            _ = stop.changed() => return,
-        }
-    }
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
+    let state = &state;
+    super::run_passes(state, stop, "money-out reconciliation", move || run_once(state)).await
 }
 
 /// One pass: claim what is due and check it. Returns how many rows were claimed.
@@ -38,7 +27,7 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
         return Ok(0);
     }
     let now = now_ms();
-    let due = state.store.claim_due_money_out(now, now + LEASE.as_millis() as i64, BATCH).await?;
+    let due = state.store.claim_due_money_out(now, super::lease_until(now), super::BATCH).await?;
     let n = due.len();
     let checks = due.into_iter().map(|m| {
         let state = state.clone();
@@ -54,8 +43,7 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
 }
 
 fn backoff(state: &AppState, attempts: i64) -> i64 {
-    let base = state.cfg.reconcile_after.max(Duration::from_secs(1));
-    base.saturating_mul(1u32 << attempts.clamp(0, 10) as u32).min(MAX_BACKOFF).as_millis() as i64
+    super::backoff(state, attempts, MAX_BACKOFF).as_millis() as i64
 }
 
 async fn check(state: &AppState, m: MoneyOut) -> Result<(), crate::error::ApiError> {

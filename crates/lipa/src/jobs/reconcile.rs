@@ -14,29 +14,17 @@ use crate::app::{now_ms, AppState};
 use crate::domain::{Outcome, Payment, PushState, Source};
 use crate::payments::query_outcome;
 
-/// How long a claimed payment is ours before another worker may take it over.
-const LEASE: Duration = Duration::from_secs(60);
-const BATCH: i64 = 32;
 const MAX_BACKOFF: Duration = Duration::from_secs(120);
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    loop {
-        match run_once(&state).await {
-            Ok(n) if n as i64 == BATCH => continue, // more may be due right now
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "reconciliation pass failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(state.cfg.worker_tick) => {}
-            _ = stop.changed() => return,
-        }
-    }
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
+    let state = &state;
+    super::run_passes(state, stop, "reconciliation", move || run_once(state)).await
 }
 
 /// One pass: claim what is due and check it. Returns how many payments were claimed.
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let now = now_ms();
-    let due = state.store.claim_due_checks(now, now + LEASE.as_millis() as i64, BATCH).await?;
+    let due = state.store.claim_due_checks(now, super::lease_until(now), super::BATCH).await?;
     let n = due.len();
     let checks = due.into_iter().map(|p| {
         let state = state.clone();
@@ -49,11 +37,6 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     });
     futures::future::join_all(checks).await;
     Ok(n)
-}
-
-fn backoff(state: &AppState, attempts: i64) -> Duration {
-    let base = state.cfg.reconcile_after.max(Duration::from_secs(1));
-    base.saturating_mul(1u32 << attempts.clamp(0, 10) as u32).min(MAX_BACKOFF)
 }
 
 async fn check(state: &AppState, p: Payment) -> anyhow::Result<()> {
@@ -70,7 +53,8 @@ async fn check(state: &AppState, p: Payment) -> anyhow::Result<()> {
         anyhow::Ok(())
     };
     let later = |note: String| async move {
-        let next = (now + backoff(state, p.check_attempts).as_millis() as i64).min(deadline.max(now + 1000));
+        let next = (now + super::backoff(state, p.check_attempts, MAX_BACKOFF).as_millis() as i64)
+            .min(deadline.max(now + 1000));
         state.store.reschedule_check(&p.id, next, &note, now).await?;
         anyhow::Ok(())
     };

@@ -20,9 +20,6 @@ use crate::app::{now_ms, AppState};
 use crate::store::{DeliveryOutcome, Event, WebhookAttempt};
 use crate::webhook;
 
-/// Longer than an attempt can take (the timeout), so a live attempt never loses its event.
-const LEASE: Duration = Duration::from_secs(60);
-const BATCH: i64 = 32;
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// Doubling stops here; attempts then come this far apart until the window ends.
 const MAX_DELAY: Duration = Duration::from_secs(6 * 3600);
@@ -77,7 +74,7 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: AppState, stop: watch::Receiver<bool>) {
     let d = match Deliverer::from_state(&state) {
         Ok(Some(d)) => d,
         Ok(None) => return,
@@ -87,23 +84,14 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
     };
     tracing::info!(url = %d.shown_url, "webhook delivery started");
-    loop {
-        match run_once(&state, &d).await {
-            Ok(n) if n as i64 == BATCH => continue, // more may be due right now
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "webhook pass failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(state.cfg.worker_tick) => {}
-            _ = stop.changed() => return,
-        }
-    }
+    let (state, d) = (&state, &d);
+    super::run_passes(state, stop, "webhook", move || run_once(state, d)).await
 }
 
 /// One pass: claim the due events and send them concurrently. Returns how many were claimed.
 pub async fn run_once(state: &AppState, d: &Deliverer) -> anyhow::Result<usize> {
     let now = now_ms();
-    let due = state.store.claim_due_events(now, now + LEASE.as_millis() as i64, &d.owner, BATCH).await?;
+    let due = state.store.claim_due_events(now, super::lease_until(now), &d.owner, super::BATCH).await?;
     let n = due.len();
     let sends = due.into_iter().map(|e| async move {
         let id = e.id.clone();

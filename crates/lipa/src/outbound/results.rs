@@ -19,10 +19,6 @@ impl BatchWork for Results {
     async fn batch(&self, jobs: &[ResultIn]) -> Result<Vec<ResultApplied>, StoreError> {
         self.0.record_money_out_results(jobs).await
     }
-    async fn one(&self, job: &ResultIn) -> Result<ResultApplied, StoreError> {
-        let mut out = self.0.record_money_out_results(std::slice::from_ref(job)).await?;
-        Ok(out.pop().unwrap_or_default())
-    }
 }
 
 /// The queue in front of the answer writer. Cheap to clone.

@@ -15,9 +15,7 @@ pub type CallbackResult = &'static str;
 pub async fn record_callback(state: &AppState, secret: String, body: &[u8]) -> Result<CallbackResult, PaymentError> {
     let mut outcome = callback_outcome(body);
     if state.cfg.security.confirm_success_by_query {
-        if let Some(Outcome::Succeeded { checkout_request_id, receipt, amount, phone, result_desc }) = outcome {
-            outcome = Some(Outcome::SuccessToConfirm { checkout_request_id, receipt, amount, phone, result_desc });
-        }
+        outcome = outcome.map(Outcome::to_confirm);
     }
     let applied = state
         .ingest
