@@ -61,7 +61,7 @@ struct Row {
 pub async fn run(a: AbuseArgs) -> anyhow::Result<bool> {
     let kind = Kind::from_arg(&a.db);
     let phase = a.phase.min(Duration::from_secs(10));
-    let tmp = procs::out_dir().join("tmp");
+    let tmp = procs::tmp_dir()?;
     let sim = procs::start_sim(Duration::from_millis(300)).await?;
     let procs::Planned { url, addr, env } = procs::plan_gateway(
         kind,

@@ -130,8 +130,7 @@ fn payments(path: &'static str, letter: char, key: Option<String>) -> MakeReq {
 /// Run the benchmark; `chart` draws the report as SVG (`chart::svg`, passed in by `main`).
 pub async fn run(args: BenchArgs, chart: fn(&Report) -> String) -> anyhow::Result<Report> {
     let out = procs::out_dir();
-    std::fs::create_dir_all(&out)?;
-    let tmp = out.join("tmp");
+    let tmp = procs::tmp_dir()?;
     let mut results = Vec::new();
     for name in &args.db {
         let kind = match name.as_str() {

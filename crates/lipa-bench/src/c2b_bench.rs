@@ -63,7 +63,7 @@ pub async fn c2b_count(d: &Db) -> anyhow::Result<i64> {
 }
 
 async fn one_mode(a: &C2bBenchArgs, kind: Kind, batch: Option<&str>) -> anyhow::Result<Vec<Stats>> {
-    let tmp = procs::out_dir().join("tmp");
+    let tmp = procs::tmp_dir()?;
     let sim = procs::start_sim(Duration::from_secs(1)).await?;
     let mut extra = vec![("LIPA_LOG", "warn".to_string())];
     if let Some(b) = batch {

@@ -55,7 +55,7 @@ const PHONES: [(&str, i64); 3] = [("0708374149", 0), ("0700001032", 1032), ("070
 
 pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
     let kind = Kind::from_arg(&a.db);
-    let tmp = procs::out_dir().join("tmp");
+    let tmp = procs::tmp_dir()?;
     let reconcile_after = Duration::from_secs(2);
     let pending_max_age = Duration::from_secs(20);
     let late_ms = 3000;

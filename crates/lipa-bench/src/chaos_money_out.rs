@@ -22,8 +22,7 @@ const RECIPIENTS: [&str; 2] = ["0712345678", "0700002040"];
 
 pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
     let kind = Kind::from_arg(&a.db);
-    let tmp = procs::out_dir().join("tmp");
-    std::fs::create_dir_all(&tmp)?;
+    let tmp = procs::tmp_dir()?;
     let sim = procs::start_sim(Duration::from_millis(300)).await?;
     let cert = tmp.join("sim-certificate.pem");
     std::fs::write(&cert, daraja_sim::SIM_CERTIFICATE_PEM)?;

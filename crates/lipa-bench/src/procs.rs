@@ -163,3 +163,11 @@ impl Proc {
 pub fn out_dir() -> PathBuf {
     PathBuf::from("target/bench")
 }
+
+/// Where a run keeps its databases and gateway logs (`target/bench/tmp`), made if missing: a PostgreSQL-only
+/// run on a fresh checkout has no SQLite file to make it.
+pub fn tmp_dir() -> std::io::Result<PathBuf> {
+    let tmp = out_dir().join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    Ok(tmp)
+}
