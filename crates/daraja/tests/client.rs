@@ -401,3 +401,48 @@ async fn token_store_is_shared_between_clients() {
     assert_eq!(b.oauth_requests(), 0);
     assert!(store.get().await.unwrap().is_some());
 }
+
+/// A push answered with a redirect is not followed: following it would re-send the push, with its bearer
+/// token, to wherever the `Location` points. The caller gets an error it must not blindly retry.
+#[tokio::test]
+async fn a_redirected_push_is_not_followed() {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let elsewhere = Arc::new(AtomicU64::new(0));
+    let hits = elsewhere.clone();
+    let app = axum::Router::new()
+        .route(
+            "/oauth/v1/generate",
+            get(|| async { axum::Json(json!({"access_token": "token-1", "expires_in": "3599"})) }),
+        )
+        .route(
+            "/mpesa/stkpush/v1/processrequest",
+            post(|| async { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/elsewhere")]).into_response() }),
+        )
+        .route(
+            "/elsewhere",
+            post(move || {
+                let hits = hits.clone();
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    axum::Json(serde_json::from_str::<Value>(&fixture("stkpush_ok.json")).unwrap())
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config = Config::new(
+        Environment::Custom(url.parse().unwrap()),
+        common::KEY,
+        common::SECRET,
+        common::SHORTCODE,
+        common::PASSKEY,
+    );
+    let err = Client::new(config).unwrap().stk_push(&sample_push()).await.expect_err("a redirect is no acceptance");
+    assert!(!err.is_retry_safe(), "{err:?}");
+    assert_eq!(elsewhere.load(Ordering::SeqCst), 0, "the redirect was followed");
+}

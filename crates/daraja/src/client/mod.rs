@@ -97,6 +97,9 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("lipa-daraja/", env!("CARGO_PKG_VERSION")))
+            // Daraja never redirects; following one would re-send a push or a payout, bearer token and
+            // all, to wherever the answer points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::InvalidInput { field: "http_client", reason: e.to_string() })?;
         let base = config.environment.base_url().as_str().trim_end_matches('/').to_owned();
