@@ -413,6 +413,8 @@ async fn a_redirected_push_is_not_followed() {
 
     let elsewhere = Arc::new(AtomicU64::new(0));
     let hits = elsewhere.clone();
+    let pushes = Arc::new(AtomicU64::new(0));
+    let pushed = pushes.clone();
     let app = axum::Router::new()
         .route(
             "/oauth/v1/generate",
@@ -420,7 +422,10 @@ async fn a_redirected_push_is_not_followed() {
         )
         .route(
             "/mpesa/stkpush/v1/processrequest",
-            post(|| async { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/elsewhere")]).into_response() }),
+            post(move || {
+                pushed.fetch_add(1, Ordering::SeqCst);
+                async { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/elsewhere")]).into_response() }
+            }),
         )
         .route(
             "/elsewhere",
@@ -443,6 +448,8 @@ async fn a_redirected_push_is_not_followed() {
         common::PASSKEY,
     );
     let err = Client::new(config).unwrap().stk_push(&sample_push()).await.expect_err("a redirect is no acceptance");
+    assert!(matches!(err, Error::UnexpectedResponse { http_status: 307, .. }), "{err:?}");
     assert!(!err.is_retry_safe(), "{err:?}");
+    assert_eq!(pushes.load(Ordering::SeqCst), 1, "the push reached Daraja once");
     assert_eq!(elsewhere.load(Ordering::SeqCst), 0, "the redirect was followed");
 }

@@ -329,3 +329,33 @@ async fn push_faults_never_double_prompt() {
     assert!(app.sim().transactions().iter().all(|t| t.reference != "SPIKE"));
     app.stop().await;
 }
+
+/// The checks the `/v1` routes share: a bad Idempotency-Key is refused before anything is made (payments and
+/// payouts alike), and a `starting_after` that names nothing is `invalid_cursor` (payments and events).
+async fn shared_request_checks_answer_by_name(backend: Backend) {
+    let app = spawn(&backend).await;
+    let long = "k".repeat(256);
+    let payment = serde_json::to_vec(&json!({"amount": 10, "phone": "0712345679", "reference": "KEYS-1"})).unwrap();
+    let payout = serde_json::to_vec(&json!({"amount": 10, "phone": "0712345679", "remarks": "keys"})).unwrap();
+    for (path, body) in [("/v1/payments", &payment), ("/v1/payouts", &payout)] {
+        for key in ["   ", long.as_str()] {
+            let (status, err) = app.post_raw(path, body.clone(), &[("Idempotency-Key", key)]).await;
+            assert_eq!(status, 400, "{path} {err}");
+            assert_eq!(err["error"]["code"], "invalid_idempotency_key", "{path} {err}");
+        }
+        let (_, list) = app.get(path).await;
+        assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "nothing was made at {path}: {list}");
+    }
+    for (path, message) in [
+        ("/v1/payments?starting_after=pay_nope", "starting_after names no payment"),
+        ("/v1/events?starting_after=evt_nope", "starting_after names no event"),
+    ] {
+        let (status, err) = app.get(path).await;
+        assert_eq!(status, 400, "{path} {err}");
+        assert_eq!(err["error"]["code"], "invalid_cursor", "{err}");
+        assert_eq!(err["error"]["field"], "starting_after", "{err}");
+        assert_eq!(err["error"]["message"], message, "{err}");
+    }
+    app.stop().await;
+}
+each_backend!(shared_request_checks_answer_by_name);

@@ -87,6 +87,9 @@ async fn callbacks_for_unknown_secrets_cannot_fill_the_database(backend: Backend
         assert!(log.iter().any(|e| e.kind == "callback"), "the real callback was committed: {log:?}");
         if allowlist.is_none() {
             assert_eq!(app.settled(id).await["status"], "succeeded");
+        } else {
+            let (_, now) = app.get(&format!("/v1/payments/{id}")).await;
+            assert_eq!(now["status"], "pending", "a callback from outside the allowlist is never applied: {now}");
         }
         app.stop().await;
     }

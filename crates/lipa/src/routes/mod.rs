@@ -112,8 +112,9 @@ impl ApiPost {
 
     /// The `Idempotency-Key` header with the hash of this body (payouts and refunds).
     pub fn idempotency(&self) -> Result<Option<crate::store::Idempotency>, ApiError> {
-        let request_hash = crate::payments::create::request_hash(&self.body);
-        Ok(self.idempotency_key()?.map(|key| crate::store::Idempotency { key, request_hash }))
+        let hash =
+            |key| crate::store::Idempotency { key, request_hash: crate::payments::create::request_hash(&self.body) };
+        Ok(self.idempotency_key()?.map(hash))
     }
 }
 

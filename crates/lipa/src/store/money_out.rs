@@ -62,7 +62,7 @@ pub struct ResultIn {
 }
 
 /// What one recorded answer did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ResultApplied {
     /// The payout or refund after it (None: the secret named none).
     pub object: Option<MoneyOut>,
