@@ -395,7 +395,7 @@ fn cookie_of(app: &TestApp) -> impl Fn(&str) -> reqwest::RequestBuilder + '_ {
 /// off; an old cookie cannot resolve a review then. Expired sessions are swept.
 async fn admin_sessions_end_with_the_password_or_the_admin(backend: Backend) {
     let app = spawn_with(&backend, &[("LIPA_ADMIN_PASSWORD", "first-password")]).await;
-    let cookie = session_cookie(&admin_login_form(&app, "first-password").await);
+    let cookie = admin_login(&app, "first-password").await;
     assert_eq!(cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap().status(), 200);
     let (db, dir) = app.stop_keep_database().await;
 
@@ -407,7 +407,7 @@ async fn admin_sessions_end_with_the_password_or_the_admin(backend: Backend) {
     let app = spawn_on(&backend, &db, dir, &[("LIPA_ADMIN_PASSWORD", "second-password")]).await;
     let r = cookie_of(&app)("/admin").header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 303, "new password: the old session is over");
-    let cookie = session_cookie(&admin_login_form(&app, "second-password").await);
+    let cookie = admin_login(&app, "second-password").await;
     // A payment under review, for the old cookie to try to resolve.
     let p = app.create(json!({"amount": 800, "phone": "0712345678", "reference": "REV"})).await;
     let id = p["id"].as_str().unwrap().to_string();
@@ -498,7 +498,7 @@ async fn nul_characters_are_refused_by_name(backend: Backend) {
         assert_eq!(e["error"]["field"], field, "{b}: {path} -> {e}");
     }
     // The admin search, signed in.
-    let cookie = session_cookie(&admin_login_form(&app, "nul-admin-pw").await);
+    let cookie = admin_login(&app, "nul-admin-pw").await;
     let r = no_redirects().get(format!("{}/admin?q=%00", app.url)).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 400, "{b}");
     // The callback path.

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{admin_login, admin_page, no_redirects, poll, spawn_with, Backend};
+use common::{admin_login, admin_page, csrf_of, no_redirects, poll, spawn_with, Backend};
 use serde_json::json;
 
 const PASSWORD: &str = "money-out-admin-pass";
@@ -18,8 +18,8 @@ async fn admin_refunds_and_lists_money_out(backend: Backend) {
     app.settled(id).await;
     let html = admin_page(&app, &cookie, &format!("/admin/payments/{id}")).await;
     assert!(html.contains(&format!("action=\"/admin/payments/{id}/refund\"")), "a refund button");
-    let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-    let csrf = &html[at..at + 32];
+    let csrf = csrf_of(&html);
+    let csrf = csrf.as_str();
     let post = |amount: &'static str| {
         no_redirects()
             .post(format!("{}/admin/payments/{id}/refund", app.url))
