@@ -20,12 +20,29 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use tower::Layer as _;
 
 use crate::app::MAX_BODY;
 
-/// Wrap a finished router (after the simulator's routes are merged in).
-pub fn apply(app: Router) -> Router {
-    app.layer(axum::middleware::from_fn(check_inputs)).layer(axum::middleware::from_fn(security_headers))
+/// Wrap a finished router (after the simulator's routes are merged in), once around the whole of it rather
+/// than around each route: the input checks, the request id (`request_log::ids`) and the security headers.
+pub fn apply(
+    app: Router,
+) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + Sync + 'static
+{
+    axum::middleware::from_fn(guard).layer(crate::request_log::ids(app))
+}
+
+/// What every request passes through: an odd request id is dropped (a new one is made), the inputs are
+/// checked, and the answer — a refusal included — gets the security headers.
+async fn guard(mut req: Request, next: Next) -> Response {
+    crate::request_log::drop_odd_id(req.headers_mut());
+    let resp = match checked(req).await {
+        Ok(req) => next.run(req).await,
+        Err(refusal) => refusal,
+    };
+    secured(resp).await
 }
 
 fn refuse(code: &str, field: &str, message: String) -> Response {
@@ -72,39 +89,41 @@ pub fn json_nul_field(v: &Value) -> Option<String> {
     }
 }
 
-async fn check_inputs(req: Request, next: Next) -> Response {
+/// The request, when its inputs pass (the body read whole and put back when it had to be looked at), or
+/// the refusal.
+async fn checked(req: Request) -> Result<Request, Response> {
     let path = req.uri().path();
     if percent_decoded_has_nul(path) {
-        return nul_in("path");
+        return Err(nul_in("path"));
     }
     if let Some(problem) = req.uri().query().and_then(query_problem) {
-        return problem;
+        return Err(problem);
     }
     let has_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
     if !has_body || path.starts_with("/callbacks/") {
-        return next.run(req).await;
+        return Ok(req);
     }
     let content_type =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
     let kind = match content_type.as_deref() {
         Some(ct) if ct.starts_with("application/json") => BodyKind::Json,
         Some(ct) if ct.starts_with("application/x-www-form-urlencoded") => BodyKind::Form,
-        _ => return next.run(req).await,
+        _ => return Ok(req),
     };
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY) {
         // The route answers 413 itself.
-        return next.run(req).await;
+        return Ok(req);
     }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return crate::error::ApiError::TooLarge.into_response(),
+        Err(_) => return Err(crate::error::ApiError::TooLarge.into_response()),
     };
     if let Some(field) = body_nul_field(kind, &bytes) {
-        return nul_in(&field);
+        return Err(nul_in(&field));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 #[derive(Clone, Copy)]
@@ -134,8 +153,8 @@ fn percent_decoded_has_nul(path: &str) -> bool {
     path.as_bytes().contains(&0) || path.as_bytes().windows(3).any(|w| w == b"%00")
 }
 
-async fn security_headers(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+/// An answer with the security headers it does not set itself.
+async fn secured(resp: Response) -> Response {
     let (mut parts, body) = resp.into_parts();
     let h = &mut parts.headers;
     let add = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {

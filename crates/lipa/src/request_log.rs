@@ -3,19 +3,17 @@
 //! the method and the route template, so every log line a request causes names it (tower-http's
 //! `TraceLayer`). Neither the raw path (callback URLs hold secrets) nor an unknown method is logged.
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::Router;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestId, RequestId, SetRequestId};
 use tower_http::trace::TraceLayer;
 
 pub const HEADER: &str = "x-request-id";
 
 /// A new id: 16 random hex digits.
 #[derive(Clone, Copy, Default)]
-struct NewId;
+pub struct NewId;
 
 impl MakeRequestId for NewId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
@@ -30,10 +28,10 @@ fn sensible(v: &HeaderValue) -> bool {
     (1..=64).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
-async fn drop_odd_ids(mut req: Request, next: Next) -> Response {
+/// Forget a client's request id that is not [`sensible`], or given more than once (a new one is made).
+pub fn drop_odd_id(headers: &mut HeaderMap) {
     let odd = {
-        let all = req.headers().get_all(HEADER);
-        let mut values = all.iter();
+        let mut values = headers.get_all(HEADER).iter();
         match (values.next(), values.next()) {
             (Some(v), None) => !sensible(v),
             (None, _) => false,
@@ -41,9 +39,8 @@ async fn drop_odd_ids(mut req: Request, next: Next) -> Response {
         }
     };
     if odd {
-        req.headers_mut().remove(HEADER);
+        headers.remove(HEADER);
     }
-    next.run(req).await
 }
 
 fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
@@ -53,13 +50,17 @@ fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     tracing::info_span!("request", request_id = %id, method, route)
 }
 
-/// The tracing layers around a router (its routes only: add them before merging others in).
-pub fn layer(router: Router) -> Router {
-    router
-        .layer(PropagateRequestIdLayer::new(axum::http::HeaderName::from_static(HEADER)))
-        .layer(TraceLayer::new_for_http().make_span_with(span))
-        .layer(SetRequestIdLayer::new(axum::http::HeaderName::from_static(HEADER), NewId))
-        .layer(axum::middleware::from_fn(drop_odd_ids))
+/// The request span around each of a router's routes (its own: add it before merging others in). It sits at
+/// route level because it names the route template, which only routing finds.
+pub fn trace(router: Router) -> Router {
+    router.layer(TraceLayer::new_for_http().make_span_with(span))
+}
+
+/// The request id around a whole app, once: a request without a (kept) id gets a new one, and the answer
+/// carries it back. Outside the routing, so that no route pays for it twice; [`drop_odd_id`] runs before.
+pub fn ids<S>(app: S) -> SetRequestId<PropagateRequestId<S>, NewId> {
+    let name = HeaderName::from_static(HEADER);
+    SetRequestId::new(PropagateRequestId::new(app, name.clone()), name, NewId)
 }
 
 #[cfg(test)]

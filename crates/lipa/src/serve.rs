@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
-use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -35,9 +36,28 @@ use crate::hardening::Hardening;
 /// How long connections in progress may finish after a stop was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
+/// What [`run`] serves: the whole app as one service (the router inside `boundary::apply`).
+pub trait App:
+    tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> App for T where
+    T: tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Serve `app` on `listener` until `stop` turns true (or its sender goes away), then let the requests in
 /// flight finish (at most [`SHUTDOWN_GRACE`]).
-pub async fn run(listener: TcpListener, app: Router, h: Hardening, mut stop: watch::Receiver<bool>) {
+pub async fn run(listener: TcpListener, app: impl App, h: Hardening, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(connection_slots(h.max_connections, open_files_limit())));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(h.header_timeout).keep_alive(true);
@@ -143,7 +163,7 @@ impl Drop for InFlight {
 async fn connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    app: Router,
+    app: impl App,
     http: &hyper::server::conn::http1::Builder,
     h: &Hardening,
     mut stop: watch::Receiver<bool>,

@@ -192,6 +192,46 @@ async fn callbacks_from_outside_the_allowlist_are_kept_but_never_applied(backend
 }
 each_backend!(callbacks_from_outside_the_allowlist_are_kept_but_never_applied);
 
+/// The money-out answer endpoints (`/callbacks/result/…`, `/callbacks/timeout/…`) ask the allowlist too: a
+/// payout's real result, posted from outside it, is acknowledged like any other and never applied or kept;
+/// the same body through a trusted proxy from an allowed address settles the payout.
+async fn money_out_answers_from_outside_the_allowlist_are_never_applied(backend: Backend) {
+    for trusted in [false, true] {
+        let mut env = vec![("LIPA_CALLBACK_ALLOWLIST", "196.201.214.0/24")];
+        if trusted {
+            env.push(("LIPA_TRUSTED_PROXIES", "127.0.0.1/32"));
+        }
+        let app = spawn_with(&backend, &env).await;
+        // The simulator decides the payout but never delivers its result: only ours arrives.
+        app.sim().set_faults(daraja_sim::Faults { drop_callback: 1.0, ..daraja_sim::Faults::default() });
+        let (status, p) = app.post("/v1/payouts", &json!({"amount": 150, "phone": "0712345678"})).await;
+        assert_eq!(status, 201, "{p}");
+        let id = p["id"].as_str().unwrap().to_string();
+        let result = poll(Duration::from_secs(10), || async { app.sim().money_out_request(&id)?.result_payload })
+            .await
+            .expect("the simulator decides the payout");
+        let m = app.gw.state.store.get_money_out(&id).await.unwrap().unwrap();
+        let body = serde_json::to_vec(&result).unwrap();
+        let from = [("x-forwarded-for", "196.201.214.200")];
+        for path in ["timeout", "result"] {
+            let url = format!("/callbacks/{path}/{}", m.callback_secret);
+            let (status, ack) = app.post_raw(&url, body.clone(), &from).await;
+            assert_eq!((status, ack), (200, json!({"ResultCode": 0, "ResultDesc": "Accepted"})), "{path}");
+        }
+        let kept = app.gw.state.store.money_out_results(&id).await.unwrap();
+        let (_, now) = app.get(&format!("/v1/payouts/{id}")).await;
+        if trusted {
+            assert_eq!(now["status"], "succeeded", "through the trusted proxy, from Safaricom's range: {now}");
+            assert_eq!(kept.len(), 2, "both answers kept");
+        } else {
+            assert_eq!(now["status"], "pending", "127.0.0.1 is outside the allowlist and no proxy: {now}");
+            assert!(kept.is_empty(), "a refused answer is not kept: {}", kept.len());
+        }
+        app.stop().await;
+    }
+}
+each_backend!(money_out_answers_from_outside_the_allowlist_are_never_applied);
+
 async fn confirm_by_query_keeps_the_receipt_and_waits_for_stk_query(backend: Backend) {
     let app = spawn_with(&backend, &[("LIPA_CONFIRM_SUCCESS_BY_QUERY", "on")]).await;
     // The real loop: the simulator's success callback, then lipa's STK Query confirms it.

@@ -29,7 +29,8 @@ use axum::Router;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// Every route of the gateway, with the body limit, the metrics and the request log around them.
+/// Every route of the gateway, with the body limit, the metrics and the request span around them (the request
+/// id and the input checks go around the whole app: `boundary::apply`).
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(self::openapi::router())
@@ -45,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(crate::app::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
         .with_state(state);
-    crate::request_log::layer(routes)
+    crate::request_log::trace(routes)
 }
 
 /// A body that could not be read: too large, or broken off.
