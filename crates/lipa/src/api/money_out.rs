@@ -109,57 +109,59 @@ pub struct Refund {
 
 impl Payout {
     pub fn of(m: &MoneyOut) -> Self {
+        let (d, o) = (&m.draft, &m.outcome);
         Payout {
             id: m.id.clone(),
             object: PayoutObject::Value,
-            status: m.status,
-            amount: m.amount,
+            status: o.status,
+            amount: d.amount,
             currency: Kes::Value,
-            phone: m.phone.clone().unwrap_or_default(),
-            kind: m.kind.clone(),
-            remarks: m.remarks.clone(),
-            metadata: m.metadata.clone(),
-            mpesa_receipt: m.mpesa_receipt.clone(),
-            recipient_name: m.recipient_name.clone(),
-            result_code: m.result_code.clone(),
-            result_desc: m.result_desc.clone(),
-            failure_reason: m.failure_reason.clone(),
-            review_reason: m.review_reason.clone(),
+            phone: d.phone.clone().unwrap_or_default(),
+            kind: d.kind.clone(),
+            remarks: d.remarks.clone(),
+            metadata: d.metadata.clone(),
+            mpesa_receipt: o.mpesa_receipt.clone(),
+            recipient_name: o.recipient_name.clone(),
+            result_code: o.result_code.clone(),
+            result_desc: o.result_desc.clone(),
+            failure_reason: o.failure_reason.clone(),
+            review_reason: o.review_reason.clone(),
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),
-            completed_at: m.completed_at.map(rfc3339),
+            completed_at: o.completed_at.map(rfc3339),
         }
     }
 }
 
 impl Refund {
     pub fn of(m: &MoneyOut) -> Self {
+        let (d, o) = (&m.draft, &m.outcome);
         Refund {
             id: m.id.clone(),
             object: RefundObject::Value,
-            payment_id: m.payment_id.clone().unwrap_or_default(),
-            status: m.status,
-            amount: m.amount,
+            payment_id: d.payment_id.clone().unwrap_or_default(),
+            status: o.status,
+            amount: d.amount,
             currency: Kes::Value,
-            method: m.method.as_str().to_string(),
-            reason: m.remarks.clone(),
-            metadata: m.metadata.clone(),
-            phone: m.phone.clone(),
-            mpesa_receipt: m.mpesa_receipt.clone(),
-            result_code: m.result_code.clone(),
-            result_desc: m.result_desc.clone(),
-            failure_reason: m.failure_reason.clone(),
-            review_reason: m.review_reason.clone(),
+            method: d.method.as_str().to_string(),
+            reason: d.remarks.clone(),
+            metadata: d.metadata.clone(),
+            phone: d.phone.clone(),
+            mpesa_receipt: o.mpesa_receipt.clone(),
+            result_code: o.result_code.clone(),
+            result_desc: o.result_desc.clone(),
+            failure_reason: o.failure_reason.clone(),
+            review_reason: o.review_reason.clone(),
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),
-            completed_at: m.completed_at.map(rfc3339),
+            completed_at: o.completed_at.map(rfc3339),
         }
     }
 }
 
 /// A payout or refund as the API shows it (and its events carry it).
 pub fn object_json(m: &MoneyOut) -> Value {
-    match m.object {
+    match m.draft.object {
         Object::Payout => super::to_json(&Payout::of(m)),
         Object::Refund => super::to_json(&Refund::of(m)),
     }

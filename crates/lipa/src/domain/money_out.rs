@@ -104,8 +104,24 @@ pub const MAX_AMOUNT: i64 = 250_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MoneyOut {
     pub id: String,
+    /// What was asked for.
+    pub draft: Draft,
+    /// Where it stands: the fields an answer changes.
+    pub outcome: Change,
+    pub send_state: SendState,
+    pub callback_secret: String,
+    pub query_secret: String,
+    pub originator_conversation_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub check_attempts: i64,
+}
+
+/// A new money-out row, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
     pub object: Object,
-    pub status: PaymentStatus,
     pub amount: i64,
     /// The recipient (254…); for a reversal, the payer of the payment when known.
     pub phone: Option<String>,
@@ -117,36 +133,6 @@ pub struct MoneyOut {
     /// Refunds: the payment refunded.
     pub payment_id: Option<String>,
     /// Reversal refunds: the receipt reversed.
-    pub original_receipt: Option<String>,
-    pub send_state: SendState,
-    pub callback_secret: String,
-    pub query_secret: String,
-    pub originator_conversation_id: Option<String>,
-    pub conversation_id: Option<String>,
-    pub mpesa_receipt: Option<String>,
-    pub recipient_name: Option<String>,
-    pub result_code: Option<String>,
-    pub result_desc: Option<String>,
-    pub failure_reason: Option<String>,
-    pub review_reason: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub completed_at: Option<i64>,
-    pub check_attempts: i64,
-    pub next_check_at: Option<i64>,
-}
-
-/// A new money-out row, before it is stored.
-#[derive(Debug, Clone)]
-pub struct Draft {
-    pub object: Object,
-    pub amount: i64,
-    pub phone: Option<String>,
-    pub kind: String,
-    pub method: Method,
-    pub remarks: String,
-    pub metadata: serde_json::Value,
-    pub payment_id: Option<String>,
     pub original_receipt: Option<String>,
 }
 
@@ -160,37 +146,32 @@ impl MoneyOut {
         MoneyOut {
             originator_conversation_id: (d.method == Method::B2c).then(|| id.clone()),
             id,
-            object: d.object,
-            status: PaymentStatus::Pending,
-            amount: d.amount,
-            phone: d.phone,
-            kind: d.kind,
-            method: d.method,
-            remarks: d.remarks,
-            metadata: d.metadata,
-            payment_id: d.payment_id,
-            original_receipt: d.original_receipt,
+            draft: d,
+            outcome: Change {
+                status: PaymentStatus::Pending,
+                mpesa_receipt: None,
+                recipient_name: None,
+                result_code: None,
+                result_desc: None,
+                failure_reason: None,
+                review_reason: None,
+                completed_at: None,
+                next_check_at: Some(now + first_check_ms),
+            },
             send_state: SendState::Queued,
             callback_secret: super::ids::callback_secret(),
             query_secret: super::ids::callback_secret(),
             conversation_id: None,
-            mpesa_receipt: None,
-            recipient_name: None,
-            result_code: None,
-            result_desc: None,
-            failure_reason: None,
-            review_reason: None,
             created_at: now,
             updated_at: now,
-            completed_at: None,
             check_attempts: 0,
-            next_check_at: Some(now + first_check_ms),
         }
     }
 
     /// The event type of this row's current status (`payout.succeeded`, `refund.needs_review`, …).
     pub fn event_type(&self) -> Option<String> {
-        self.status.is_terminal().then(|| format!("{}.{}", self.object.as_str(), self.status.as_str()))
+        let status = self.outcome.status;
+        status.is_terminal().then(|| format!("{}.{}", self.draft.object.as_str(), status.as_str()))
     }
 }
 
@@ -234,34 +215,8 @@ pub struct Change {
 }
 
 impl Change {
-    fn from(m: &MoneyOut) -> Change {
-        Change {
-            status: m.status,
-            mpesa_receipt: m.mpesa_receipt.clone(),
-            recipient_name: m.recipient_name.clone(),
-            result_code: m.result_code.clone(),
-            result_desc: m.result_desc.clone(),
-            failure_reason: m.failure_reason.clone(),
-            review_reason: m.review_reason.clone(),
-            completed_at: m.completed_at,
-            next_check_at: m.next_check_at,
-        }
-    }
-
     pub fn apply(&self, m: &MoneyOut, now: i64) -> MoneyOut {
-        MoneyOut {
-            status: self.status,
-            mpesa_receipt: self.mpesa_receipt.clone(),
-            recipient_name: self.recipient_name.clone(),
-            result_code: self.result_code.clone(),
-            result_desc: self.result_desc.clone(),
-            failure_reason: self.failure_reason.clone(),
-            review_reason: self.review_reason.clone(),
-            completed_at: self.completed_at,
-            next_check_at: self.next_check_at,
-            updated_at: now,
-            ..m.clone()
-        }
+        MoneyOut { outcome: self.clone(), updated_at: now, ..m.clone() }
     }
 }
 
@@ -289,13 +244,13 @@ pub fn decide(m: &MoneyOut, path: Path, result: Option<&daraja::DarajaResult>, n
     let answer: Result<(Option<String>, Option<String>), String> = match path {
         Path::Timeout | Path::StatusTimeout => {
             // Not processed in Daraja's queue: nothing is known; Transaction Status is asked at once.
-            return (m.status == PaymentStatus::Pending)
-                .then(|| Change { next_check_at: Some(now), ..Change::from(m) });
+            return (m.outcome.status == PaymentStatus::Pending)
+                .then(|| Change { next_check_at: Some(now), ..m.outcome.clone() });
         }
         Path::Result if r.is_success() => {
             if let Some(cents) = r.amount() {
-                if cents != m.amount * 100 && m.status == PaymentStatus::Pending {
-                    let why = format!("Daraja reported KES {}, not KES {}", cents as f64 / 100.0, m.amount);
+                if cents != m.draft.amount * 100 && m.outcome.status == PaymentStatus::Pending {
+                    let why = format!("Daraja reported KES {}, not KES {}", cents as f64 / 100.0, m.draft.amount);
                     return Some(review(m, why, &code, &desc));
                 }
             }
@@ -309,13 +264,13 @@ pub fn decide(m: &MoneyOut, path: Path, result: Option<&daraja::DarajaResult>, n
         },
         Path::Status => {
             // The query itself failed: not found is the one answer that says something about the request.
-            if code == "R000002" && m.status == PaymentStatus::Pending {
+            if code == "R000002" && m.outcome.status == PaymentStatus::Pending {
                 return Some(review(m, "Transaction Status does not know this request".into(), &code, &desc));
             }
             return None;
         }
     };
-    match (m.status, answer) {
+    match (m.outcome.status, answer) {
         (PaymentStatus::Pending | PaymentStatus::NeedsReview, Ok((receipt, name))) => Some(Change {
             status: PaymentStatus::Succeeded,
             mpesa_receipt: receipt,
@@ -335,7 +290,7 @@ pub fn decide(m: &MoneyOut, path: Path, result: Option<&daraja::DarajaResult>, n
             review_reason: None,
             completed_at: Some(now),
             next_check_at: None,
-            ..Change::from(m)
+            ..m.outcome.clone()
         }),
         // Reported failed, now paid: never silently either way.
         (PaymentStatus::Failed, Ok(_)) => {
@@ -355,7 +310,7 @@ fn review(m: &MoneyOut, why: String, code: &str, desc: &str) -> Change {
         review_reason: Some(why),
         completed_at: None,
         next_check_at: None,
-        ..Change::from(m)
+        ..m.outcome.clone()
     }
 }
 
@@ -372,7 +327,7 @@ pub fn give_up(m: &MoneyOut, why: &str) -> Change {
         review_reason: Some(why.to_string()),
         next_check_at: None,
         completed_at: None,
-        ..Change::from(m)
+        ..m.outcome.clone()
     }
 }
 
@@ -385,7 +340,7 @@ pub fn refused(m: &MoneyOut, code: &str, message: &str, reason: &str, now: i64) 
         failure_reason: Some(reason.to_string()),
         completed_at: Some(now),
         next_check_at: None,
-        ..Change::from(m)
+        ..m.outcome.clone()
     }
 }
 

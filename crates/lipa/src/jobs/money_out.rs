@@ -59,7 +59,7 @@ async fn check(state: &AppState, m: MoneyOut) -> Result<(), crate::error::ApiErr
         state.store.money_out_change(&m.id, &give_up(&m, why), now).await?;
         return Ok(());
     }
-    match (m.send_state, m.method) {
+    match (m.send_state, m.draft.method) {
         // Not known to have reached Daraja: a B2C resend is refused if the first one got there.
         (SendState::Queued, _) | (SendState::Sending, Method::B2c) => {
             send::send(state, m).await?;

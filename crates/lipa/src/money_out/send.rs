@@ -29,17 +29,17 @@ pub async fn send(state: &AppState, m: MoneyOut) -> Result<MoneyOut, ApiError> {
     let out = &state.money_out;
     let initiator = out.initiator()?;
     let id = m.id.clone();
-    let result = match m.method {
+    let result = match m.draft.method {
         Method::B2c => {
             let request = daraja::B2cRequest {
                 originator_conversation_id: Some(m.id.clone()),
                 initiator_name: initiator.name.clone(),
                 security_credential: initiator.credential().to_string(),
-                command_id: command_of(&m.kind),
-                amount: m.amount as u64,
+                command_id: command_of(&m.draft.kind),
+                amount: m.draft.amount as u64,
                 party_a: out.b2c_shortcode.clone(),
-                party_b: m.phone.clone().unwrap_or_default(),
-                remarks: m.remarks.clone(),
+                party_b: m.draft.phone.clone().unwrap_or_default(),
+                remarks: m.draft.remarks.clone(),
                 queue_time_out_url: timeout_url(state, &m.callback_secret),
                 result_url: result_url(state, &m.callback_secret),
                 occasion: None,
@@ -58,12 +58,12 @@ pub async fn send(state: &AppState, m: MoneyOut) -> Result<MoneyOut, ApiError> {
             let request = daraja::ReversalRequest::new(
                 initiator.name.clone(),
                 initiator.credential(),
-                m.original_receipt.clone().unwrap_or_default(),
-                m.amount as u64,
+                m.draft.original_receipt.clone().unwrap_or_default(),
+                m.draft.amount as u64,
                 out.shortcode.clone(),
                 result_url(state, &m.callback_secret),
                 timeout_url(state, &m.callback_secret),
-                m.remarks.clone(),
+                m.draft.remarks.clone(),
             );
             out.client.reversal(&request).await
         }
@@ -117,7 +117,7 @@ pub async fn ask_status(state: &AppState, m: &MoneyOut) -> Result<bool, ApiError
     let out = &state.money_out;
     let initiator = out.initiator()?;
     let Some(ocid) = m.originator_conversation_id.clone() else { return Ok(false) };
-    let shortcode = match m.method {
+    let shortcode = match m.draft.method {
         Method::B2c => out.b2c_shortcode.clone(),
         Method::Reversal => out.shortcode.clone(),
     };

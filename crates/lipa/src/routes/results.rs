@@ -32,7 +32,7 @@ async fn record(state: &AppState, call: Inbound, timeout: bool) -> Result<Json<V
     let applied = state.money_out.results.record(answer).await?;
     match &applied.object {
         Some(m) if applied.changed => {
-            tracing::info!(id = %m.id, status = m.status.as_str(), timeout, "money-out answer settled it")
+            tracing::info!(id = %m.id, status = m.outcome.status.as_str(), timeout, "money-out answer settled it")
         }
         Some(m) => tracing::info!(id = %m.id, timeout, "money-out answer recorded"),
         None if applied.balance => tracing::debug!("balance result recorded"),

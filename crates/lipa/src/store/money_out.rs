@@ -160,37 +160,45 @@ impl TryFrom<MoneyOutRow> for MoneyOut {
     type Error = super::StoreError;
 
     fn try_from(r: MoneyOutRow) -> Result<Self> {
-        use crate::domain::money_out::{Object, SendState};
+        use crate::domain::money_out::{Draft, Object, SendState};
         use crate::domain::PaymentStatus;
         let corrupt = |what: &str, v: &str| super::StoreError::Corrupt(format!("{} has {what} {v:?}", r.id));
+        let object = Object::parse(&r.object).ok_or_else(|| corrupt("object", &r.object))?;
+        let status = PaymentStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?;
+        let method = Method::parse(&r.method).ok_or_else(|| corrupt("method", &r.method))?;
+        let send_state = SendState::parse(&r.send_state).ok_or_else(|| corrupt("send_state", &r.send_state))?;
         Ok(MoneyOut {
-            object: Object::parse(&r.object).ok_or_else(|| corrupt("object", &r.object))?,
-            status: PaymentStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
-            method: Method::parse(&r.method).ok_or_else(|| corrupt("method", &r.method))?,
-            send_state: SendState::parse(&r.send_state).ok_or_else(|| corrupt("send_state", &r.send_state))?,
-            metadata: serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null),
+            draft: Draft {
+                object,
+                amount: r.amount,
+                phone: r.phone,
+                kind: r.kind,
+                method,
+                remarks: r.remarks,
+                metadata: serde_json::from_str(&r.metadata).unwrap_or(serde_json::Value::Null),
+                payment_id: r.payment_id,
+                original_receipt: r.original_receipt,
+            },
+            outcome: Change {
+                status,
+                mpesa_receipt: r.mpesa_receipt,
+                recipient_name: r.recipient_name,
+                result_code: r.result_code,
+                result_desc: r.result_desc,
+                failure_reason: r.failure_reason,
+                review_reason: r.review_reason,
+                completed_at: r.completed_at,
+                next_check_at: r.next_check_at,
+            },
+            send_state,
             id: r.id,
-            amount: r.amount,
-            phone: r.phone,
-            kind: r.kind,
-            remarks: r.remarks,
-            payment_id: r.payment_id,
-            original_receipt: r.original_receipt,
             callback_secret: r.callback_secret,
             query_secret: r.query_secret,
             originator_conversation_id: r.originator_conversation_id,
             conversation_id: r.conversation_id,
-            mpesa_receipt: r.mpesa_receipt,
-            recipient_name: r.recipient_name,
-            result_code: r.result_code,
-            result_desc: r.result_desc,
-            failure_reason: r.failure_reason,
-            review_reason: r.review_reason,
             created_at: r.created_at,
             updated_at: r.updated_at,
-            completed_at: r.completed_at,
             check_attempts: r.check_attempts,
-            next_check_at: r.next_check_at,
         })
     }
 }

@@ -39,8 +39,13 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
             Err(e) => return Err(e),
         };
         Self::insert_money_out(&mut tx, &refund, key_id).await?;
-        Self::log_refund(&mut tx, &refund, &format!("refund {} of KES {} created", refund.id, refund.amount), new.now)
-            .await?;
+        Self::log_refund(
+            &mut tx,
+            &refund,
+            &format!("refund {} of KES {} created", refund.id, refund.draft.amount),
+            new.now,
+        )
+        .await?;
         self.claim_and_commit(tx, key_id, idem, refund).await
     }
 
@@ -129,7 +134,7 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
     async fn money_out_change(&self, id: &str, change: &Change, now: i64) -> Result<Option<MoneyOut>> {
         let mut tx = self.write_tx().await?;
         let Some(before) = Self::lock_money_out(&mut tx, "id", id, DB::FOR_UPDATE).await? else { return Ok(None) };
-        if before.status != PaymentStatus::Pending {
+        if before.outcome.status != PaymentStatus::Pending {
             return Ok(None);
         }
         let after = change.apply(&before, now);

@@ -134,7 +134,7 @@ impl<DB: Backend> SqlStore<DB> {
     }
 
     pub(super) async fn insert_money_out(tx: &mut HeldTx<DB>, m: &MoneyOut, api_key_id: Option<&str>) -> Result<()> {
-        let metadata = m.metadata.to_string();
+        let metadata = m.draft.metadata.to_string();
         sql::<DB>(
             "INSERT INTO money_out (id, object, status, amount, phone, kind, method, remarks, metadata, payment_id, \
              original_receipt, send_state, callback_secret, query_secret, originator_conversation_id, api_key_id, \
@@ -142,23 +142,23 @@ impl<DB: Backend> SqlStore<DB> {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18)",
         )
         .bind(m.id.as_str())
-        .bind(m.object.as_str())
-        .bind(m.status.as_str())
-        .bind(m.amount)
-        .bind(m.phone.as_deref())
-        .bind(m.kind.as_str())
-        .bind(m.method.as_str())
-        .bind(m.remarks.as_str())
+        .bind(m.draft.object.as_str())
+        .bind(m.outcome.status.as_str())
+        .bind(m.draft.amount)
+        .bind(m.draft.phone.as_deref())
+        .bind(m.draft.kind.as_str())
+        .bind(m.draft.method.as_str())
+        .bind(m.draft.remarks.as_str())
         .bind(metadata.as_str())
-        .bind(m.payment_id.as_deref())
-        .bind(m.original_receipt.as_deref())
+        .bind(m.draft.payment_id.as_deref())
+        .bind(m.draft.original_receipt.as_deref())
         .bind(SendState::Queued.as_str())
         .bind(m.callback_secret.as_str())
         .bind(m.query_secret.as_str())
         .bind(m.originator_conversation_id.as_deref())
         .bind(api_key_id)
         .bind(m.created_at)
-        .bind(m.next_check_at)
+        .bind(m.outcome.next_check_at)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -166,7 +166,7 @@ impl<DB: Backend> SqlStore<DB> {
 
     /// A refund's line in its payment's history.
     pub(super) async fn log_refund(tx: &mut HeldTx<DB>, m: &MoneyOut, detail: &str, now: i64) -> Result<()> {
-        match m.payment_id.as_deref() {
+        match m.draft.payment_id.as_deref() {
             Some(payment_id) => Self::log_tx(tx, payment_id, "refund", detail, now).await,
             None => Ok(()),
         }
@@ -175,33 +175,34 @@ impl<DB: Backend> SqlStore<DB> {
     /// Write a decided change: the row, its event when the status changed, and a refund's effect on its
     /// payment's `refunded_amount` (what succeeded refunds gave back).
     pub(super) async fn write_change(tx: &mut HeldTx<DB>, before: &MoneyOut, after: &MoneyOut, now: i64) -> Result<()> {
+        let o = &after.outcome;
         sql::<DB>(
             "UPDATE money_out SET status = $1, mpesa_receipt = $2, recipient_name = $3, result_code = $4, \
              result_desc = $5, failure_reason = $6, review_reason = $7, completed_at = $8, next_check_at = $9, \
              updated_at = $10, lease_until = NULL WHERE id = $11",
         )
-        .bind(after.status.as_str())
-        .bind(after.mpesa_receipt.as_deref())
-        .bind(after.recipient_name.as_deref())
-        .bind(after.result_code.as_deref())
-        .bind(after.result_desc.as_deref())
-        .bind(after.failure_reason.as_deref())
-        .bind(after.review_reason.as_deref())
-        .bind(after.completed_at)
-        .bind(after.next_check_at)
+        .bind(o.status.as_str())
+        .bind(o.mpesa_receipt.as_deref())
+        .bind(o.recipient_name.as_deref())
+        .bind(o.result_code.as_deref())
+        .bind(o.result_desc.as_deref())
+        .bind(o.failure_reason.as_deref())
+        .bind(o.review_reason.as_deref())
+        .bind(o.completed_at)
+        .bind(o.next_check_at)
         .bind(now)
         .bind(after.id.as_str())
         .execute(&mut **tx)
         .await?;
-        if before.status == after.status {
+        if before.outcome.status == after.outcome.status {
             return Ok(());
         }
         if let Some(ty) = after.event_type() {
             let data = crate::api::money_out::object_json(after).to_string();
             Self::event_tx(tx, ty.as_str(), &after.id, &data, now).await?;
         }
-        if let Some(payment_id) = after.payment_id.as_deref() {
-            let counted = |m: &MoneyOut| if m.status == PaymentStatus::Succeeded { m.amount } else { 0 };
+        if let Some(payment_id) = after.draft.payment_id.as_deref() {
+            let counted = |m: &MoneyOut| if m.outcome.status == PaymentStatus::Succeeded { m.draft.amount } else { 0 };
             let delta = counted(after) - counted(before);
             if delta != 0 {
                 sql::<DB>("UPDATE payments SET refunded_amount = refunded_amount + $1 WHERE id = $2")
@@ -210,7 +211,7 @@ impl<DB: Backend> SqlStore<DB> {
                     .execute(&mut **tx)
                     .await?;
             }
-            Self::log_refund(tx, after, &format!("refund {} {}", after.id, after.status.as_str()), now).await?;
+            Self::log_refund(tx, after, &format!("refund {} {}", after.id, after.outcome.status.as_str()), now).await?;
         }
         Ok(())
     }
@@ -251,7 +252,7 @@ impl<DB: Backend> SqlStore<DB> {
         let note = match (&parsed, &change) {
             (None, _) => "unparseable".to_string(),
             (Some(_), None) => "recorded (no change)".to_string(),
-            (Some(_), Some(c)) if c.status == before.status => "applied (still pending)".to_string(),
+            (Some(_), Some(c)) if c.status == before.outcome.status => "applied (still pending)".to_string(),
             (Some(_), Some(c)) => format!("applied: {}", c.status.as_str()),
         };
         Self::keep_result(tx, Some(&before.id), path.as_str(), &item.raw_body, &note, item.now).await?;
@@ -260,7 +261,7 @@ impl<DB: Backend> SqlStore<DB> {
         };
         let after = change.apply(&before, item.now);
         Self::write_change(tx, &before, &after, item.now).await?;
-        let changed = after.status != before.status;
+        let changed = after.outcome.status != before.outcome.status;
         Ok(ResultApplied { object: Some(after), changed, balance: false })
     }
 

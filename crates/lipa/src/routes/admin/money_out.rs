@@ -38,7 +38,7 @@ struct MoneyOutPage<'a> {
 }
 
 fn row(m: &MoneyOut) -> Row {
-    let detail = match (&m.mpesa_receipt, &m.failure_reason, &m.review_reason) {
+    let detail = match (&m.outcome.mpesa_receipt, &m.outcome.failure_reason, &m.outcome.review_reason) {
         (Some(r), _, _) => r.clone(),
         (None, Some(f), _) => reason_words(f),
         (None, None, Some(r)) => r.clone(),
@@ -46,13 +46,13 @@ fn row(m: &MoneyOut) -> Row {
     };
     Row {
         id: m.id.clone(),
-        payment_id: m.payment_id.as_deref().map(url_component),
+        payment_id: m.draft.payment_id.as_deref().map(url_component),
         created: eat(m.created_at),
-        to: m.phone.clone().unwrap_or_default(),
-        amount: kes(m.amount),
-        status: m.status.as_str(),
-        status_label: status_words(m.status),
-        detail: format!("{} {detail}", m.method.as_str()).trim().to_string(),
+        to: m.draft.phone.clone().unwrap_or_default(),
+        amount: kes(m.draft.amount),
+        status: m.outcome.status.as_str(),
+        status_label: status_words(m.outcome.status),
+        detail: format!("{} {detail}", m.draft.method.as_str()).trim().to_string(),
     }
 }
 
