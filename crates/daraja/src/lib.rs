@@ -49,6 +49,7 @@ mod result_code;
 mod security_credential;
 pub mod token;
 mod types;
+mod wire;
 
 pub use client::{Client, StkPush, StkPushAccepted, StkQueryStatus};
 pub use clock::{daraja_timestamp, stk_password, Clock, StkCredentials, SystemClock};

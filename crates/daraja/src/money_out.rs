@@ -5,8 +5,10 @@
 //! "done"), and later with a [`DarajaResult`](crate::DarajaResult) POSTed to its `ResultURL` (or a
 //! timeout notice to `QueueTimeOutURL`).
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+
+use crate::wire::{as_number, text, whole_number};
 
 /// Which kind of B2C payment (`CommandID`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,10 +65,10 @@ pub struct B2cRequest {
     #[serde(deserialize_with = "de_u64")]
     pub amount: u64,
     /// The B2C shortcode paying.
-    #[serde(serialize_with = "ser_digits", deserialize_with = "de_text")]
+    #[serde(serialize_with = "as_number", deserialize_with = "de_text")]
     pub party_a: String,
     /// The recipient, `2547XXXXXXXX`.
-    #[serde(serialize_with = "ser_digits", deserialize_with = "de_text")]
+    #[serde(serialize_with = "as_number", deserialize_with = "de_text")]
     pub party_b: String,
     /// 2 to 100 characters.
     pub remarks: String,
@@ -152,7 +154,7 @@ pub struct ReversalRequest {
     #[serde(deserialize_with = "de_u64")]
     pub amount: u64,
     /// Your own shortcode (the one that received the payment).
-    #[serde(serialize_with = "ser_digits", deserialize_with = "de_text")]
+    #[serde(serialize_with = "as_number", deserialize_with = "de_text")]
     pub receiver_party: String,
     /// `"11"`, under Daraja's spelling.
     #[serde(rename = "RecieverIdentifierType", deserialize_with = "de_text")]
@@ -230,7 +232,7 @@ pub struct TransactionStatusRequest {
     #[serde(rename = "OriginatorConversationID", default, skip_serializing_if = "Option::is_none")]
     pub originator_conversation_id: Option<String>,
     /// Your shortcode.
-    #[serde(serialize_with = "ser_digits", deserialize_with = "de_text")]
+    #[serde(serialize_with = "as_number", deserialize_with = "de_text")]
     pub party_a: String,
     /// `"4"` for a shortcode.
     #[serde(deserialize_with = "de_text")]
@@ -320,7 +322,7 @@ pub struct AccountBalanceRequest {
     #[serde(flatten)]
     pub initiator: Initiator,
     /// Your shortcode.
-    #[serde(serialize_with = "ser_digits", deserialize_with = "de_text")]
+    #[serde(serialize_with = "as_number", deserialize_with = "de_text")]
     pub party_a: String,
     /// `"4"` for a shortcode.
     #[serde(deserialize_with = "de_text")]
@@ -388,38 +390,16 @@ pub struct Accepted {
     pub response_description: String,
 }
 
-/// Writes an all-digit string without a leading zero as a JSON number, anything else as a string.
-fn ser_digits<S: Serializer>(s: &str, ser: S) -> Result<S::Ok, S::Error> {
-    match s.parse::<u64>() {
-        Ok(n) if !s.starts_with('0') => ser.serialize_u64(n),
-        _ => ser.serialize_str(s),
-    }
-}
-
+/// A string or a number, as text (trimmed); `null` is `""`.
 fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match Value::deserialize(d)? {
-        Value::String(s) => Ok(s.trim().to_owned()),
-        Value::Number(n) => Ok(n.to_string()),
         Value::Null => Ok(String::new()),
-        _ => Err(serde::de::Error::custom("expected a string or a number")),
+        v => text(&v).ok_or_else(|| serde::de::Error::custom("expected a string or a number")),
     }
 }
 
+/// Whole shillings, as a number or a string.
 fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let bad = || serde::de::Error::custom("expected a whole number of shillings");
-    match Value::deserialize(d)? {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| {
-                n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e15).map(|f| {
-                    // Whole and in range: exact.
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                    let v = f as u64;
-                    v
-                })
-            })
-            .ok_or_else(bad),
-        Value::String(s) => s.trim().parse().map_err(|_| bad()),
-        _ => Err(bad()),
-    }
+    whole_number(&Value::deserialize(d)?, 1e15)
+        .ok_or_else(|| serde::de::Error::custom("expected a whole number of shillings"))
 }

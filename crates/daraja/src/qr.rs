@@ -3,10 +3,10 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::c2b::wire::string_or_number;
 use crate::client::Client;
 use crate::error::Error;
 use crate::types::Amount;
+use crate::wire::string_or_number;
 
 const QR_PATH: &str = "/mpesa/qrcode/v1/generate";
 

@@ -173,6 +173,21 @@ fn wire(name: &str) -> Value {
     serde_json::from_slice(&fixture(name)).unwrap()
 }
 
+/// The keys of a flat JSON object, in the order they are written.
+fn keys_in_order(json: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(json).unwrap();
+    let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort_by_key(|k| json.find(&format!("\"{k}\":")).unwrap());
+    keys
+}
+
+/// `req` goes out with its keys in the fixture's order (comparing `Value`s cannot see the order).
+fn assert_key_order(name: &str, req: &impl serde::Serialize) {
+    let sent = serde_json::to_string(req).unwrap();
+    let want = String::from_utf8(fixture(name)).unwrap();
+    assert_eq!(keys_in_order(&sent), keys_in_order(&want), "{name}");
+}
+
 #[test]
 fn request_structs_match_daraja_bodies() {
     let v3 = wire("b2c_v3_request.json");
@@ -180,11 +195,13 @@ fn request_structs_match_daraja_bodies() {
     assert_eq!(req.command_id, B2cCommand::BusinessPayment);
     assert_eq!(req.path(), "/mpesa/b2c/v3/paymentrequest");
     assert_eq!(serde_json::to_value(&req).unwrap(), v3);
+    assert_key_order("b2c_v3_request.json", &req);
 
     let v1 = wire("b2c_v1_request.json");
     let req: B2cRequest = serde_json::from_value(v1.clone()).unwrap();
     assert_eq!(req.path(), "/mpesa/b2c/v1/paymentrequest");
     assert_eq!(serde_json::to_value(&req).unwrap(), v1);
+    assert_key_order("b2c_v1_request.json", &req);
 
     let rev = wire("reversal_request.json");
     let req: ReversalRequest = serde_json::from_value(rev.clone()).unwrap();
@@ -203,14 +220,17 @@ fn request_structs_match_daraja_bodies() {
         )
     };
     assert_eq!(serde_json::to_value(&built).unwrap(), rev);
+    assert_key_order("reversal_request.json", &built);
 
     let st = wire("transaction_status_request.json");
     let req: TransactionStatusRequest = serde_json::from_value(st.clone()).unwrap();
     assert_eq!(serde_json::to_value(&req).unwrap(), st);
+    assert_key_order("transaction_status_request.json", &req);
 
     let bal = wire("account_balance_request.json");
     let req: AccountBalanceRequest = serde_json::from_value(bal.clone()).unwrap();
     assert_eq!(serde_json::to_value(&req).unwrap(), bal);
+    assert_key_order("account_balance_request.json", &req);
 
     for name in [
         "b2c_response.json",

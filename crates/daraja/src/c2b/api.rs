@@ -5,10 +5,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::wire::{as_number, string_or_number, string_or_number_opt};
 use crate::client::{rejected, Client};
 use crate::error::Error;
 use crate::types::{Amount, InvalidInput, Msisdn};
+use crate::wire::{as_number, string_or_number, string_or_number_opt};
 
 /// Which C2B product the app has on the Daraja portal: it decides the paths called and how the payer's
 /// number arrives in validation and confirmation requests (v1: SHA-256 hash, v2: masked).

@@ -25,7 +25,6 @@
 
 mod api;
 mod notification;
-pub(crate) mod wire;
 
 pub use api::{C2bAccepted, C2bCommand, C2bSimulate, C2bVersion, RegisterUrls, ResponseType};
 pub use notification::{

@@ -5,8 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use super::wire::{string_or_number, text, text_or_empty};
 use crate::types::Msisdn;
+use crate::wire::{string_or_number, text_or_empty};
 
 /// A C2B validation or confirmation request (the same body for both), parsed leniently: amounts and
 /// codes as strings or numbers, a masked (v2), hashed (v1) or plain (old) `MSISDN`, an empty
@@ -162,8 +162,7 @@ impl Serialize for C2bTransactionType {
 
 impl<'de> Deserialize<'de> for C2bTransactionType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Option::<serde_json::Value>::deserialize(d)?.unwrap_or_default();
-        let s = text(&v).unwrap_or_default();
+        let s = text_or_empty(d)?;
         let squashed: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
         Ok(match squashed.as_str() {
             "paybill" | "customerpaybillonline" => C2bTransactionType::PayBill,
@@ -259,8 +258,7 @@ impl Serialize for C2bMsisdn {
 
 impl<'de> Deserialize<'de> for C2bMsisdn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Option::<serde_json::Value>::deserialize(d)?.unwrap_or_default();
-        Ok(C2bMsisdn::from_wire(&text(&v).unwrap_or_default()))
+        Ok(C2bMsisdn::from_wire(&text_or_empty(d)?))
     }
 }
 

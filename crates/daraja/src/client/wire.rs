@@ -1,8 +1,7 @@
 //! Reading and writing Daraja's wire format: numbers that arrive as strings, its two error envelopes,
 //! error chains for messages.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::Error;
 
@@ -20,37 +19,16 @@ pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-pub(super) fn digits_as_number(s: &str) -> Value {
-    match s.parse::<u64>() {
-        Ok(n) if !s.starts_with('0') => json!(n),
-        _ => json!(s),
-    }
-}
+pub(super) use crate::wire::{digits_as_number, string_or_number};
 
+/// `expires_in` of a token answer: whole seconds, as a number or a string.
 pub(super) fn parse_expires_in(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            let f = n.as_f64()?;
-            // Whole, non-negative and small: the cast is exact.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            (f >= 0.0 && f.fract() == 0.0 && f < 1e12).then_some(f as u64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    crate::wire::whole_number(v, 1e12)
 }
 
+/// A field that may be missing, as [`crate::wire::text`].
 pub(super) fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-pub(super) fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let v = Value::deserialize(d)?;
-    text(Some(&v)).ok_or_else(|| serde::de::Error::custom("expected a string or a number"))
+    crate::wire::text(v?)
 }
 
 /// Either of Daraja's error envelopes, normalized.
@@ -115,6 +93,8 @@ pub(super) fn is_invalid_token(status: u16, bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -141,11 +121,5 @@ mod tests {
         assert_eq!(parse_expires_in(&json!(3599.0)), Some(3599));
         assert_eq!(parse_expires_in(&json!(-1)), None);
         assert_eq!(parse_expires_in(&json!("soon")), None);
-    }
-
-    #[test]
-    fn numbers() {
-        assert_eq!(digits_as_number("174379"), json!(174379));
-        assert_eq!(digits_as_number("254708374149"), json!(254_708_374_149_u64));
     }
 }
