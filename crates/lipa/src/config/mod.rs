@@ -17,11 +17,11 @@ pub use crate::source::{parse_duration, ConfigError, Source};
 
 pub const SANDBOX_SHORTCODE: &str = "174379";
 pub const SANDBOX_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
-/// Words Daraja refuses in callback URLs.
 /// The merchant name outside production when `LIPA_MERCHANT_NAME` is unset: the simulator's default too
 /// (`daraja_sim::DEFAULT_MERCHANT_NAME`; a test keeps the two equal), so the handset prompt and the pages agree.
 pub const DEFAULT_MERCHANT_NAME: &str = "LIPA DEMO SHOP";
 
+/// Words Daraja refuses in callback URLs.
 pub const FORBIDDEN_CALLBACK_WORDS: &[&str] = &["m-pesa", "mpesa", "safaricom", "exe", "exec", "cmd", "sql", "query"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -106,7 +106,7 @@ impl<DB: Backend> C2bStore for SqlStore<DB> {
         .bind(v.now)
         .bind(v.result_code.as_str())
         .bind(v.payment_id.as_deref())
-        .execute(&mut *self.writer.conn().await?)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -33,7 +33,7 @@ impl<DB: Backend> SqlStore<DB> {
     /// Keep a callback that will not be applied: its raw body and why, as the payment's history line.
     pub(super) async fn rejected_callback(&self, secret: &str, raw_body: &[u8], why: &str, now: i64) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let payment = Self::lock_payment(&mut tx, "callback_secret", secret).await?;
+        let payment = Self::payment_by(&mut *tx, "callback_secret", secret, DB::FOR_UPDATE).await?;
         let raw_body = match &payment {
             Some(_) => raw_body,
             None => {

@@ -40,7 +40,7 @@ impl<DB: Backend> SqlStore<DB> {
         )
         .bind(at)
         .bind(event_id)
-        .execute(&mut *self.writer.conn().await?)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

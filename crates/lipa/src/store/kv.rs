@@ -7,10 +7,7 @@ use super::Result;
 
 impl<DB: Backend> SqlStore<DB> {
     pub(super) async fn value(&self, key: &str) -> Result<Option<(String, Option<i64>)>> {
-        Ok(sql::<DB>("SELECT v, expires_at FROM kv WHERE k = $1")
-            .bind(key)
-            .fetch_optional(&mut *self.writer.conn().await?)
-            .await?)
+        Ok(sql::<DB>("SELECT v, expires_at FROM kv WHERE k = $1").bind(key).fetch_optional(&self.writer).await?)
     }
 
     pub(super) async fn put_value(&self, key: &str, value: &str, expires_at: Option<i64>) -> Result<()> {
@@ -21,15 +18,14 @@ impl<DB: Backend> SqlStore<DB> {
         .bind(key)
         .bind(value)
         .bind(expires_at)
-        .execute(&mut *self.writer.conn().await?)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     /// Compare-and-delete.
     pub(super) async fn delete_value(&self, key: &str, value: &str) -> Result<()> {
-        let q = sql::<DB>("DELETE FROM kv WHERE k = $1 AND v = $2").bind(key).bind(value);
-        q.execute(&mut *self.writer.conn().await?).await?;
+        sql::<DB>("DELETE FROM kv WHERE k = $1 AND v = $2").bind(key).bind(value).execute(&self.writer).await?;
         Ok(())
     }
 
@@ -45,7 +41,7 @@ impl<DB: Backend> SqlStore<DB> {
         .bind(owner)
         .bind(until)
         .bind(now)
-        .fetch_optional(&mut *self.writer.conn().await?)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(row.is_some_and(|r| r.0 == owner))
     }
@@ -54,7 +50,7 @@ impl<DB: Backend> SqlStore<DB> {
         sql::<DB>("UPDATE kv SET lease_owner = NULL, lease_until = NULL WHERE k = $1 AND lease_owner = $2")
             .bind(key)
             .bind(owner)
-            .execute(&mut *self.writer.conn().await?)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

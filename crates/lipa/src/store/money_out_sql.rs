@@ -50,9 +50,7 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
     }
 
     async fn get_money_out(&self, id: &str) -> Result<Option<MoneyOut>> {
-        let q = format!("SELECT {MONEY_OUT_COLUMNS} FROM money_out WHERE id = $1");
-        let row: Option<MoneyOutRow> = sql::<DB>(&q).bind(id).fetch_optional(&self.reader).await?;
-        row.map(MoneyOut::try_from).transpose()
+        Self::money_out_by(&self.reader, "id", id, "").await
     }
 
     async fn list_money_out(&self, f: &MoneyOutFilter) -> Result<Page<MoneyOut>> {
@@ -76,7 +74,6 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
     }
 
     async fn money_out_sending(&self, id: &str, next_check_at: i64, now: i64) -> Result<bool> {
-        let mut conn = self.writer.conn().await?;
         let done: Option<(String,)> = sql::<DB>(
             "UPDATE money_out SET send_state = 'sending', next_check_at = $1, updated_at = $2 \
              WHERE id = $3 AND send_state = 'queued' AND status = 'pending' RETURNING id",
@@ -84,7 +81,7 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
         .bind(next_check_at)
         .bind(now)
         .bind(id)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(done.is_some())
     }
@@ -111,13 +108,12 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let found = Self::lock_money_out(&mut tx, "id", id, "").await?;
+        let found = Self::money_out_by(&mut *tx, "id", id, "").await?;
         tx.commit().await?;
         Ok(found)
     }
 
     async fn money_out_retry_at(&self, id: &str, next_check_at: i64, attempted: bool, now: i64) -> Result<()> {
-        let mut conn = self.writer.conn().await?;
         sql::<DB>(
             "UPDATE money_out SET next_check_at = $1, check_attempts = check_attempts + $2, lease_until = NULL, \
              updated_at = $3 WHERE id = $4 AND status = 'pending'",
@@ -126,14 +122,14 @@ impl<DB: Backend> MoneyOutStore for SqlStore<DB> {
         .bind(i64::from(attempted))
         .bind(now)
         .bind(id)
-        .execute(&mut *conn)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn money_out_change(&self, id: &str, change: &Change, now: i64) -> Result<Option<MoneyOut>> {
         let mut tx = self.write_tx().await?;
-        let Some(before) = Self::lock_money_out(&mut tx, "id", id, DB::FOR_UPDATE).await? else { return Ok(None) };
+        let Some(before) = Self::money_out_by(&mut *tx, "id", id, DB::FOR_UPDATE).await? else { return Ok(None) };
         if before.outcome.status != PaymentStatus::Pending {
             return Ok(None);
         }

@@ -78,15 +78,16 @@ impl<DB: Backend> SqlStore<DB> {
         Ok(MoneyOut::new_pending(draft, new.now, new.first_check_ms))
     }
 
-    /// The row by a column (`id`, `callback_secret` or `query_secret`), locked with `lock` inside the transaction.
-    pub(super) async fn lock_money_out(
-        tx: &mut HeldTx<DB>,
+    /// The row by a column (`id`, `callback_secret` or `query_secret`), read with `lock` appended:
+    /// `DB::FOR_UPDATE` locks it for the rest of the transaction, "" only reads it.
+    pub(super) async fn money_out_by<'a>(
+        on: impl Into<On<'a, DB>>,
         column: &str,
         value: &str,
         lock: &str,
     ) -> Result<Option<MoneyOut>> {
         let q = format!("SELECT {MONEY_OUT_COLUMNS} FROM money_out WHERE {column} = $1{lock}");
-        let row: Option<MoneyOutRow> = sql::<DB>(&q).bind(value).fetch_optional(&mut **tx).await?;
+        let row: Option<MoneyOutRow> = sql::<DB>(&q).bind(value).fetch_optional(on.into()).await?;
         row.map(MoneyOut::try_from).transpose()
     }
 
@@ -97,7 +98,7 @@ impl<DB: Backend> SqlStore<DB> {
     ) -> Result<Option<MoneyOutCreated>> {
         let (Some(key_id), Some(idem)) = (key_id, idem) else { return Ok(None) };
         let Some((hash, id)) = Self::key_claim(&mut **tx, key_id, idem).await? else { return Ok(None) };
-        let object = Self::lock_money_out(tx, "id", &id, "").await?.ok_or(StoreError::NotFound)?;
+        let object = Self::money_out_by(&mut **tx, "id", &id, "").await?.ok_or(StoreError::NotFound)?;
         Ok(Some(MoneyOutCreated::Replay { object, same_request: hash == idem.request_hash }))
     }
 
@@ -218,10 +219,10 @@ impl<DB: Backend> SqlStore<DB> {
 
     /// Keep one answer raw and apply it to what its secret names.
     pub(super) async fn record_result(tx: &mut HeldTx<DB>, item: &ResultIn) -> Result<ResultApplied> {
-        let by_main = Self::lock_money_out(tx, "callback_secret", &item.secret, DB::FOR_UPDATE).await?;
+        let by_main = Self::money_out_by(&mut **tx, "callback_secret", &item.secret, DB::FOR_UPDATE).await?;
         let (found, by_query) = match by_main {
             Some(m) => (Some(m), false),
-            None => (Self::lock_money_out(tx, "query_secret", &item.secret, DB::FOR_UPDATE).await?, true),
+            None => (Self::money_out_by(&mut **tx, "query_secret", &item.secret, DB::FOR_UPDATE).await?, true),
         };
         let Some(before) = found else {
             let done: Option<(String,)> = sql::<DB>(

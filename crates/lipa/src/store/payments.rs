@@ -25,7 +25,7 @@ impl<DB: Backend> SqlStore<DB> {
         };
         let Some(idem) = &new.idempotency else {
             // No idempotency key: one statement, one commit.
-            insert.execute(&mut *self.writer.conn().await?).await.map_err(ins_err)?;
+            insert.execute(&self.writer).await.map_err(ins_err)?;
             return Ok(Created::New(new.payment));
         };
         let (p, key_id) = (&new.payment, new.api_key_id.as_deref().unwrap_or_default());
@@ -53,10 +53,8 @@ impl<DB: Backend> SqlStore<DB> {
             Ok(_) => {}
             Err(e) if violates(&e, "idempotency_keys") => {
                 drop(tx);
-                let mut conn = self.writer.conn().await?;
                 let (hash, payment_id): (String, String) =
-                    sql::<DB>(claimed_by).bind(key_id).bind(idem.key.as_str()).fetch_one(&mut *conn).await?;
-                drop(conn);
+                    sql::<DB>(claimed_by).bind(key_id).bind(idem.key.as_str()).fetch_one(&self.writer).await?;
                 return self.replay(&payment_id, hash == idem.request_hash).await;
             }
             Err(e) => return Err(e.into()),
@@ -112,9 +110,7 @@ impl<DB: Backend> SqlStore<DB> {
     }
 
     pub(super) async fn payment(&self, id: &str) -> Result<Option<Payment>> {
-        let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
-        let row: Option<PaymentRow> = sql::<DB>(&q).bind(id).fetch_optional(&self.reader).await?;
-        row.map(Payment::try_from).transpose()
+        Self::payment_by(&self.reader, "id", id, "").await
     }
 
     pub(super) async fn payments(&self, f: &PaymentFilter) -> Result<Page<Payment>> {
@@ -165,7 +161,7 @@ impl<DB: Backend> SqlStore<DB> {
             .bind(next_check_at)
             .bind(now)
             .bind(id)
-            .fetch_optional(&mut *self.writer.conn().await?)
+            .fetch_optional(&self.writer)
             .await?;
         row.map(Payment::try_from).transpose()
     }
@@ -199,7 +195,7 @@ impl<DB: Backend> SqlStore<DB> {
 
     pub(super) async fn apply(&self, id: &str, source: Source, outcome: &Outcome, now: i64) -> Result<Applied> {
         let mut tx = self.write_tx().await?;
-        let p = Self::lock_payment(&mut tx, "id", id).await?.ok_or(StoreError::NotFound)?;
+        let p = Self::payment_by(&mut *tx, "id", id, DB::FOR_UPDATE).await?.ok_or(StoreError::NotFound)?;
         let applied = Self::apply_tx(&mut tx, &p, source, outcome, now).await?;
         tx.commit().await?;
         Ok(applied)
@@ -209,7 +205,7 @@ impl<DB: Backend> SqlStore<DB> {
     /// review.
     pub(super) async fn resolve(&self, id: &str, outcome: &Outcome, now: i64) -> Result<Applied> {
         let mut tx = self.write_tx().await?;
-        let p = Self::lock_payment(&mut tx, "id", id).await?.ok_or(StoreError::NotFound)?;
+        let p = Self::payment_by(&mut *tx, "id", id, DB::FOR_UPDATE).await?.ok_or(StoreError::NotFound)?;
         if decide(&p, outcome).is_none() {
             return Ok(Applied { payment: Some(p), decision: None, event_id: None });
         }

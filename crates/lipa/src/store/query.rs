@@ -13,6 +13,8 @@ use std::pin::Pin;
 use sqlx::query::Query;
 use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
 
+use super::held::HeldPool;
+
 type Q<'q, DB> = Query<'q, DB, <DB as Database>::Arguments<'q>>;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -31,6 +33,7 @@ where
     fn execute<'a, 'q: 'a>(q: Q<'q, Self>, on: On<'a, Self>) -> BoxFuture<'a, sqlx::Result<Self::QueryResult>> {
         match on {
             On::Conn(c) => Box::pin(q.execute(c)),
+            On::Writer(w) => Box::pin(async move { q.execute(&mut *w.conn().await?).await }),
             On::Pool(p) => Box::pin(q.execute(p)),
         }
     }
@@ -38,6 +41,7 @@ where
     fn fetch_all<'a, 'q: 'a>(q: Q<'q, Self>, on: On<'a, Self>) -> BoxFuture<'a, sqlx::Result<Vec<Self::Row>>> {
         match on {
             On::Conn(c) => Box::pin(q.fetch_all(c)),
+            On::Writer(w) => Box::pin(async move { q.fetch_all(&mut *w.conn().await?).await }),
             On::Pool(p) => Box::pin(q.fetch_all(p)),
         }
     }
@@ -45,6 +49,7 @@ where
     fn fetch_optional<'a, 'q: 'a>(q: Q<'q, Self>, on: On<'a, Self>) -> BoxFuture<'a, sqlx::Result<Option<Self::Row>>> {
         match on {
             On::Conn(c) => Box::pin(q.fetch_optional(c)),
+            On::Writer(w) => Box::pin(async move { q.fetch_optional(&mut *w.conn().await?).await }),
             On::Pool(p) => Box::pin(q.fetch_optional(p)),
         }
     }
@@ -78,15 +83,23 @@ where
     }
 }
 
-/// Where a statement runs: a held write connection (in a transaction or not) or the pool of readers.
+/// Where a statement runs: a held write connection (in a transaction or not), a write connection borrowed
+/// for this one statement (which commits on its own), or the pool of readers.
 pub enum On<'a, DB: Database> {
     Conn(&'a mut DB::Connection),
+    Writer(&'a HeldPool<DB>),
     Pool(&'a Pool<DB>),
 }
 
 impl<'a, DB: Database> From<&'a Pool<DB>> for On<'a, DB> {
     fn from(p: &'a Pool<DB>) -> Self {
         On::Pool(p)
+    }
+}
+
+impl<'a, DB: Database> From<&'a HeldPool<DB>> for On<'a, DB> {
+    fn from(w: &'a HeldPool<DB>) -> Self {
+        On::Writer(w)
     }
 }
 
@@ -97,7 +110,7 @@ impl<'a, DB: Database> From<&'a mut DB::Connection> for On<'a, DB> {
 }
 
 /// A statement being built: `sql(text).bind(…)…` then `execute`, `fetch_all`, `fetch_optional` or
-/// `fetch_one` on a connection or the readers, rows read as the type the caller asks for.
+/// `fetch_one` on a connection, the writers or the readers, rows read as the type the caller asks for.
 pub struct Sql<'q, DB: Database>(Q<'q, DB>);
 
 pub fn sql<DB: Database>(text: &str) -> Sql<'_, DB> {

@@ -20,7 +20,7 @@ use sqlx::{Database, Pool};
 use super::apply::Writes;
 use super::held::{HeldPool, HeldTx};
 use super::money_out::MoneyOutRow;
-use super::query::{sql, Binds, Reads, Run};
+use super::query::{sql, Binds, On, Reads, Run};
 use super::rows::{EventRow, LogRow, PaymentRow, WebhookAttemptRow, PAYMENT_COLUMNS};
 use super::*;
 
@@ -216,17 +216,23 @@ impl<DB: Backend> Store for SqlStore<DB> {
     }
 }
 
-/// The helpers every concern shares: transactions, locking a payment, a log line.
+/// The helpers every concern shares: transactions, reading or locking a payment, a log line, an event.
 impl<DB: Backend> SqlStore<DB> {
     /// A write transaction, begun.
     pub(super) async fn write_tx(&self) -> Result<HeldTx<DB>> {
         Ok(self.writer.begin(DB::BEGIN).await?)
     }
 
-    /// The payment whose `column` is `value`, locked for the rest of the transaction.
-    pub(super) async fn lock_payment(tx: &mut HeldTx<DB>, column: &str, value: &str) -> Result<Option<Payment>> {
-        let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {column} = $1{}", DB::FOR_UPDATE);
-        let row: Option<PaymentRow> = sql::<DB>(&q).bind(value).fetch_optional(&mut **tx).await?;
+    /// The payment whose `column` is `value`, read with `lock` appended: `DB::FOR_UPDATE` locks it for the
+    /// rest of the transaction, "" only reads it.
+    pub(super) async fn payment_by<'a>(
+        on: impl Into<On<'a, DB>>,
+        column: &str,
+        value: &str,
+        lock: &str,
+    ) -> Result<Option<Payment>> {
+        let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {column} = $1{lock}");
+        let row: Option<PaymentRow> = sql::<DB>(&q).bind(value).fetch_optional(on.into()).await?;
         row.map(Payment::try_from).transpose()
     }
 

@@ -100,7 +100,7 @@ impl<DB: Backend> Upkeep for SqlStore<DB> {
         )
         .bind(pattern)
         .bind(expired_before);
-        Ok(DB::rows_affected(&q.execute(&mut *self.writer.conn().await?).await?))
+        Ok(DB::rows_affected(&q.execute(&self.writer).await?))
     }
 
     async fn expire_callback_bodies(&self, before: i64, limit: i64) -> Result<u64> {
@@ -148,7 +148,7 @@ impl<DB: Backend> SqlStore<DB> {
             .bind(key_hash)
             .bind(name)
             .bind(now)
-            .execute(&mut *self.writer.conn().await?)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
