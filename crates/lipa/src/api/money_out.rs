@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::payments::{metadata, phone};
+use super::payments::{metadata, object, phone, Kes};
 use super::{constant, Invalid, ListObject};
 use crate::domain::money_out::{MoneyOut, Object, KINDS, MAX_AMOUNT, MIN_AMOUNT};
 use crate::domain::payment::rfc3339;
@@ -13,7 +13,6 @@ use crate::domain::PaymentStatus;
 constant!(PayoutObject, "payout");
 constant!(RefundObject, "refund");
 constant!(BalanceObject, "balance");
-constant!(Kes, "KES");
 
 /// Why a payout or refund failed.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -269,15 +268,6 @@ pub struct RefundRequest {
     pub amount: Option<i64>,
     pub reason: String,
     pub metadata: Value,
-}
-
-fn object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
-    let invalid_json = |message: String| Invalid { code: "invalid_json", message, field: None };
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(invalid_json("the body must be a JSON object".into())),
-        Err(e) => Err(invalid_json(format!("the body is not valid JSON: {e}"))),
-    }
 }
 
 fn whole(v: &Value, field: &'static str, min: i64, max: i64) -> Result<i64, Invalid> {

@@ -277,16 +277,25 @@ pub(super) fn metadata(v: Option<&serde_json::Value>) -> Result<serde_json::Valu
     }
 }
 
+/// A request body that must be a JSON object (`invalid_json` otherwise).
+pub(super) fn object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, Invalid> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(invalid_json("the body must be a JSON object".into())),
+        Err(e) => Err(invalid_json(format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+fn invalid_json(message: String) -> Invalid {
+    Invalid { code: "invalid_json", message, field: None }
+}
+
 impl CreatePayment {
     /// Read a request body; the first problem names its field.
     pub fn parse(body: &[u8]) -> Result<Self, Invalid> {
-        let invalid_json = |message: String| Invalid { code: "invalid_json", message, field: None };
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| invalid_json(format!("the body is not valid JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(invalid_json("the body must be a JSON object".into()));
-        }
-        serde_json::from_value(value).map_err(|e| invalid_json(format!("the body cannot be read: {e}")))
+        let map = object(body)?;
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| invalid_json(format!("the body cannot be read: {e}")))
     }
 
     /// Check every field before anything is stored or sent to Daraja; the first problem names its field.

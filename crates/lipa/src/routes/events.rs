@@ -30,6 +30,11 @@ fn event_object(e: &store::Event) -> api::Event {
     )
 }
 
+/// The event with this id, or 404.
+async fn find(state: &AppState, id: &str) -> Result<store::Event, ApiError> {
+    state.store.get_event(id).await?.ok_or(ApiError::NotFound("event"))
+}
+
 /// `GET /v1/events` filters.
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -92,7 +97,7 @@ async fn list(
     ),
 )]
 async fn fetch(State(state): State<AppState>, _key: ApiKey, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
+    let e = find(&state, &id).await?;
     Ok(Json(api::to_json(&event_object(&e))))
 }
 
@@ -115,8 +120,8 @@ async fn redeliver(
     _key: ApiKey,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
+    let e = find(&state, &id).await?;
     state.store.schedule_delivery(&e.id, crate::app::now_ms()).await?;
-    let e = state.store.get_event(&id).await?.ok_or(ApiError::NotFound("event"))?;
+    let e = find(&state, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(api::to_json(&event_object(&e)))))
 }

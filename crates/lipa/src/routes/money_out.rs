@@ -57,10 +57,9 @@ async fn create_payout(
 }
 
 async fn find(state: &AppState, id: &str, object: Object) -> Result<MoneyOut, ApiError> {
-    let what = if object == Object::Payout { "payout" } else { "refund" };
     match state.store.get_money_out(id).await? {
         Some(m) if m.draft.object == object => Ok(m),
-        _ => Err(ApiError::NotFound(what)),
+        _ => Err(ApiError::NotFound(object.as_str())),
     }
 }
 

@@ -16,14 +16,15 @@ pub mod login;
 mod money_out;
 mod payment;
 
+use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Form, Router};
 
 pub use self::login::Session;
 use crate::app::AppState;
-use crate::routes::pages::see_other;
+use crate::routes::pages::{see_other, url_component, PageError};
 
 /// Nairobi is UTC+3 all year: day buckets start at midnight there.
 const EAT_OFFSET_MS: i64 = 3 * 3600 * 1000;
@@ -61,6 +62,16 @@ impl<'a> TopBar<'a> {
 fn with_status(mut r: Response, status: StatusCode) -> Response {
     *r.status_mut() = status;
     r
+}
+
+/// A posted form with all its fields; an incomplete one is refused.
+fn complete<F>(form: Result<Form<F>, FormRejection>) -> Result<F, PageError> {
+    form.map(|Form(f)| f).map_err(|_| PageError::Forbidden("The form was incomplete."))
+}
+
+/// Back to a payment's page after a form, with the notice `done` names (`?done=resolved`, …).
+fn back_to_payment(id: &str, done: &str) -> Response {
+    see_other(&format!("/admin/payments/{}?done={done}", url_component(id)))
 }
 
 /// A payment status in words (`needs_review` → `needs review`).

@@ -7,11 +7,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
 
-use super::{reason_words, status_words, Session, TopBar};
+use super::{back_to_payment, complete, reason_words, status_words, Session, TopBar};
 use crate::api::money_out::RefundRequest;
 use crate::domain::money_out::{MoneyOut, Object};
 use crate::money_out::{balance, create};
-use crate::routes::pages::{eat, kes, render, see_other, url_component, PageError};
+use crate::routes::pages::{eat, kes, render, url_component, PageError};
 use crate::store::money_out::MoneyOutFilter;
 
 struct Row {
@@ -144,9 +144,8 @@ pub(super) async fn refund(
     Path(id): Path<String>,
     form: Result<Form<RefundForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let f = form.map(|Form(f)| f).map_err(|_| PageError::Forbidden("The form was incomplete."))?;
+    let f = complete(form)?;
     session.check_post(&headers, &f.csrf)?;
-    let back = format!("/admin/payments/{}", url_component(&id));
     let body = serde_json::json!({
         "amount": f.amount.trim().parse::<i64>().ok(),
         "reason": Some(f.reason.trim()).filter(|r| !r.is_empty()),
@@ -162,5 +161,5 @@ pub(super) async fn refund(
             Err(e) => return Err(PageError::Internal(describe(&e))),
         },
     };
-    Ok(see_other(&format!("{back}?done={done}")))
+    Ok(back_to_payment(&id, &done))
 }

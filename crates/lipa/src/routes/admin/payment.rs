@@ -9,10 +9,10 @@ use axum::response::Response;
 use axum::Form;
 
 use super::login::CsrfForm;
-use super::{reason_words, status_words, Session, TopBar};
+use super::{back_to_payment, complete, reason_words, status_words, Session, TopBar};
 use crate::app::{now_ms, AppState};
 use crate::domain::PaymentStatus;
-use crate::routes::pages::{eat, kes, render, secure_headers, see_other, url_component, PageError};
+use crate::routes::pages::{eat, kes, render, secure_headers, PageError};
 use crate::store::EventFilter;
 
 #[derive(serde::Deserialize, Default)]
@@ -186,9 +186,8 @@ pub(super) async fn resolve(
     Path(id): Path<String>,
     form: Result<Form<ResolveForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let f = form.map(|Form(f)| f).map_err(|_| PageError::Forbidden("The form was incomplete."))?;
+    let f = complete(form)?;
     session.check_post(&headers, &f.csrf)?;
-    let back = format!("/admin/payments/{}", url_component(&id));
     let succeeded = match f.decision.as_str() {
         "succeeded" => true,
         "failed" => false,
@@ -196,13 +195,13 @@ pub(super) async fn resolve(
     };
     let note: String = f.note.trim().chars().take(500).collect();
     if note.is_empty() {
-        return Ok(see_other(&format!("{back}?done=note_required")));
+        return Ok(back_to_payment(&id, "note_required"));
     }
     // One admin login (LIPA_ADMIN_PASSWORD): the resolution says it was made there.
     let by = "admin".to_string();
     let resolved = crate::payments::resolve(&state, &id, succeeded, note, by).await?;
     let done = if resolved { "resolved" } else { "not_in_review" };
-    Ok(see_other(&format!("{back}?done={done}")))
+    Ok(back_to_payment(&id, done))
 }
 
 pub(super) async fn redeliver(
@@ -217,7 +216,7 @@ pub(super) async fn redeliver(
     let e = state.store.get_event(&id).await?.ok_or(PageError::NotFound)?;
     state.store.schedule_delivery(&e.id, now_ms()).await?;
     state.store.append_log(&e.payment_id, "admin", &format!("redeliver {} requested", e.id), now_ms()).await?;
-    let mut r = see_other(&format!("/admin/payments/{}?done=redelivered", url_component(&e.payment_id)));
+    let mut r = back_to_payment(&e.payment_id, "redelivered");
     secure_headers(r.headers_mut());
     Ok(r)
 }
