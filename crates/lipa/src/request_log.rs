@@ -57,7 +57,8 @@ pub fn trace(router: Router) -> Router {
 }
 
 /// The request id around a whole app, once: a request without a (kept) id gets a new one, and the answer
-/// carries it back. Outside the routing, so that no route pays for it twice; [`drop_odd_id`] runs before.
+/// carries it back. Outside the routing and the input checks (a refusal carries it too), so that no route
+/// pays for it twice; [`drop_odd_id`] runs before.
 pub fn ids<S>(app: S) -> SetRequestId<PropagateRequestId<S>, NewId> {
     let name = HeaderName::from_static(HEADER);
     SetRequestId::new(PropagateRequestId::new(app, name.clone()), name, NewId)

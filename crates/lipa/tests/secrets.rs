@@ -211,6 +211,11 @@ async fn no_secret_in_any_log_line_or_response() {
         let made = r.headers()["x-request-id"].to_str().unwrap();
         assert!(made.len() == 16 && made.chars().all(|c| c.is_ascii_hexdigit()), "{made:?}");
     }
+    // A request the input checks refuse carries its request id too (they sit inside it).
+    let r = http.get(format!("{}/v1/payments?status=a&status=b", gw.url)).header("x-request-id", "req-refused").send();
+    let r = r.await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.headers()["x-request-id"], "req-refused");
     // Daraja refuses a push (spike arrest on every try).
     sim.set_faults(daraja_sim::Faults { spike_arrest: 1.0, ..Default::default() });
     let (status, body) = call(create("0708374149", "S-RL")).await;
