@@ -101,7 +101,7 @@ impl BatchWork for Callbacks {
         self.0.record_callbacks(jobs).await
     }
     async fn one(&self, c: &CallbackIn) -> Result<Applied, StoreError> {
-        self.0.record_callback(&c.secret, &c.raw_body, c.outcome.as_ref(), c.now).await
+        self.0.record_callback(c.secret.as_str(), &c.raw_body, c.outcome.as_ref(), c.now).await
     }
 }
 

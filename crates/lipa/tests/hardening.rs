@@ -103,7 +103,7 @@ async fn the_record_of_unknown_callbacks_keeps_only_the_newest(backend: Backend)
     // Straight to the store, in batches as the callback writer makes them.
     let batch: Vec<lipa::store::CallbackIn> = (0..n)
         .map(|i| lipa::store::CallbackIn {
-            secret: format!("stranger{i}"),
+            secret: format!("stranger{i}").into(),
             raw_body: vec![b'y'; 10],
             outcome: None,
             now: lipa::app::now_ms(),

@@ -124,8 +124,8 @@ async fn a_crash_between_send_and_record_never_pays_twice(backend: Backend) {
         party_a: state.money_out.b2c_shortcode.clone(),
         party_b: "254712345678".into(),
         remarks: "crash test".into(),
-        queue_time_out_url: format!("{}/callbacks/timeout/{}", gw.url, m.callback_secret),
-        result_url: format!("{}/callbacks/result/{}", gw.url, m.callback_secret),
+        queue_time_out_url: format!("{}/callbacks/timeout/{}", gw.url, m.callback_secret.as_str()),
+        result_url: format!("{}/callbacks/result/{}", gw.url, m.callback_secret.as_str()),
         occasion: None,
     };
     state.money_out.client.b2c_payment(&request).await.expect("Daraja takes the first send");
@@ -151,7 +151,7 @@ async fn duplicate_and_late_results_change_nothing_silently(backend: Backend) {
     let done = settled(&app, &id).await;
     assert_eq!(done["status"], "succeeded");
     let m = app.gw.state.store.get_money_out(&id).await.unwrap().unwrap();
-    let result_path = format!("/callbacks/result/{}", m.callback_secret);
+    let result_path = format!("/callbacks/result/{}", m.callback_secret.as_str());
     let success = app.sim().money_out_request(&id).unwrap().result_payload.unwrap();
     let failure: Value = serde_json::from_str(include_str!("fixtures/money_out/b2c_result_failure_2001.json")).unwrap();
     for body in [&success, &success, &failure] {
@@ -166,7 +166,7 @@ async fn duplicate_and_late_results_change_nothing_silently(backend: Backend) {
     let failed = payout(&app, 300, "0700002040").await;
     assert_eq!(settled(&app, &failed).await["status"], "failed");
     let f = app.gw.state.store.get_money_out(&failed).await.unwrap().unwrap();
-    let (status, _) = app.post(&format!("/callbacks/result/{}", f.callback_secret), &success).await;
+    let (status, _) = app.post(&format!("/callbacks/result/{}", f.callback_secret.as_str()), &success).await;
     assert_eq!(status, 200);
     let (_, p) = app.get(&format!("/v1/payouts/{failed}")).await;
     assert_eq!(p["status"], "needs_review", "{p}");

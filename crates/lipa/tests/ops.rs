@@ -214,7 +214,7 @@ async fn money_out_answers_from_outside_the_allowlist_are_never_applied(backend:
         let body = serde_json::to_vec(&result).unwrap();
         let from = [("x-forwarded-for", "196.201.214.200")];
         for path in ["timeout", "result"] {
-            let url = format!("/callbacks/{path}/{}", m.callback_secret);
+            let url = format!("/callbacks/{path}/{}", m.callback_secret.as_str());
             let (status, ack) = app.post_raw(&url, body.clone(), &from).await;
             assert_eq!((status, ack), (200, json!({"ResultCode": 0, "ResultDesc": "Accepted"})), "{path}");
         }

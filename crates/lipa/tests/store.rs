@@ -117,7 +117,7 @@ each_backend!(racing_creates_with_one_key_make_one_payment);
 async fn callbacks_transition_once_and_record_everything(backend: Backend) {
     let (store, _dir) = open(&backend).await;
     let p = accepted(&store, "CB", "ws_CO_1").await;
-    let (id, secret) = (p.id.clone(), p.callback_secret.clone());
+    let (id, secret) = (p.id.clone(), p.callback_secret.as_str().to_owned());
     let first = store.record_callback(&secret, b"{raw}", Some(&success("ws_CO_1")), 2_000).await.unwrap();
     assert!(first.event_id.is_some());
     for _ in 0..2 {
@@ -198,11 +198,11 @@ async fn a_callback_batch_is_decided_in_order_and_stored_as_decided(backend: Bac
         reason: daraja::FailureReason::Cancelled,
     };
     let batch = vec![
-        callback(&a.callback_secret, b"{a1}", Some(success("ws_A")), 2_000),
-        callback(&a.callback_secret, b"{a2}", Some(success("ws_A")), 2_001),
+        callback(a.callback_secret.as_str(), b"{a1}", Some(success("ws_A")), 2_000),
+        callback(a.callback_secret.as_str(), b"{a2}", Some(success("ws_A")), 2_001),
         callback("no-such-secret", b"{x}", None, 2_002),
-        callback(&b.callback_secret, b"{b}", Some(failed), 2_003),
-        callback(&c.callback_secret, b"{c}", None, 2_004),
+        callback(b.callback_secret.as_str(), b"{b}", Some(failed), 2_003),
+        callback(c.callback_secret.as_str(), b"{c}", None, 2_004),
     ];
     let applied = store.record_callbacks(&batch).await.unwrap();
     assert_eq!(applied.len(), 5);
@@ -256,7 +256,7 @@ async fn racing_batches_on_the_same_payments_decide_each_once(backend: Backend) 
     let batch: Vec<CallbackIn> = payments
         .iter()
         .enumerate()
-        .map(|(i, p)| callback(&p.callback_secret, b"{race}", Some(success(&format!("ws_RB{i}"))), 2_000))
+        .map(|(i, p)| callback(p.callback_secret.as_str(), b"{race}", Some(success(&format!("ws_RB{i}"))), 2_000))
         .collect();
     let racers = (0..6).map(|n| {
         let (store, mut batch) = (store.clone(), batch.clone());

@@ -184,7 +184,7 @@ pub fn unmatched_payment(paid: &C2bPaid, now: i64) -> Payment {
         review_reason,
         // No prompt was ever sent for it.
         push_state: PushState::Rejected,
-        callback_secret: super::ids::callback_secret(),
+        callback_secret: super::ids::Secret::random(),
         created_at: now,
         updated_at: now,
         completed_at: Some(now),

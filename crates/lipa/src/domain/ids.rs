@@ -46,6 +46,42 @@ pub fn callback_secret() -> String {
     random_hex(16)
 }
 
+/// The secret in a payment's, payout's or refund's callback URLs: whoever posts there proves it knows it.
+/// Its `Debug` hides it, so a payment or payout written with `{:?}` never shows it; [`Secret::as_str`] gives
+/// it where it belongs (the URL sent to Daraja, the database).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A new one ([`callback_secret`]).
+    pub fn random() -> Secret {
+        Secret(callback_secret())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One read back from the database, or from the path of a URL.
+impl From<String> for Secret {
+    fn from(secret: String) -> Secret {
+        Secret(secret)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(secret: &str) -> Secret {
+        Secret(secret.to_owned())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(hidden)")
+    }
+}
+
 /// A merchant API key, shown once.
 pub fn api_key() -> String {
     format!("lipa_sk_{}", random_hex(24))

@@ -109,8 +109,8 @@ pub struct MoneyOut {
     /// Where it stands: the fields an answer changes.
     pub outcome: Change,
     pub send_state: SendState,
-    pub callback_secret: String,
-    pub query_secret: String,
+    pub callback_secret: super::ids::Secret,
+    pub query_secret: super::ids::Secret,
     pub originator_conversation_id: Option<String>,
     pub conversation_id: Option<String>,
     pub created_at: i64,
@@ -159,8 +159,8 @@ impl MoneyOut {
                 next_check_at: Some(now + first_check_ms),
             },
             send_state: SendState::Queued,
-            callback_secret: super::ids::callback_secret(),
-            query_secret: super::ids::callback_secret(),
+            callback_secret: super::ids::Secret::random(),
+            query_secret: super::ids::Secret::random(),
             conversation_id: None,
             created_at: now,
             updated_at: now,
@@ -369,6 +369,22 @@ mod tests {
     fn fixture(name: &str) -> daraja::DarajaResult {
         let path = format!("{}/tests/fixtures/money_out/{name}", env!("CARGO_MANIFEST_DIR"));
         daraja::DarajaResult::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn debug_output_hides_the_callback_secrets() {
+        let m = payout();
+        let shown = format!("{m:?}");
+        assert!(shown.contains(&m.id) && shown.contains("Secret(hidden)"), "{shown}");
+        assert!(!shown.contains(m.callback_secret.as_str()) && !shown.contains(m.query_secret.as_str()), "{shown}");
+        let p = crate::domain::payment::Payment::new_pending(
+            crate::domain::payment::PaymentDraft::for_test(100, Some("254708374149"), "R-1"),
+            0,
+            1000,
+            1000,
+        );
+        let shown = format!("{p:?}");
+        assert!(shown.contains(&p.id) && !shown.contains(p.callback_secret.as_str()), "{shown}");
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub async fn send(state: &AppState, m: MoneyOut) -> Result<MoneyOut, ApiError> {
                 party_a: out.b2c_shortcode.clone(),
                 party_b: m.draft.phone.clone().unwrap_or_default(),
                 remarks: m.draft.remarks.clone(),
-                queue_time_out_url: timeout_url(state, &m.callback_secret),
-                result_url: result_url(state, &m.callback_secret),
+                queue_time_out_url: timeout_url(state, m.callback_secret.as_str()),
+                result_url: result_url(state, m.callback_secret.as_str()),
                 occasion: None,
             };
             out.client.b2c_payment(&request).await
@@ -61,8 +61,8 @@ pub async fn send(state: &AppState, m: MoneyOut) -> Result<MoneyOut, ApiError> {
                 m.draft.original_receipt.clone().unwrap_or_default(),
                 m.draft.amount as u64,
                 out.shortcode.clone(),
-                result_url(state, &m.callback_secret),
-                timeout_url(state, &m.callback_secret),
+                result_url(state, m.callback_secret.as_str()),
+                timeout_url(state, m.callback_secret.as_str()),
                 m.draft.remarks.clone(),
             );
             out.client.reversal(&request).await
@@ -126,8 +126,8 @@ pub async fn ask_status(state: &AppState, m: &MoneyOut) -> Result<bool, ApiError
         initiator.credential(),
         ocid,
         shortcode,
-        result_url(state, &m.query_secret),
-        timeout_url(state, &m.query_secret),
+        result_url(state, m.query_secret.as_str()),
+        timeout_url(state, m.query_secret.as_str()),
     );
     request.occasion = Some(m.id.clone());
     match out.client.transaction_status(&request).await {

@@ -19,7 +19,7 @@ pub async fn record_callback(state: &AppState, secret: String, body: &[u8]) -> R
     }
     let applied = state
         .ingest
-        .record(CallbackIn { secret, raw_body: body.to_vec(), outcome: outcome.clone(), now: now_ms() })
+        .record(CallbackIn { secret: secret.into(), raw_body: body.to_vec(), outcome: outcome.clone(), now: now_ms() })
         .await?;
     Ok(match (&applied.payment, &applied.decision) {
         (Some(p), Some(d)) => {

@@ -50,7 +50,7 @@ async fn push(state: &AppState, p: Payment, fields: PushFields) -> Result<Paymen
         amount: fields.amount,
         reference: fields.reference,
         description: daraja::TransactionDesc::new(&p.description),
-        callback_url: state.callback_url(&p.callback_secret),
+        callback_url: state.callback_url(p.callback_secret.as_str()),
     };
     let mut attempt = 0;
     let result = loop {

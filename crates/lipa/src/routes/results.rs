@@ -28,7 +28,7 @@ async fn record(state: &AppState, call: Inbound, timeout: bool) -> Result<Json<V
     if call.refused(state, "result_rejected").is_some() {
         return Ok(accepted());
     }
-    let answer = ResultIn { secret: call.secret, timeout, raw_body: call.body.to_vec(), now: now_ms() };
+    let answer = ResultIn { secret: call.secret.into(), timeout, raw_body: call.body.to_vec(), now: now_ms() };
     let applied = state.money_out.results.record(answer).await?;
     match &applied.object {
         Some(m) if applied.changed => {

@@ -203,7 +203,7 @@ pub struct OpsCounts {
 /// One callback to record (see [`Store::record_callbacks`]).
 #[derive(Debug, Clone)]
 pub struct CallbackIn {
-    pub secret: String,
+    pub secret: crate::domain::ids::Secret,
     pub raw_body: Vec<u8>,
     pub outcome: Option<Outcome>,
     pub now: i64,

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::{Idempotency, Page, Result};
+use crate::domain::ids::Secret;
 use crate::domain::money_out::{Change, Method, MoneyOut, Path};
 
 /// A payout to create.
@@ -54,7 +55,7 @@ pub struct MoneyOutFilter {
 /// One answer from Daraja to record (see [`MoneyOutStore::record_money_out_results`]).
 #[derive(Debug, Clone)]
 pub struct ResultIn {
-    pub secret: String,
+    pub secret: Secret,
     /// `true`: it came to a QueueTimeOutURL.
     pub timeout: bool,
     pub raw_body: Vec<u8>,
@@ -192,8 +193,8 @@ impl TryFrom<MoneyOutRow> for MoneyOut {
             },
             send_state,
             id: r.id,
-            callback_secret: r.callback_secret,
-            query_secret: r.query_secret,
+            callback_secret: r.callback_secret.into(),
+            query_secret: r.query_secret.into(),
             originator_conversation_id: r.originator_conversation_id,
             conversation_id: r.conversation_id,
             created_at: r.created_at,

@@ -219,10 +219,10 @@ impl<DB: Backend> SqlStore<DB> {
 
     /// Keep one answer raw and apply it to what its secret names.
     pub(super) async fn record_result(tx: &mut HeldTx<DB>, item: &ResultIn) -> Result<ResultApplied> {
-        let by_main = Self::money_out_by(&mut **tx, "callback_secret", &item.secret, DB::FOR_UPDATE).await?;
+        let by_main = Self::money_out_by(&mut **tx, "callback_secret", item.secret.as_str(), DB::FOR_UPDATE).await?;
         let (found, by_query) = match by_main {
             Some(m) => (Some(m), false),
-            None => (Self::money_out_by(&mut **tx, "query_secret", &item.secret, DB::FOR_UPDATE).await?, true),
+            None => (Self::money_out_by(&mut **tx, "query_secret", item.secret.as_str(), DB::FOR_UPDATE).await?, true),
         };
         let Some(before) = found else {
             let done: Option<(String,)> = sql::<DB>(

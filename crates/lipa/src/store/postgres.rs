@@ -114,7 +114,7 @@ impl Backend for sqlx::Postgres {
         let mut found = HashMap::with_capacity(rows.len());
         for row in rows {
             let p = Payment::try_from(row)?;
-            found.insert(p.callback_secret.clone(), p);
+            found.insert(p.callback_secret.as_str().to_owned(), p);
         }
         Ok(found)
     }
@@ -150,7 +150,7 @@ async fn optimistic(store: &PgStore, batch: &[CallbackItem<'_>]) -> Result<Optio
     for Versioned { version, row } in rows {
         let p = Payment::try_from(row)?;
         read.push((p.id.clone(), version));
-        payments.insert(p.callback_secret.clone(), p);
+        payments.insert(p.callback_secret.as_str().to_owned(), p);
     }
     let (w, out) = decide_batch(&mut payments, batch);
     // Written in `seq` order, as the locking path locks.

@@ -90,7 +90,7 @@ impl TryFrom<PaymentRow> for Payment {
                 .failure_reason
                 .map(|s| s.parse().unwrap_or(crate::domain::FailureReason::Daraja(daraja::FailureReason::Error))),
             review_reason: r.review_reason,
-            callback_secret: r.callback_secret,
+            callback_secret: r.callback_secret.into(),
             created_at: r.created_at,
             updated_at: r.updated_at,
             completed_at: r.completed_at,

@@ -160,7 +160,7 @@ impl Backend for sqlx::Sqlite {
             }
             for row in query.fetch_all(&mut **tx).await? {
                 let p = Payment::try_from(row)?;
-                found.insert(p.callback_secret.clone(), p);
+                found.insert(p.callback_secret.as_str().to_owned(), p);
             }
         }
         Ok(found)

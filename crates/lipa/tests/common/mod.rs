@@ -244,7 +244,7 @@ impl TestApp {
     /// The callback URL path lipa gave Daraja for this payment.
     pub async fn callback_path(&self, id: &str) -> String {
         let p = self.gw.state.store.get_payment(id).await.unwrap().unwrap();
-        format!("/callbacks/stk/{}", p.callback_secret)
+        format!("/callbacks/stk/{}", p.callback_secret.as_str())
     }
 
     /// Stop the gateway; its database goes with it.
