@@ -225,8 +225,7 @@ async fn verify(
                 // The gateway died after the push left and before it stored the CheckoutRequestID, and every
                 // callback for it was dropped: nothing can tell the gateway what happened (STK Query needs
                 // that id), so `needs_review` is the honest answer.
-                let all_dropped =
-                    !t.callbacks.is_empty() && t.callbacks.iter().all(|c| c.fault.as_deref() == Some("dropped"));
+                let all_dropped = !t.callbacks.is_empty() && t.callbacks.iter().all(|c| c.was_dropped());
                 if truth == status {
                     matched += 1;
                 } else if status == "needs_review" && checkout.is_none() && all_dropped {

@@ -79,8 +79,7 @@ pub async fn run(addr: SocketAddr, sim: &procs::Sim, key: &str, d: &Db, n: u64, 
         let faults: Vec<&str> = v.confirmation_attempts.iter().filter_map(|a| a.fault.as_deref()).collect();
         doubled += faults.iter().filter(|f| **f == "duplicate").count();
         late += faults.iter().filter(|f| **f == "late").count();
-        let arrived =
-            v.confirmation_attempts.iter().any(|a| a.fault.as_deref() != Some("dropped") && a.status == Some(200));
+        let arrived = v.confirmation_attempts.iter().any(|a| !a.was_dropped() && a.status == Some(200));
         if !arrived {
             dropped += 1;
             continue;

@@ -307,7 +307,7 @@ impl Simulator {
         };
         self.deliver_with_faults(url, payload, faults, names, |attempt| {
             // A dropped request has no answer: `first` goes unsent, and the validation hears nothing.
-            if attempt.fault.as_deref() != Some("dropped") {
+            if !attempt.was_dropped() {
                 if let Some(tx) = first.take() {
                     let _ = tx.send(read_answer(&attempt));
                 }

@@ -50,10 +50,18 @@ impl CallbackAttempt {
             status: None,
             body: None,
             error: None,
-            fault: Some("dropped".into()),
+            fault: Some(DROPPED.into()),
         }
     }
+
+    /// Whether the fault injection dropped it (nothing was sent, nothing answered).
+    pub fn was_dropped(&self) -> bool {
+        self.fault.as_deref() == Some(DROPPED)
+    }
 }
+
+/// The `fault` of an attempt that was dropped.
+const DROPPED: &str = "dropped";
 
 /// A snapshot of one STK push.
 #[derive(Clone, Debug, Serialize)]
