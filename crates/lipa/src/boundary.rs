@@ -26,18 +26,13 @@ use tower::Layer as _;
 use crate::app::MAX_BODY;
 
 /// Wrap a finished router (after the simulator's routes are merged in), once around the whole of it rather
-/// than around each route: the request id (`request_log::ids`, an odd one from the client dropped first),
-/// then the input checks and the security headers, so that a refusal carries the request id too.
+/// than around each route: the request id (`request_log::ids`), then the input checks and the security
+/// headers, so that a refusal carries the request id too.
 pub fn apply(
     app: Router,
 ) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + Sync + 'static
 {
-    let checked = axum::middleware::from_fn(guard).layer(app);
-    tower::util::MapRequestLayer::new(|mut req: Request| {
-        crate::request_log::drop_odd_id(req.headers_mut());
-        req
-    })
-    .layer(crate::request_log::ids(checked))
+    crate::request_log::ids(axum::middleware::from_fn(guard).layer(app))
 }
 
 /// What every request passes through inside the request id: the inputs are checked, and the answer — a

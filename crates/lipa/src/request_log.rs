@@ -3,9 +3,10 @@
 //! the method and the route template, so every log line a request causes names it (tower-http's
 //! `TraceLayer`). Neither the raw path (callback URLs hold secrets) nor an unknown method is logged.
 
-use axum::extract::MatchedPath;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue};
 use axum::Router;
+use tower::util::MapRequest;
 use tower_http::request_id::{MakeRequestId, PropagateRequestId, RequestId, SetRequestId};
 use tower_http::trace::TraceLayer;
 
@@ -29,7 +30,8 @@ fn sensible(v: &HeaderValue) -> bool {
 }
 
 /// Forget a client's request id that is not [`sensible`], or given more than once (a new one is made).
-pub fn drop_odd_id(headers: &mut HeaderMap) {
+fn drop_odd_id(mut req: Request) -> Request {
+    let headers = req.headers_mut();
     let odd = {
         let mut values = headers.get_all(HEADER).iter();
         match (values.next(), values.next()) {
@@ -41,6 +43,7 @@ pub fn drop_odd_id(headers: &mut HeaderMap) {
     if odd {
         headers.remove(HEADER);
     }
+    req
 }
 
 fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
@@ -56,12 +59,15 @@ pub fn trace(router: Router) -> Router {
     router.layer(TraceLayer::new_for_http().make_span_with(span))
 }
 
-/// The request id around a whole app, once: a request without a (kept) id gets a new one, and the answer
-/// carries it back. Outside the routing and the input checks (a refusal carries it too), so that no route
-/// pays for it twice; [`drop_odd_id`] runs before.
-pub fn ids<S>(app: S) -> SetRequestId<PropagateRequestId<S>, NewId> {
+/// An app inside [`ids`].
+pub type WithIds<S> = MapRequest<SetRequestId<PropagateRequestId<S>, NewId>, fn(Request) -> Request>;
+
+/// The request id around a whole app, once: an odd client id is dropped ([`drop_odd_id`]), a request without
+/// a (kept) id gets a new one, and the answer carries it back. Put it outside the routing and the input checks
+/// (a refusal carries it too), so that no route pays for it twice.
+pub fn ids<S>(app: S) -> WithIds<S> {
     let name = HeaderName::from_static(HEADER);
-    SetRequestId::new(PropagateRequestId::new(app, name.clone()), name, NewId)
+    MapRequest::new(SetRequestId::new(PropagateRequestId::new(app, name.clone()), name, NewId), drop_odd_id)
 }
 
 #[cfg(test)]

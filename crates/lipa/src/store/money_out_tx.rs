@@ -78,17 +78,14 @@ impl<DB: Backend> SqlStore<DB> {
         Ok(MoneyOut::new_pending(draft, new.now, new.first_check_ms))
     }
 
-    /// The row by a column (`id`, `callback_secret` or `query_secret`), read with `lock` appended:
-    /// `DB::FOR_UPDATE` locks it for the rest of the transaction, "" only reads it.
+    /// The row by a column (`id`, `callback_secret` or `query_secret`; see [`Self::row_by`] for `lock`).
     pub(super) async fn money_out_by<'a>(
         on: impl Into<On<'a, DB>>,
         column: &str,
         value: &str,
         lock: &str,
     ) -> Result<Option<MoneyOut>> {
-        let q = format!("SELECT {MONEY_OUT_COLUMNS} FROM money_out WHERE {column} = $1{lock}");
-        let row: Option<MoneyOutRow> = sql::<DB>(&q).bind(value).fetch_optional(on.into()).await?;
-        row.map(MoneyOut::try_from).transpose()
+        Self::row_by::<MoneyOutRow, MoneyOut>(on, (MONEY_OUT_COLUMNS, "money_out"), column, value, lock).await
     }
 
     pub(super) async fn money_out_replay(

@@ -223,17 +223,32 @@ impl<DB: Backend> SqlStore<DB> {
         Ok(self.writer.begin(DB::BEGIN).await?)
     }
 
-    /// The payment whose `column` is `value`, read with `lock` appended: `DB::FOR_UPDATE` locks it for the
-    /// rest of the transaction, "" only reads it.
+    /// The `columns` of the row of `table` whose `column` is `value`, read with `lock` appended:
+    /// `DB::FOR_UPDATE` locks it for the rest of the transaction, "" only reads it.
+    pub(super) async fn row_by<'a, Row, T>(
+        on: impl Into<On<'a, DB>>,
+        (columns, table): (&str, &str),
+        column: &str,
+        value: &str,
+        lock: &str,
+    ) -> Result<Option<T>>
+    where
+        DB: Reads<Row>,
+        T: TryFrom<Row, Error = StoreError>,
+    {
+        let q = format!("SELECT {columns} FROM {table} WHERE {column} = $1{lock}");
+        let row: Option<Row> = sql::<DB>(&q).bind(value).fetch_optional(on.into()).await?;
+        row.map(T::try_from).transpose()
+    }
+
+    /// The payment whose `column` is `value` (see [`Self::row_by`] for `lock`).
     pub(super) async fn payment_by<'a>(
         on: impl Into<On<'a, DB>>,
         column: &str,
         value: &str,
         lock: &str,
     ) -> Result<Option<Payment>> {
-        let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {column} = $1{lock}");
-        let row: Option<PaymentRow> = sql::<DB>(&q).bind(value).fetch_optional(on.into()).await?;
-        row.map(Payment::try_from).transpose()
+        Self::row_by::<PaymentRow, Payment>(on, (PAYMENT_COLUMNS, "payments"), column, value, lock).await
     }
 
     /// A line of a payment's history, inside the caller's transaction.
