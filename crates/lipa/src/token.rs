@@ -3,8 +3,13 @@
 //! Safaricom's portal says a new token invalidates the previous one, so instances that each fetched their
 //! own would knock each other out. The token lives in the store; an instance that finds it missing or due
 //! for refresh takes a short lease and fetches it, while the others wait for it to appear and use it.
+//!
+//! Each instance keeps the token it last read or stored in memory until the token's `refresh_at`, so a
+//! push does not read the database for it. That is safe because every instance shares that instant: nobody
+//! fetches a new token before it, unless Daraja refused the old one, and then the instance that is refused
+//! drops its copy ([`TokenStore::invalidate`]), reads the database again and retries once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use daraja::{BoxFuture, CachedToken, TokenStore, TokenStoreResult};
@@ -24,6 +29,8 @@ pub struct DbTokenStore {
     owner: String,
     token_key: String,
     lease_key: String,
+    /// The token as this instance last read or stored it.
+    memo: Mutex<Option<CachedToken>>,
 }
 
 impl DbTokenStore {
@@ -37,6 +44,7 @@ impl DbTokenStore {
             owner: crate::domain::ids::event_id().replace("evt_", "inst_"),
             token_key: format!("daraja.token.{fp}"),
             lease_key: format!("daraja.token.{fp}.refresh"),
+            memo: Mutex::default(),
         }
     }
 }
@@ -75,13 +83,28 @@ fn encode(t: &CachedToken) -> String {
 
 impl DbTokenStore {
     async fn read(&self) -> TokenStoreResult<Option<CachedToken>> {
-        Ok(self.store.kv_get(&self.token_key).await?.and_then(|(v, _)| decode(&v)))
+        let token = self.store.kv_get(&self.token_key).await?.and_then(|(v, _)| decode(&v));
+        *self.memo() = token.clone();
+        Ok(token)
+    }
+
+    fn memo(&self) -> MutexGuard<'_, Option<CachedToken>> {
+        // A panic while holding this lock cannot leave the Option half-written.
+        self.memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The token in memory, while it is fresh.
+    fn remembered(&self, now: jiff::Timestamp) -> Option<CachedToken> {
+        self.memo().as_ref().filter(|t| t.is_fresh(now)).cloned()
     }
 }
 
 impl TokenStore for DbTokenStore {
     fn get(&self) -> BoxFuture<'_, TokenStoreResult<Option<CachedToken>>> {
         Box::pin(async move {
+            if let Some(t) = self.remembered(jiff::Timestamp::now()) {
+                return Ok(Some(t));
+            }
             let started = Instant::now();
             loop {
                 let current = self.read().await?;
@@ -106,6 +129,7 @@ impl TokenStore for DbTokenStore {
     fn put(&self, token: CachedToken) -> BoxFuture<'_, TokenStoreResult<()>> {
         Box::pin(async move {
             self.store.kv_put(&self.token_key, &encode(&token), Some(token.expires_at.as_millisecond())).await?;
+            *self.memo() = Some(token);
             self.store.release_lease(&self.lease_key, &self.owner).await?;
             Ok(())
         })
@@ -113,8 +137,58 @@ impl TokenStore for DbTokenStore {
 
     fn invalidate<'a>(&'a self, refused: &'a CachedToken) -> BoxFuture<'a, TokenStoreResult<()>> {
         Box::pin(async move {
+            {
+                let mut memo = self.memo();
+                let same = |t: &CachedToken| t.access_token.expose_secret() == refused.access_token.expose_secret();
+                if memo.as_ref().is_some_and(same) {
+                    *memo = None;
+                }
+            }
             self.store.kv_delete_if(&self.token_key, &encode(refused)).await?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(text: &str) -> CachedToken {
+        let now = jiff::Timestamp::now();
+        CachedToken {
+            access_token: text.to_owned().into(),
+            obtained_at: now,
+            refresh_at: now + jiff::SignedDuration::from_mins(50),
+            expires_at: now + jiff::SignedDuration::from_mins(60),
+        }
+    }
+
+    async fn text(tokens: &DbTokenStore) -> Option<String> {
+        tokens.get().await.unwrap().map(|t| t.access_token.expose_secret().to_owned())
+    }
+
+    /// A push takes the token from memory; the database is read again only once Daraja refused that token
+    /// (here another instance has meanwhile stored a new one in the shared database).
+    #[tokio::test]
+    async fn the_token_is_kept_in_memory_until_daraja_refuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap();
+        let tokens = DbTokenStore::new(store.clone(), "creds");
+        assert_eq!(text(&tokens).await, None, "nothing stored yet: the caller fetches");
+        tokens.put(token("first")).await.unwrap();
+        assert_eq!(text(&tokens).await.as_deref(), Some("first"));
+
+        // Another instance writes a new token into the database behind this one's back.
+        let other = DbTokenStore::new(store.clone(), "creds");
+        other.put(token("second")).await.unwrap();
+        assert_eq!(text(&tokens).await.as_deref(), Some("first"), "read from memory, not the database");
+
+        // Daraja refuses "first": dropped from memory, and the database's token is read.
+        tokens.invalidate(&token("first")).await.unwrap();
+        assert_eq!(text(&tokens).await.as_deref(), Some("second"));
+        // Refusing a token this instance does not hold keeps the one it holds.
+        tokens.invalidate(&token("neither")).await.unwrap();
+        assert_eq!(text(&tokens).await.as_deref(), Some("second"));
     }
 }
