@@ -368,3 +368,55 @@ async fn three_instances_one_token(backend: Backend) {
     drop(dir);
 }
 each_backend!(postgres three_instances_one_token, #[tokio::test]);
+
+/// Each instance keeps the shared token in memory. When Daraja stops accepting it (here a new token was
+/// issued elsewhere, which invalidates the old one), the refused instance drops it, fetches a new one and
+/// its push goes through; the other instance then takes that new token from the database.
+async fn a_refused_token_is_replaced_and_shared(backend: Backend) {
+    let (db, dir) = fresh_database(&backend).await;
+    let (sim, sim_url) = start_sim(sim_config()).await;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let key = make_key(&db).await;
+    let ports = [free_port(), free_port()];
+    let mut instances: Vec<Instance> = ports
+        .iter()
+        .map(|p| start_instance(&db, *p, &format!("http://127.0.0.1:{p}"), &sim_url, dir.path(), &[]))
+        .collect();
+    for i in &mut instances {
+        i.wait_healthy(&http).await;
+    }
+    let pay = |port: u16, reference: &'static str| {
+        let (http, key) = (http.clone(), key.clone());
+        async move {
+            let body = json!({"amount": 10, "phone": "0708374149", "reference": reference});
+            let r = http
+                .post(format!("http://127.0.0.1:{port}/v1/payments"))
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let p: Value = r.json().await.unwrap();
+            assert_eq!((status.as_u16(), p["status"].as_str()), (201, Some("pending")), "{p}");
+        }
+    };
+    pay(ports[0], "REF1").await;
+    assert_eq!(sim.oauth_requests(), 1);
+    // Someone else fetches a token with the same credentials: the one both instances share stops working.
+    let other = http
+        .get(format!("{sim_url}/oauth/v1/generate?grant_type=client_credentials"))
+        .basic_auth("test-key", Some("test-secret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(sim.oauth_requests(), 2);
+    pay(ports[0], "REF2").await;
+    assert_eq!(sim.oauth_requests(), 3, "the refused instance fetched one new token");
+    pay(ports[1], "REF3").await;
+    assert_eq!(sim.oauth_requests(), 3, "the other instance took it from the database");
+    drop(instances);
+    drop(dir);
+}
+each_backend!(postgres a_refused_token_is_replaced_and_shared, #[tokio::test]);
