@@ -326,42 +326,19 @@ use futures::StreamExt as _;
 /// Three instances started together make one OAuth request between them and keep using that one token
 /// (the simulator invalidates older tokens when a new one is issued, as Safaricom says Daraja does).
 async fn three_instances_one_token(backend: Backend) {
-    let (db, dir) = fresh_database(&backend).await;
-    let (sim, sim_url) = start_sim(sim_config()).await;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let key = make_key(&db).await;
-    let ports = [free_port(), free_port(), free_port()];
-    let mut instances: Vec<Instance> = ports
-        .iter()
-        .map(|p| start_instance(&db, *p, &format!("http://127.0.0.1:{p}"), &sim_url, dir.path(), &[]))
-        .collect();
-    for i in &mut instances {
-        i.wait_healthy(&http).await;
-    }
+    let Fleet { sim, http, key, ports, instances, dir, .. } = fleet(&backend, 3).await;
     // All at once: readiness (which needs a token) and a payment on each.
     let calls = ports.iter().enumerate().map(|(n, p)| {
         let (http, key) = (http.clone(), key.clone());
         async move {
             let ready = http.get(format!("http://127.0.0.1:{p}/readyz")).send().await.unwrap();
             assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
-            let body = json!({"amount": 10, "phone": "0708374149", "reference": format!("TOK{n}")});
-            let r = http
-                .post(format!("http://127.0.0.1:{p}/v1/payments"))
-                .bearer_auth(&key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let p: Value = r.json().await.unwrap();
-            assert_eq!(p["status"], "pending", "{p}");
+            pay(&http, &key, *p, 10, &format!("TOK{n}")).await;
         }
     });
     futures::future::join_all(calls).await;
     for (n, p) in ports.iter().enumerate() {
-        let body = json!({"amount": 11, "phone": "0708374149", "reference": format!("TOK2{n}")});
-        let r =
-            http.post(format!("http://127.0.0.1:{p}/v1/payments")).bearer_auth(&key).json(&body).send().await.unwrap();
-        assert_eq!(r.status(), 201);
+        pay(&http, &key, *p, 11, &format!("TOK2{n}")).await;
     }
     assert_eq!(sim.oauth_requests(), 1, "one OAuth request for three instances");
     drop(instances);
@@ -373,35 +350,8 @@ each_backend!(postgres three_instances_one_token, #[tokio::test]);
 /// issued elsewhere, which invalidates the old one), the refused instance drops it, fetches a new one and
 /// its push goes through; the other instance then takes that new token from the database.
 async fn a_refused_token_is_replaced_and_shared(backend: Backend) {
-    let (db, dir) = fresh_database(&backend).await;
-    let (sim, sim_url) = start_sim(sim_config()).await;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let key = make_key(&db).await;
-    let ports = [free_port(), free_port()];
-    let mut instances: Vec<Instance> = ports
-        .iter()
-        .map(|p| start_instance(&db, *p, &format!("http://127.0.0.1:{p}"), &sim_url, dir.path(), &[]))
-        .collect();
-    for i in &mut instances {
-        i.wait_healthy(&http).await;
-    }
-    let pay = |port: u16, reference: &'static str| {
-        let (http, key) = (http.clone(), key.clone());
-        async move {
-            let body = json!({"amount": 10, "phone": "0708374149", "reference": reference});
-            let r = http
-                .post(format!("http://127.0.0.1:{port}/v1/payments"))
-                .bearer_auth(&key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status();
-            let p: Value = r.json().await.unwrap();
-            assert_eq!((status.as_u16(), p["status"].as_str()), (201, Some("pending")), "{p}");
-        }
-    };
-    pay(ports[0], "REF1").await;
+    let Fleet { sim, sim_url, http, key, ports, instances, dir } = fleet(&backend, 2).await;
+    pay(&http, &key, ports[0], 10, "REF1").await;
     assert_eq!(sim.oauth_requests(), 1);
     // Someone else fetches a token with the same credentials: the one both instances share stops working.
     let other = http
@@ -412,11 +362,48 @@ async fn a_refused_token_is_replaced_and_shared(backend: Backend) {
         .unwrap();
     assert_eq!(other.status(), 200);
     assert_eq!(sim.oauth_requests(), 2);
-    pay(ports[0], "REF2").await;
+    pay(&http, &key, ports[0], 10, "REF2").await;
     assert_eq!(sim.oauth_requests(), 3, "the refused instance fetched one new token");
-    pay(ports[1], "REF3").await;
+    pay(&http, &key, ports[1], 10, "REF3").await;
     assert_eq!(sim.oauth_requests(), 3, "the other instance took it from the database");
     drop(instances);
     drop(dir);
 }
 each_backend!(postgres a_refused_token_is_replaced_and_shared, #[tokio::test]);
+
+/// Instances of `lipa serve` on one fresh database, against one simulator that invalidates older tokens.
+struct Fleet {
+    sim: daraja_sim::Simulator,
+    sim_url: String,
+    http: reqwest::Client,
+    key: String,
+    ports: Vec<u16>,
+    instances: Vec<Instance>,
+    dir: DbDir,
+}
+
+async fn fleet(backend: &Backend, n: usize) -> Fleet {
+    let (db, dir) = fresh_database(backend).await;
+    let (sim, sim_url) = start_sim(sim_config()).await;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let key = make_key(&db).await;
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let mut instances: Vec<Instance> = ports
+        .iter()
+        .map(|p| start_instance(&db, *p, &format!("http://127.0.0.1:{p}"), &sim_url, dir.path(), &[]))
+        .collect();
+    for i in &mut instances {
+        i.wait_healthy(&http).await;
+    }
+    Fleet { sim, sim_url, http, key, ports, instances, dir }
+}
+
+/// A payment to the test number through the instance on `port`: 201, pending.
+async fn pay(http: &reqwest::Client, key: &str, port: u16, amount: u32, reference: &str) {
+    let body = json!({"amount": amount, "phone": "0708374149", "reference": reference});
+    let r =
+        http.post(format!("http://127.0.0.1:{port}/v1/payments")).bearer_auth(key).json(&body).send().await.unwrap();
+    let status = r.status();
+    let p: Value = r.json().await.unwrap();
+    assert_eq!((status.as_u16(), p["status"].as_str()), (201, Some("pending")), "{p}");
+}
