@@ -84,7 +84,14 @@ fn encode(t: &CachedToken) -> String {
 impl DbTokenStore {
     async fn read(&self) -> TokenStoreResult<Option<CachedToken>> {
         let token = self.store.kv_get(&self.token_key).await?.and_then(|(v, _)| decode(&v));
-        *self.memo() = token.clone();
+        if let Some(t) = &token {
+            // The newest wins: a read that began before this instance stored a new token must not put the
+            // older one back.
+            let mut memo = self.memo();
+            if memo.as_ref().is_none_or(|old| old.obtained_at <= t.obtained_at) {
+                *memo = Some(t.clone());
+            }
+        }
         Ok(token)
     }
 
