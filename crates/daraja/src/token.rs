@@ -131,6 +131,30 @@ impl InMemoryTokenStore {
         Self::default()
     }
 
+    /// Keeps `token` unless the store already holds one obtained later (a copy read from a shared store
+    /// that was already replaced here).
+    ///
+    /// ```
+    /// # use daraja::{CachedToken, InMemoryTokenStore, TokenStore};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let at = |s: i64, text: &str| {
+    ///     let t = jiff::Timestamp::from_second(s).unwrap();
+    ///     CachedToken { access_token: text.to_owned().into(), obtained_at: t, refresh_at: t, expires_at: t }
+    /// };
+    /// let store = InMemoryTokenStore::new();
+    /// store.keep_newer(at(200, "new"));
+    /// store.keep_newer(at(100, "old"));
+    /// let kept = store.get().await.unwrap().unwrap();
+    /// assert_eq!(secrecy::ExposeSecret::expose_secret(&kept.access_token), "new");
+    /// # });
+    /// ```
+    pub fn keep_newer(&self, token: CachedToken) {
+        let mut slot = self.lock();
+        if slot.as_ref().is_none_or(|held| held.obtained_at <= token.obtained_at) {
+            *slot = Some(token);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
         // A panic while holding this lock cannot leave the Option half-written.
         self.slot.lock().unwrap_or_else(|e| e.into_inner())

@@ -9,10 +9,10 @@
 //! fetches a new token before it, unless Daraja refused the old one, and then the instance that is refused
 //! drops its copy ([`TokenStore::invalidate`]), reads the database again and retries once.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daraja::{BoxFuture, CachedToken, TokenStore, TokenStoreResult};
+use daraja::{BoxFuture, CachedToken, InMemoryTokenStore, TokenStore, TokenStoreResult};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +30,7 @@ pub struct DbTokenStore {
     token_key: String,
     lease_key: String,
     /// The token as this instance last read or stored it.
-    memo: Mutex<Option<CachedToken>>,
+    memo: InMemoryTokenStore,
 }
 
 impl DbTokenStore {
@@ -44,7 +44,7 @@ impl DbTokenStore {
             owner: crate::domain::ids::event_id().replace("evt_", "inst_"),
             token_key: format!("daraja.token.{fp}"),
             lease_key: format!("daraja.token.{fp}.refresh"),
-            memo: Mutex::default(),
+            memo: InMemoryTokenStore::new(),
         }
     }
 }
@@ -85,31 +85,22 @@ impl DbTokenStore {
     async fn read(&self) -> TokenStoreResult<Option<CachedToken>> {
         let token = self.store.kv_get(&self.token_key).await?.and_then(|(v, _)| decode(&v));
         if let Some(t) = &token {
-            // The newest wins: a read that began before this instance stored a new token must not put the
-            // older one back.
-            let mut memo = self.memo();
-            if memo.as_ref().is_none_or(|old| old.obtained_at <= t.obtained_at) {
-                *memo = Some(t.clone());
-            }
+            // A read that began before this instance stored a new token must not put the older one back.
+            self.memo.keep_newer(t.clone());
         }
         Ok(token)
     }
 
-    fn memo(&self) -> MutexGuard<'_, Option<CachedToken>> {
-        // A panic while holding this lock cannot leave the Option half-written.
-        self.memo.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The token in memory, while it is fresh.
-    fn remembered(&self, now: jiff::Timestamp) -> Option<CachedToken> {
-        self.memo().as_ref().filter(|t| t.is_fresh(now)).cloned()
+    async fn remembered(&self, now: jiff::Timestamp) -> TokenStoreResult<Option<CachedToken>> {
+        Ok(self.memo.get().await?.filter(|t| t.is_fresh(now)))
     }
 }
 
 impl TokenStore for DbTokenStore {
     fn get(&self) -> BoxFuture<'_, TokenStoreResult<Option<CachedToken>>> {
         Box::pin(async move {
-            if let Some(t) = self.remembered(jiff::Timestamp::now()) {
+            if let Some(t) = self.remembered(jiff::Timestamp::now()).await? {
                 return Ok(Some(t));
             }
             let started = Instant::now();
@@ -136,7 +127,7 @@ impl TokenStore for DbTokenStore {
     fn put(&self, token: CachedToken) -> BoxFuture<'_, TokenStoreResult<()>> {
         Box::pin(async move {
             self.store.kv_put(&self.token_key, &encode(&token), Some(token.expires_at.as_millisecond())).await?;
-            *self.memo() = Some(token);
+            self.memo.put(token).await?;
             self.store.release_lease(&self.lease_key, &self.owner).await?;
             Ok(())
         })
@@ -144,13 +135,7 @@ impl TokenStore for DbTokenStore {
 
     fn invalidate<'a>(&'a self, refused: &'a CachedToken) -> BoxFuture<'a, TokenStoreResult<()>> {
         Box::pin(async move {
-            {
-                let mut memo = self.memo();
-                let same = |t: &CachedToken| t.access_token.expose_secret() == refused.access_token.expose_secret();
-                if memo.as_ref().is_some_and(same) {
-                    *memo = None;
-                }
-            }
+            self.memo.invalidate(refused).await?;
             self.store.kv_delete_if(&self.token_key, &encode(refused)).await?;
             Ok(())
         })
